@@ -1,0 +1,9 @@
+using BenchmarkDotNet.Running;
+using ConvViz.Bench;
+
+// `e2e [--backend cpu|reference] [--repeats N]` runs the end-to-end AlexNet timings;
+// anything else goes to BenchmarkDotNet (e.g. `--filter *Conv*`).
+if (args.Length > 0 && args[0] == "e2e")
+    return EndToEnd.Run(args[1..]);
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+return 0;

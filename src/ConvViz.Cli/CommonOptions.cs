@@ -1,0 +1,21 @@
+using System.CommandLine;
+
+namespace ConvViz.Cli;
+
+/// <summary>Options shared by every command, with the same names and defaults everywhere.</summary>
+public static class CommonOptions
+{
+    public static Option<string> Model() => new("--model")
+    {
+        Description = $"Model: a built-in name (default {ModelCatalog.Default})",
+        DefaultValueFactory = _ => ModelCatalog.Default,
+    };
+
+    public static Option<string> Backend() => new("--backend")
+    {
+        Description = "Compute backend: " + string.Join(", ", BackendCatalog.All.Select(b => b.Name)),
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces on errors", Recursive = true };
+}

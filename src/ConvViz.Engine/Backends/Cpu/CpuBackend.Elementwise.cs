@@ -1,0 +1,138 @@
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using ConvViz.Engine.Tensors;
+using Tensor = ConvViz.Engine.Tensors.Tensor;
+
+namespace ConvViz.Engine.Backends.Cpu;
+
+// Element-wise ops: TensorPrimitives (vectorized to the widest accelerated width, with tails)
+// where it has the op; hand-written Vector512/Vector256 loops for the ReLU backward rules.
+public sealed unsafe partial class CpuBackend
+{
+    /// <summary>Runs an element-wise body over [start, end) blocks on all threads for large tensors.</summary>
+    private void ElementWise(int count, Action<int, int> body) => ParallelRange(count, body);
+
+    protected override void ReluForwardCore(Tensor x, Tensor y)
+    {
+        float* X = P(x), Y = P(y);
+        ElementWise(x.ElementCount, (s, e) => TensorPrimitives.Max(new ReadOnlySpan<float>(X + s, e - s), 0f, new Span<float>(Y + s, e - s)));
+    }
+
+    protected override void ReluBackwardCore(Tensor x, Tensor dy, Tensor dx, ReluRule rule)
+    {
+        float* X = P(x), DY = P(dy), DX = P(dx);
+        ElementWise(x.ElementCount, (s, e) => ReluBackwardRange(X, DY, DX, s, e, rule));
+    }
+
+    // Gradient: dy where x > 0. Deconvnet: dy where dy > 0. Guided: dy where both.
+    private static void ReluBackwardRange(float* x, float* dy, float* dx, int start, int end, ReluRule rule)
+    {
+        bool useInput = rule != ReluRule.Deconvnet, useSignal = rule != ReluRule.Gradient;
+        int i = start;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i <= end - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                var g = Vector512.Load(dy + i);
+                var pass = Vector512<float>.AllBitsSet;
+                if (useInput) pass &= Vector512.GreaterThan(Vector512.Load(x + i), Vector512<float>.Zero);
+                if (useSignal) pass &= Vector512.GreaterThan(g, Vector512<float>.Zero);
+                (g & pass).Store(dx + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i <= end - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var g = Vector256.Load(dy + i);
+                var pass = Vector256<float>.AllBitsSet;
+                if (useInput) pass &= Vector256.GreaterThan(Vector256.Load(x + i), Vector256<float>.Zero);
+                if (useSignal) pass &= Vector256.GreaterThan(g, Vector256<float>.Zero);
+                (g & pass).Store(dx + i);
+            }
+        }
+        for (; i < end; i++)
+        {
+            bool pass = (!useInput || x[i] > 0) && (!useSignal || dy[i] > 0);
+            dx[i] = pass ? dy[i] : 0f;
+        }
+    }
+
+    protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float ratio, uint seed)
+    {
+        float* X = P(x), Y = P(y), M = P(mask);
+        float keepScale = 1f / (1f - ratio);
+        ElementWise(x.ElementCount, (s, e) =>
+        {
+            for (int i = s; i < e; i++)
+            {
+                M[i] = DropoutMask.Keeps(seed, (uint)i, ratio) ? keepScale : 0f;
+                Y[i] = X[i] * M[i];
+            }
+        });
+    }
+
+    protected override void MultiplyCore(Tensor a, Tensor b, Tensor y)
+    {
+        float* A = P(a), B = P(b), Y = P(y);
+        ElementWise(a.ElementCount, (s, e) => TensorPrimitives.Multiply(Span(A, s, e), Span(B, s, e), new Span<float>(Y + s, e - s)));
+    }
+
+    protected override void AxpyCore(float alpha, Tensor x, Tensor y)
+    {
+        float* X = P(x), Y = P(y);
+        ElementWise(x.ElementCount, (s, e) => TensorPrimitives.MultiplyAdd(Span(X, s, e), alpha, Span(Y, s, e), new Span<float>(Y + s, e - s)));
+    }
+
+    protected override void ScaleCore(Tensor x, float alpha)
+    {
+        float* X = P(x);
+        ElementWise(x.ElementCount, (s, e) => TensorPrimitives.Multiply(Span(X, s, e), alpha, new Span<float>(X + s, e - s)));
+    }
+
+    protected override void FillCore(Tensor x, float value) => F(x).Fill(value);
+
+    protected override void CopyCore(Tensor source, Tensor destination) => F(source).CopyTo(F(destination));
+
+    protected override void ClampCore(Tensor x, float low, float high)
+    {
+        float* X = P(x);
+        ElementWise(x.ElementCount, (s, e) => TensorPrimitives.Clamp(Span(X, s, e), low, high, new Span<float>(X + s, e - s)));
+    }
+
+    private static ReadOnlySpan<float> Span(float* p, int start, int end) => new(p + start, end - start);
+
+    // ---------------------------------------------------------------- gaussian blur
+
+    protected override void GaussianBlurCore(Tensor x, Tensor y, float[] taps)
+    {
+        float* X = P(x), Y = P(y);
+        int H = x.Shape.H, W = x.Shape.W, radius = taps.Length / 2;
+        ParallelRange(x.Shape.N * x.Shape.C, (first, end) =>
+        {
+            var rows = new float[H * W];
+            var padded = new float[W + 2 * radius];
+            for (int plane = first; plane < end; plane++)
+            {
+                float* input = X + (long)plane * H * W, output = Y + (long)plane * H * W;
+                // Horizontal pass: copy each row into a mirrored, padded line, then one vector
+                // multiply-add per tap over the whole row.
+                for (int h = 0; h < H; h++)
+                {
+                    for (int i = 0; i < padded.Length; i++) padded[i] = input[h * W + MirrorIndex(i - radius, W)];
+                    var row = rows.AsSpan(h * W, W);
+                    TensorPrimitives.Multiply(padded.AsSpan(0, W), taps[0], row);
+                    for (int t = 1; t < taps.Length; t++) TensorPrimitives.MultiplyAdd(padded.AsSpan(t, W), taps[t], row, row);
+                }
+                // Vertical pass: each output row is a tap-weighted sum of mirrored rows.
+                for (int h = 0; h < H; h++)
+                {
+                    var target = new Span<float>(output + (long)h * W, W);
+                    TensorPrimitives.Multiply(rows.AsSpan(MirrorIndex(h - radius, H) * W, W), taps[0], target);
+                    for (int t = 1; t < taps.Length; t++)
+                        TensorPrimitives.MultiplyAdd(rows.AsSpan(MirrorIndex(h - radius + t, H) * W, W), taps[t], target, target);
+                }
+            }
+        }, workPerItem: (long)H * W * taps.Length * 2);
+    }
+}

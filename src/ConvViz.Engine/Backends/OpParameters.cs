@@ -1,0 +1,131 @@
+namespace ConvViz.Engine.Backends;
+
+/// <summary>How ReLU passes a signal backwards. Saliency, deconvnet and guided backprop are the
+/// same backward pass with a different rule.</summary>
+public enum ReluRule
+{
+    /// <summary>The true gradient: pass dy where the forward input was &gt; 0.</summary>
+    Gradient,
+    /// <summary>Zeiler &amp; Fergus deconvnet: pass the positive part of dy, whatever the forward input.</summary>
+    Deconvnet,
+    /// <summary>Springenberg et al. guided backprop: pass dy where both dy &gt; 0 and the forward input &gt; 0.</summary>
+    Guided,
+}
+
+/// <summary>Geometry of a 2-D convolution. Weights are (K, C/Groups, KernelH, KernelW).</summary>
+public sealed record Conv2dGeometry(
+    int KernelH, int KernelW,
+    int StrideH = 1, int StrideW = 1,
+    int PadTop = 0, int PadLeft = 0, int PadBottom = 0, int PadRight = 0,
+    int DilationH = 1, int DilationW = 1,
+    int Groups = 1)
+{
+    public static Conv2dGeometry Square(int kernel, int stride = 1, int pad = 0, int groups = 1, int dilation = 1) =>
+        new(kernel, kernel, stride, stride, pad, pad, pad, pad, dilation, dilation, groups);
+
+    public int OutputHeight(int inputHeight) =>
+        (inputHeight + PadTop + PadBottom - (DilationH * (KernelH - 1) + 1)) / StrideH + 1;
+
+    public int OutputWidth(int inputWidth) =>
+        (inputWidth + PadLeft + PadRight - (DilationW * (KernelW - 1) + 1)) / StrideW + 1;
+
+    /// <summary>Throws when a size is out of range; the message names the offending field.</summary>
+    public void Validate(string op)
+    {
+        if (KernelH < 1 || KernelW < 1) throw new ArgumentException($"{op}: kernel {KernelH}x{KernelW} must be at least 1x1");
+        if (StrideH < 1 || StrideW < 1) throw new ArgumentException($"{op}: stride {StrideH}x{StrideW} must be at least 1x1");
+        if (DilationH < 1 || DilationW < 1) throw new ArgumentException($"{op}: dilation {DilationH}x{DilationW} must be at least 1x1");
+        if (PadTop < 0 || PadLeft < 0 || PadBottom < 0 || PadRight < 0)
+            throw new ArgumentException($"{op}: pads (top {PadTop}, left {PadLeft}, bottom {PadBottom}, right {PadRight}) must not be negative");
+        if (Groups < 1) throw new ArgumentException($"{op}: groups {Groups} must be at least 1");
+    }
+
+    public override string ToString() =>
+        $"kernel {KernelH}x{KernelW} stride {StrideH}x{StrideW} pads [{PadTop},{PadLeft},{PadBottom},{PadRight}] dilation {DilationH}x{DilationW} groups {Groups}";
+}
+
+/// <summary>Geometry of a 2-D max or average pooling window.</summary>
+public sealed record PoolGeometry(
+    int KernelH, int KernelW,
+    int StrideH = 1, int StrideW = 1,
+    int PadTop = 0, int PadLeft = 0, int PadBottom = 0, int PadRight = 0,
+    int DilationH = 1, int DilationW = 1,
+    bool CeilMode = false,
+    bool CountIncludePad = false)
+{
+    public static PoolGeometry Square(int kernel, int stride, int pad = 0, bool ceilMode = false, bool countIncludePad = false) =>
+        new(kernel, kernel, stride, stride, pad, pad, pad, pad, 1, 1, ceilMode, countIncludePad);
+
+    public int OutputHeight(int inputHeight) => OutputSize(inputHeight, KernelH, StrideH, PadTop, PadBottom, DilationH);
+    public int OutputWidth(int inputWidth) => OutputSize(inputWidth, KernelW, StrideW, PadLeft, PadRight, DilationW);
+
+    // Floor or ceil of the window count; in ceil mode a last window that would start inside the
+    // end padding is dropped (the Caffe / PyTorch rule), so every window sees at least one input.
+    private int OutputSize(int input, int kernel, int stride, int padBegin, int padEnd, int dilation)
+    {
+        int span = input + padBegin + padEnd - (dilation * (kernel - 1) + 1);
+        if (span < 0) return 0;
+        int count = CeilMode ? (span + stride - 1) / stride + 1 : span / stride + 1;
+        if (CeilMode && (count - 1) * stride >= input + padBegin) count--;
+        return count;
+    }
+
+    /// <summary>
+    /// The divisor of one average-pool window: the taps that land on real inputs, or with
+    /// CountIncludePad the taps inside the padded extent [-padBegin, size + padEnd) (taps that only
+    /// exist because of ceil mode never count).
+    /// </summary>
+    public int AverageDivisor(int H, int W, int oh, int ow)
+    {
+        int rows = 0, cols = 0;
+        int lowH = CountIncludePad ? -PadTop : 0, highH = CountIncludePad ? H + PadBottom : H;
+        int lowW = CountIncludePad ? -PadLeft : 0, highW = CountIncludePad ? W + PadRight : W;
+        for (int r = 0; r < KernelH; r++)
+        {
+            int ih = oh * StrideH - PadTop + r * DilationH;
+            if (ih >= lowH && ih < highH) rows++;
+        }
+        for (int s = 0; s < KernelW; s++)
+        {
+            int iw = ow * StrideW - PadLeft + s * DilationW;
+            if (iw >= lowW && iw < highW) cols++;
+        }
+        return rows * cols;
+    }
+
+    public void Validate(string op)
+    {
+        if (KernelH < 1 || KernelW < 1) throw new ArgumentException($"{op}: kernel {KernelH}x{KernelW} must be at least 1x1");
+        if (StrideH < 1 || StrideW < 1) throw new ArgumentException($"{op}: stride {StrideH}x{StrideW} must be at least 1x1");
+        if (DilationH < 1 || DilationW < 1) throw new ArgumentException($"{op}: dilation {DilationH}x{DilationW} must be at least 1x1");
+        if (PadTop < 0 || PadLeft < 0 || PadBottom < 0 || PadRight < 0)
+            throw new ArgumentException($"{op}: pads (top {PadTop}, left {PadLeft}, bottom {PadBottom}, right {PadRight}) must not be negative");
+        // A pad up to the window's reach, (kernel - 1) * dilation, still leaves a real input in every edge window.
+        int reachH = (KernelH - 1) * DilationH, reachW = (KernelW - 1) * DilationW;
+        if (PadTop > reachH || PadBottom > reachH || PadLeft > reachW || PadRight > reachW)
+            throw new ArgumentException($"{op}: pads (top {PadTop}, left {PadLeft}, bottom {PadBottom}, right {PadRight}) must not exceed the window's reach ({reachH} rows, {reachW} columns) of the {KernelH}x{KernelW} window");
+    }
+
+    public override string ToString() =>
+        $"kernel {KernelH}x{KernelW} stride {StrideH}x{StrideW} pads [{PadTop},{PadLeft},{PadBottom},{PadRight}] dilation {DilationH}x{DilationW}{(CeilMode ? " ceil" : "")}{(CountIncludePad ? " count_include_pad" : "")}";
+}
+
+/// <summary>
+/// Local response normalization across channels with ONNX/Caffe semantics:
+/// y = x / (Bias + Alpha / Size * sum of x^2 over the Size channels around c)^Beta.
+/// The window of channel c is [c - floor((Size-1)/2), c + ceil((Size-1)/2)], clipped to the channels.
+/// </summary>
+public sealed record LrnParameters(int Size, float Alpha = 1e-4f, float Beta = 0.75f, float Bias = 1f)
+{
+    public int WindowBefore => (Size - 1) / 2;
+    public int WindowAfter => Size - 1 - WindowBefore;
+
+    public void Validate(string op)
+    {
+        if (Size < 1) throw new ArgumentException($"{op}: size {Size} must be at least 1");
+        if (!(Bias > 0))
+            throw new ArgumentException($"{op}: bias {Bias} must be positive (the denominator is bias + alpha/size * sum of squares)");
+        if (Alpha < 0 || float.IsNaN(Alpha)) throw new ArgumentException($"{op}: alpha {Alpha} must not be negative");
+        if (!float.IsFinite(Beta)) throw new ArgumentException($"{op}: beta {Beta} must be a finite number");
+    }
+}

@@ -1,0 +1,80 @@
+using ConvViz.Engine.Backends;
+using ConvViz.Engine.Layers;
+using ConvViz.Engine.Networks;
+using ConvViz.Engine.Tensors;
+
+namespace ConvViz.Engine.Models;
+
+/// <summary>
+/// The original two-tower AlexNet (Krizhevsky et al. 2012, as in Caffe's bvlc_alexnet deploy.prototxt):
+/// 227x227x3 input; conv1 96x11x11/4, relu1, norm1 LRN(5, 1e-4, 0.75, 1), pool1 3/2;
+/// conv2 256x5x5 pad 2 groups 2, relu2, norm2, pool2 3/2; conv3 384x3x3 pad 1, relu3;
+/// conv4 384x3x3 pad 1 groups 2, relu4; conv5 256x3x3 pad 1 groups 2, relu5, pool5 3/2;
+/// fc6 4096, relu6, drop6; fc7 4096, relu7, drop7; fc8 classes.
+/// </summary>
+public static class AlexNet
+{
+    public static Network Create(Backend backend, int seed, int classes = 1000)
+    {
+        var init = new WeightInitializer(backend, seed);
+        var lrn = new LrnParameters(Size: 5, Alpha: 1e-4f, Beta: 0.75f, Bias: 1f);
+        var pool = PoolGeometry.Square(kernel: 3, stride: 2);
+        Layer[] layers =
+        [
+            init.Conv("conv1", 3, 96, Conv2dGeometry.Square(11, stride: 4)),
+            new ReluLayer("relu1"),
+            new LrnLayer("norm1", lrn),
+            new MaxPoolLayer("pool1", pool),
+            init.Conv("conv2", 96, 256, Conv2dGeometry.Square(5, pad: 2, groups: 2)),
+            new ReluLayer("relu2"),
+            new LrnLayer("norm2", lrn),
+            new MaxPoolLayer("pool2", pool),
+            init.Conv("conv3", 256, 384, Conv2dGeometry.Square(3, pad: 1)),
+            new ReluLayer("relu3"),
+            init.Conv("conv4", 384, 384, Conv2dGeometry.Square(3, pad: 1, groups: 2)),
+            new ReluLayer("relu4"),
+            init.Conv("conv5", 384, 256, Conv2dGeometry.Square(3, pad: 1, groups: 2)),
+            new ReluLayer("relu5"),
+            new MaxPoolLayer("pool5", pool),
+            init.FullyConnected("fc6", 256 * 6 * 6, 4096),
+            new ReluLayer("relu6"),
+            new DropoutLayer("drop6", 0.5f, (uint)seed + 6),
+            init.FullyConnected("fc7", 4096, 4096),
+            new ReluLayer("relu7"),
+            new DropoutLayer("drop7", 0.5f, (uint)seed + 7),
+            init.FullyConnected("fc8", 4096, classes),
+        ];
+        return new Network(new Shape(3, 227, 227), layers);
+    }
+}
+
+/// <summary>
+/// Seeded He (Kaiming) normal initialization for layers followed by ReLU: weights ~ N(0, 2/fan_in),
+/// biases 0. Values are drawn on the host in layer order, so a seed gives the same network on every backend.
+/// </summary>
+public sealed class WeightInitializer(Backend backend, int seed)
+{
+    private readonly Random random = new(seed);
+
+    public Conv2dLayer Conv(string name, int inputs, int outputs, Conv2dGeometry g)
+    {
+        int fanIn = inputs / g.Groups * g.KernelH * g.KernelW;
+        var weight = Normal(new Shape(outputs, inputs / g.Groups, g.KernelH, g.KernelW), Math.Sqrt(2.0 / fanIn));
+        return new Conv2dLayer(name, weight, backend.Allocate(outputs), g);
+    }
+
+    public FullyConnectedLayer FullyConnected(string name, int inputs, int outputs) =>
+        new(name, Normal(new Shape(outputs, inputs), Math.Sqrt(2.0 / inputs)), backend.Allocate(outputs));
+
+    private Tensor Normal(Shape shape, double std)
+    {
+        var data = new float[shape.ElementCount];
+        for (int i = 0; i < data.Length; i++)
+        {
+            // Box–Muller: two uniforms in (0, 1] give one standard normal.
+            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
+            data[i] = (float)(std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+        }
+        return backend.Upload(data, shape);
+    }
+}

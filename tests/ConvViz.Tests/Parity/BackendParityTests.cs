@@ -1,0 +1,271 @@
+using ConvViz.Engine.Backends;
+using ConvViz.Engine.Tensors;
+using ConvViz.Tests.Support;
+
+namespace ConvViz.Tests.Parity;
+
+/// <summary>
+/// Every op of the backend under test against the Reference backend on the same inputs: AlexNet's
+/// exact layer shapes and odd ones (1x1 images, channel counts that are not a multiple of the
+/// vector width, batch 3, lengths 0..257 for element-wise ops).
+/// </summary>
+public abstract class BackendParityTests : BackendTest
+{
+    private readonly Backend reference = CreateReference();
+
+    /// <summary>
+    /// Compares with a tolerance relative to the tensor's own scale: the fast path accumulates in
+    /// float (in a different order), the Reference in double, so an output that sums K products of
+    /// size ~s may differ by ~K·eps·s while being individually near zero.
+    /// </summary>
+    private void AssertSame(float[] expected, float[] actual, string label, Shape shape)
+    {
+        double scale = expected.Length == 0 ? 1 : Math.Max(1e-3, expected.Max(v => Math.Abs((double)v)));
+        TensorAssert.Close(expected, actual, Tolerance.Atol * scale, Tolerance.Rtol, $"{Backend.Name} vs reference: {label}", shape);
+    }
+
+    /// <summary>Runs op on both backends with copies of the same inputs and compares each output.</summary>
+    private void Compare(string label, float[][] inputs, Shape[] inputShapes, Shape[] outputShapes, Action<Backend, Tensor[], Tensor[]> op)
+    {
+        float[][] Run(Backend b)
+        {
+            var ins = inputs.Select((d, i) => b.Upload(d, inputShapes[i])).ToArray();
+            var outs = outputShapes.Select(s => b.Allocate(s)).ToArray();
+            try
+            {
+                op(b, ins, outs);
+                return outs.Select(b.Download).ToArray();
+            }
+            finally
+            {
+                foreach (var t in ins.Concat(outs)) t.Dispose();
+            }
+        }
+        var expected = Run(reference);
+        var actual = Run(Backend);
+        for (int i = 0; i < expected.Length; i++) AssertSame(expected[i], actual[i], $"{label} output {i}", outputShapes[i]);
+    }
+
+    public static TheoryData<string, int[], int[], int, int, int> ConvCases => new()
+    {
+        // name, x (N,C,H,W), w (K,C/G,R,S), stride, pad, groups
+        { "alexnet conv1", [1, 3, 227, 227], [96, 3, 11, 11], 4, 0, 1 },
+        { "alexnet conv2", [1, 96, 27, 27], [256, 48, 5, 5], 1, 2, 2 },
+        { "alexnet conv3", [1, 256, 13, 13], [384, 256, 3, 3], 1, 1, 1 },
+        { "alexnet conv4", [1, 384, 13, 13], [384, 192, 3, 3], 1, 1, 2 },
+        { "alexnet conv5", [1, 384, 13, 13], [256, 192, 3, 3], 1, 1, 2 },
+        { "odd channels batch 3", [3, 5, 9, 11], [7, 5, 3, 3], 2, 1, 1 },
+        { "1x1 image", [2, 17, 1, 1], [19, 17, 1, 1], 1, 0, 1 },
+        { "1x1 image padded 3x3", [3, 3, 1, 1], [5, 3, 3, 3], 1, 1, 1 },
+        { "pointwise groups 3", [2, 9, 6, 5], [6, 3, 1, 1], 1, 0, 3 },
+        { "wide stride 3", [1, 4, 20, 23], [33, 4, 5, 5], 3, 2, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(ConvCases))]
+    public void Conv2dMatchesReference(string name, int[] xDims, int[] wDims, int stride, int pad, int groups)
+    {
+        var g = Conv2dGeometry.Square(wDims[2], stride, pad, groups);
+        RunConv(name, new Shape(xDims), new Shape(wDims), g);
+    }
+
+    [Fact]
+    public void Conv2dWithAsymmetricPadsAndDilationMatchesReference() =>
+        RunConv("asymmetric pads, dilation 2", Shape.Nchw(3, 6, 13, 10), new Shape(10, 3, 3, 2),
+            new Conv2dGeometry(3, 2, 2, 1, PadTop: 1, PadLeft: 0, PadBottom: 2, PadRight: 3, DilationH: 2, DilationW: 3, Groups: 2));
+
+    private void RunConv(string name, Shape x, Shape w, Conv2dGeometry g)
+    {
+        var y = Backend.ConvOutputShape(x, w, g);
+        var bias = new Shape(w[0]);
+        float[] xs = TestData.Uniform(x.ElementCount, 1), ws = TestData.Uniform(w.ElementCount, 2, 0.1f), bs = TestData.Uniform(w[0], 3);
+        float[] dys = TestData.Uniform(y.ElementCount, 4);
+        Compare(name + " forward", [xs, ws, bs], [x, w, bias], [y], (b, i, o) => b.Conv2dForward(i[0], i[1], i[2], o[0], g));
+        Compare(name + " backward data", [dys, ws], [y, w], [x], (b, i, o) => b.Conv2dBackwardData(i[0], i[1], o[0], g));
+        Compare(name + " backward filter", [xs, dys], [x, y], [w, bias], (b, i, o) => b.Conv2dBackwardFilter(i[0], i[1], o[0], o[1], g));
+    }
+
+    public static TheoryData<int> Lengths => new(Enumerable.Range(0, 258).Where(n => n < 40 || n % 16 is 0 or 1 or 15).Append(100_003));
+
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void ElementWiseOpsMatchReference(int length)
+    {
+        var s = new Shape(length);
+        float[] a = TestData.Uniform(length, 10 + length), b = TestData.Uniform(length, 20 + length);
+        Compare("relu", [a], [s], [s], (k, i, o) => k.ReluForward(i[0], o[0]));
+        foreach (var rule in Enum.GetValues<ReluRule>())
+            Compare($"relu backward {rule}", [a, b], [s, s], [s], (k, i, o) => k.ReluBackward(i[0], i[1], o[0], rule));
+        Compare("multiply", [a, b], [s, s], [s], (k, i, o) => k.Multiply(i[0], i[1], o[0]));
+        Compare("axpy", [a, b], [s, s], [], (k, i, o) => { k.Axpy(0.7f, i[0], i[1]); AssertSame(Apply(a, b, (x, y) => y + 0.7f * x), k.Download(i[1]), "axpy", s); });
+        Compare("scale", [a], [s], [], (k, i, o) => { k.Scale(i[0], -1.5f); AssertSame(Apply(a, a, (x, _) => -1.5f * x), k.Download(i[0]), "scale", s); });
+        Compare("clamp", [a], [s], [], (k, i, o) => { k.Clamp(i[0], -0.25f, 0.5f); AssertSame(Apply(a, a, (x, _) => Math.Clamp(x, -0.25f, 0.5f)), k.Download(i[0]), "clamp", s); });
+        Compare("fill and copy", [a], [s], [s, s], (k, i, o) => { k.Fill(o[0], 3.25f); k.Copy(i[0], o[1]); });
+        Compare("dropout", [a], [s], [s, s], (k, i, o) => k.DropoutForward(i[0], o[0], o[1], 0.3f, 1234u));
+    }
+
+    private static float[] Apply(float[] a, float[] b, Func<float, float, float> f) => a.Select((v, i) => f(v, b[i])).ToArray();
+
+    public static TheoryData<string, int[], int, int, int, bool> PoolCases => new()
+    {
+        // name, x, kernel, stride, pad, ceil
+        { "alexnet pool1", [1, 96, 55, 55], 3, 2, 0, false },
+        { "alexnet pool2", [1, 256, 27, 27], 3, 2, 0, false },
+        { "alexnet pool5", [1, 256, 13, 13], 3, 2, 0, false },
+        { "odd batch 3 ceil", [3, 5, 8, 9], 3, 2, 1, true },
+        { "1x1 image", [2, 3, 1, 1], 1, 1, 0, false },
+        { "2x2 stride 2", [2, 7, 10, 11], 2, 2, 0, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(PoolCases))]
+    public void PoolingMatchesReference(string name, int[] xDims, int kernel, int stride, int pad, bool ceil)
+    {
+        var x = new Shape(xDims);
+        foreach (bool includePad in new[] { false, true })
+        {
+            var g = PoolGeometry.Square(kernel, stride, pad, ceil, includePad);
+            var y = Backend.PoolOutputShape(x, g);
+            float[] xs = TestData.Distinct(x.ElementCount, 5), dys = TestData.Uniform(y.ElementCount, 6);
+            Compare($"{name} avgpool (include pad {includePad})", [xs], [x], [y], (b, i, o) => b.AvgPoolForward(i[0], o[0], g));
+            Compare($"{name} avgpool backward (include pad {includePad})", [dys], [y], [x], (b, i, o) => b.AvgPoolBackward(i[0], o[0], g));
+        }
+        var mg = PoolGeometry.Square(kernel, stride, pad, ceil);
+        var my = Backend.PoolOutputShape(x, mg);
+        float[] input = TestData.Distinct(x.ElementCount, 7), grad = TestData.Uniform(my.ElementCount, 8);
+        int[] Switches(Backend b)
+        {
+            using var xt = b.Upload(input, x);
+            using var yt = b.Allocate(my);
+            using var sw = b.Allocate(my, DataType.Int32);
+            b.MaxPoolForward(xt, yt, sw, mg);
+            return b.DownloadInt32(sw);
+        }
+        Assert.Equal(Switches(reference), Switches(Backend));
+        Compare(name + " maxpool", [input], [x], [my], (b, i, o) =>
+        {
+            using var sw = b.Allocate(my, DataType.Int32);
+            b.MaxPoolForward(i[0], o[0], sw, mg);
+        });
+        Compare(name + " maxpool backward", [input, grad], [x, my], [x, x], (b, i, o) =>
+        {
+            using var y = b.Allocate(my);
+            using var sw = b.Allocate(my, DataType.Int32);
+            b.MaxPoolForward(i[0], y, sw, mg);
+            b.MaxPoolBackward(i[1], sw, o[0], mg);
+            b.MaxUnpool(i[1], sw, o[1]);
+        });
+    }
+
+    [Theory]
+    [InlineData(1, 96, 55, 55, 5)]
+    [InlineData(1, 256, 27, 27, 5)]
+    [InlineData(3, 7, 3, 5, 4)]
+    [InlineData(2, 2, 1, 1, 5)]
+    public void LrnMatchesReference(int n, int c, int h, int w, int size)
+    {
+        var x = Shape.Nchw(n, c, h, w);
+        var p = new LrnParameters(size, 0.5f, 0.75f, 2f);
+        float[] xs = TestData.Uniform(x.ElementCount, 9, 3f), dys = TestData.Uniform(x.ElementCount, 10);
+        Compare("lrn forward", [xs], [x], [x, x], (b, i, o) => b.LrnForward(i[0], o[0], o[1], p));
+        Compare("lrn backward", [xs, dys], [x, x], [x], (b, i, o) =>
+        {
+            using var y = b.Allocate(x);
+            using var scale = b.Allocate(x);
+            b.LrnForward(i[0], y, scale, p);
+            b.LrnBackward(i[0], y, scale, i[1], o[0], p);
+        });
+    }
+
+    public static TheoryData<int, int, int, bool, bool, int[]?> GemmCases => new()
+    {
+        // m, n, k, transA, transB, c shape
+        { 1, 4096, 9216, false, true, [4096] },
+        { 8, 4096, 4096, false, true, [4096] },
+        { 3, 1000, 4096, false, true, [1, 1000] },
+        { 4096, 4096, 8, true, false, null },
+        { 17, 13, 31, true, true, [17, 1] },
+        { 1, 1, 1, false, false, [1] },
+        { 5, 33, 7, true, false, [5, 33] },
+    };
+
+    [Theory]
+    [MemberData(nameof(GemmCases))]
+    public void GemmMatchesReference(int m, int n, int k, bool transA, bool transB, int[]? cDims)
+    {
+        var a = transA ? new Shape(k, m) : new Shape(m, k);
+        var bShape = transB ? new Shape(n, k) : new Shape(k, n);
+        var y = new Shape(m, n);
+        float[] av = TestData.Uniform(a.ElementCount, 11), bv = TestData.Uniform(bShape.ElementCount, 12, 0.05f);
+        if (cDims is null)
+            Compare("gemm", [av, bv], [a, bShape], [y], (b, i, o) => b.Gemm(i[0], i[1], null, o[0], transA, transB, 0.5f));
+        else
+        {
+            var c = new Shape(cDims);
+            Compare("gemm with c", [av, bv, TestData.Uniform(c.ElementCount, 13)], [a, bShape, c], [y],
+                (b, i, o) => b.Gemm(i[0], i[1], i[2], o[0], transA, transB, 1.5f, 0.25f));
+        }
+    }
+
+    [Fact]
+    public void GemmAccumulatesIntoY()
+    {
+        float[] av = TestData.Uniform(6 * 4, 14), bv = TestData.Uniform(4 * 5, 15), yv = TestData.Uniform(6 * 5, 16);
+        Compare("gemm y += a b", [av, bv, yv], [new Shape(6, 4), new Shape(4, 5), new Shape(6, 5)], [],
+            (b, i, o) => { b.Gemm(i[0], i[1], i[2], i[2], beta: 0.5f); AssertSame(Expected(), b.Download(i[2]), "gemm accumulate", new Shape(6, 5)); });
+
+        float[] Expected()
+        {
+            using var r = new Engine.Backends.Reference.ReferenceBackend();
+            using var at = r.Upload(av, new Shape(6, 4));
+            using var bt = r.Upload(bv, new Shape(4, 5));
+            using var ct = r.Upload(yv, new Shape(6, 5));
+            using var yt = r.Allocate(6, 5);
+            r.Gemm(at, bt, ct, yt, beta: 0.5f);
+            return r.Download(yt);
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { 8, 1000 }, 1)]
+    [InlineData(new[] { 3, 10 }, -1)]
+    [InlineData(new[] { 2, 5, 3, 4 }, 1)]
+    [InlineData(new[] { 3, 4, 5 }, 0)]
+    public void SoftmaxMatchesReference(int[] dims, int axis)
+    {
+        var s = new Shape(dims);
+        float[] x = TestData.Uniform(s.ElementCount, 17, 8f), dy = TestData.Uniform(s.ElementCount, 18);
+        Compare("softmax", [x], [s], [s], (b, i, o) => b.Softmax(i[0], o[0], axis));
+        Compare("softmax backward", [x, dy], [s, s], [s], (b, i, o) =>
+        {
+            using var y = b.Allocate(s);
+            b.Softmax(i[0], y, axis);
+            b.SoftmaxBackward(y, i[1], o[0], axis);
+        });
+    }
+
+    [Fact]
+    public void SoftmaxCrossEntropyMatchesReference()
+    {
+        var logits = new Shape(6, 10);
+        float[] z = TestData.Uniform(logits.ElementCount, 19, 20f);
+        int[] labels = [0, 9, 3, 3, 7, 1];
+        Compare("softmax cross-entropy", [z], [logits], [logits, new Shape(6), logits], (b, i, o) =>
+        {
+            using var l = b.Upload(labels, new Shape(6));
+            b.SoftmaxCrossEntropy(i[0], l, o[0], o[1], o[2]);
+        });
+    }
+
+    [Theory]
+    [InlineData(1, 3, 227, 227, 1.0f)]
+    [InlineData(2, 1, 5, 7, 0.5f)]
+    [InlineData(1, 2, 3, 2, 2.5f)]
+    public void GaussianBlurMatchesReference(int n, int c, int h, int w, float sigma)
+    {
+        var s = Shape.Nchw(n, c, h, w);
+        Compare($"blur sigma {sigma}", [TestData.Uniform(s.ElementCount, 21)], [s], [s], (b, i, o) => b.GaussianBlur(i[0], o[0], sigma));
+    }
+
+    protected override void Cleanup() => reference.Dispose();
+}
