@@ -59,7 +59,7 @@ public static class EndToEnd
     {
         var times = new double[network.Layers.Count][];
         for (int i = 0; i < times.Length; i++) times[i] = new double[repeats];
-        for (int r = -3; r < repeats; r++)
+        for (int r = -10; r < repeats; r++)
         {
             var x = input;
             var outputs = new List<LayerOutput>();
@@ -85,7 +85,10 @@ public static class EndToEnd
 
     private static void Report(string label, int repeats, Action action)
     {
-        for (int i = 0; i < 3; i++) action();
+        // Warm up until tiered JIT has promoted the hot methods (30 calls, then a background
+        // recompile): 40 calls or 2 seconds, whichever comes last.
+        var warmup = Stopwatch.StartNew();
+        for (int i = 0; i < 40 || warmup.Elapsed.TotalSeconds < 2; i++) action();
         var times = new double[repeats];
         for (int i = 0; i < repeats; i++)
         {
