@@ -15,3 +15,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 dotnet test ConvVizGpu.sln -c Release "$@"
+
+# The Cpu backend picks Vector512, Vector256 or scalar code at run time. This machine runs the
+# widest; run the Cpu-vs-Reference bodies again with AVX-512 switched off (the AVX2 paths) and with
+# every hardware intrinsic switched off (the scalar paths), so no path goes untested.
+simd_filter="FullyQualifiedName~CpuParityTests|FullyQualifiedName~Sgemm|FullyQualifiedName~CpuOnnx"
+echo "again without AVX-512:"
+DOTNET_EnableAVX512=0 dotnet test tests/ConvViz.Tests -c Release --no-build --filter "$simd_filter"
+echo "again without any SIMD:"
+DOTNET_EnableHWIntrinsic=0 dotnet test tests/ConvViz.Tests -c Release --no-build --filter "$simd_filter"

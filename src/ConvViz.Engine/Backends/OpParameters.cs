@@ -12,6 +12,20 @@ public enum ReluRule
     Guided,
 }
 
+/// <summary>The checks every sliding window (convolution or pooling) shares.</summary>
+internal static class SlidingWindow
+{
+    public static void Validate(string op, int kernelH, int kernelW, int strideH, int strideW,
+        int padTop, int padLeft, int padBottom, int padRight, int dilationH, int dilationW)
+    {
+        if (kernelH < 1 || kernelW < 1) throw new ArgumentException($"{op}: kernel {kernelH}x{kernelW} must be at least 1x1");
+        if (strideH < 1 || strideW < 1) throw new ArgumentException($"{op}: stride {strideH}x{strideW} must be at least 1x1");
+        if (dilationH < 1 || dilationW < 1) throw new ArgumentException($"{op}: dilation {dilationH}x{dilationW} must be at least 1x1");
+        if (padTop < 0 || padLeft < 0 || padBottom < 0 || padRight < 0)
+            throw new ArgumentException($"{op}: pads (top {padTop}, left {padLeft}, bottom {padBottom}, right {padRight}) must not be negative");
+    }
+}
+
 /// <summary>Geometry of a 2-D convolution. Weights are (K, C/Groups, KernelH, KernelW).</summary>
 public sealed record Conv2dGeometry(
     int KernelH, int KernelW,
@@ -32,11 +46,7 @@ public sealed record Conv2dGeometry(
     /// <summary>Throws when a size is out of range; the message names the offending field.</summary>
     public void Validate(string op)
     {
-        if (KernelH < 1 || KernelW < 1) throw new ArgumentException($"{op}: kernel {KernelH}x{KernelW} must be at least 1x1");
-        if (StrideH < 1 || StrideW < 1) throw new ArgumentException($"{op}: stride {StrideH}x{StrideW} must be at least 1x1");
-        if (DilationH < 1 || DilationW < 1) throw new ArgumentException($"{op}: dilation {DilationH}x{DilationW} must be at least 1x1");
-        if (PadTop < 0 || PadLeft < 0 || PadBottom < 0 || PadRight < 0)
-            throw new ArgumentException($"{op}: pads (top {PadTop}, left {PadLeft}, bottom {PadBottom}, right {PadRight}) must not be negative");
+        SlidingWindow.Validate(op, KernelH, KernelW, StrideH, StrideW, PadTop, PadLeft, PadBottom, PadRight, DilationH, DilationW);
         if (Groups < 1) throw new ArgumentException($"{op}: groups {Groups} must be at least 1");
     }
 
@@ -95,11 +105,7 @@ public sealed record PoolGeometry(
 
     public void Validate(string op)
     {
-        if (KernelH < 1 || KernelW < 1) throw new ArgumentException($"{op}: kernel {KernelH}x{KernelW} must be at least 1x1");
-        if (StrideH < 1 || StrideW < 1) throw new ArgumentException($"{op}: stride {StrideH}x{StrideW} must be at least 1x1");
-        if (DilationH < 1 || DilationW < 1) throw new ArgumentException($"{op}: dilation {DilationH}x{DilationW} must be at least 1x1");
-        if (PadTop < 0 || PadLeft < 0 || PadBottom < 0 || PadRight < 0)
-            throw new ArgumentException($"{op}: pads (top {PadTop}, left {PadLeft}, bottom {PadBottom}, right {PadRight}) must not be negative");
+        SlidingWindow.Validate(op, KernelH, KernelW, StrideH, StrideW, PadTop, PadLeft, PadBottom, PadRight, DilationH, DilationW);
         // A pad up to the window's reach, (kernel - 1) * dilation, still leaves a real input in every edge window.
         int reachH = (KernelH - 1) * DilationH, reachW = (KernelW - 1) * DilationW;
         if (PadTop > reachH || PadBottom > reachH || PadLeft > reachW || PadRight > reachW)

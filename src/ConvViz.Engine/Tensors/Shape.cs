@@ -41,7 +41,15 @@ public sealed class Shape : IEquatable<Shape>
     public int W => dims[3];
 
     /// <summary>Elements per batch item: the product of every dimension after the first.</summary>
-    public int SampleSize => dims.Length == 1 ? 1 : ElementCount / Math.Max(1, dims[0]) ;
+    public int SampleSize
+    {
+        get
+        {
+            int size = 1;
+            for (int axis = 1; axis < dims.Length; axis++) size *= dims[axis];
+            return size;
+        }
+    }
 
     public Shape WithBatch(int n)
     {

@@ -74,6 +74,19 @@ public abstract class BackendParityTests : BackendTest
         RunConv("asymmetric pads, dilation 2", Shape.Nchw(3, 6, 13, 10), new Shape(10, 3, 3, 2),
             new Conv2dGeometry(3, 2, 2, 1, PadTop: 1, PadLeft: 0, PadBottom: 2, PadRight: 3, DilationH: 2, DilationW: 3, Groups: 2));
 
+    // Output channels per group a multiple of 32 select the Cpu backend's direct convolution (see
+    // DirectConvolution.Applies); these cover its strips (a row wider and narrower than 14 pixels),
+    // padding copy, groups, dilation and each supported column stride, plus a stride it leaves to im2col.
+    [Theory]
+    [InlineData(1, 1, 2, 0, 1, 1)]
+    [InlineData(2, 2, 2, 1, 2, 1)]
+    [InlineData(1, 4, 2, 3, 1, 2)]
+    [InlineData(3, 3, 1, 2, 1, 1)]
+    public void Conv2dWithWholeChannelBlocksMatchesReference(int strideH, int strideW, int dilation, int padBottom, int groups, int batch) =>
+        RunConv($"64 channels, stride {strideH}x{strideW}, dilation {dilation}, groups {groups}", Shape.Nchw(batch, 4 * groups, 19, 37),
+            new Shape(64 * groups, 4, 3, 2),
+            new Conv2dGeometry(3, 2, strideH, strideW, PadTop: 1, PadLeft: 2, PadBottom: padBottom, PadRight: 0, DilationH: dilation, DilationW: dilation, Groups: groups));
+
     private void RunConv(string name, Shape x, Shape w, Conv2dGeometry g)
     {
         var y = Backend.ConvOutputShape(x, w, g);

@@ -9,9 +9,9 @@ namespace ConvViz.Engine.Backends.Cpu;
 /// <summary>
 /// The default backend: SIMD kernels (Vector512 where the CPU runs it at full width, else
 /// Vector256, with scalar tails) on all cores, over 64-byte aligned native memory. Convolution is
-/// im2col + the packed, register-blocked <see cref="Sgemm"/> (direct convolution measured slower
-/// here; see bench/). One parallel region per op. Ops run one at a time: a backend instance is not
-/// meant to be called from several threads at once (its scratch buffer is shared).
+/// im2col + the packed, register-blocked <see cref="Sgemm"/> for forward, backward-data (GEMM then
+/// col2im) and backward-filter. One parallel region per op. Ops run one at a time: a backend
+/// instance is not meant to be called from several threads at once (its scratch buffer is shared).
 /// </summary>
 public sealed unsafe partial class CpuBackend : HostBackend
 {
@@ -120,15 +120,33 @@ public sealed unsafe partial class CpuBackend : HostBackend
         return Math.Clamp(Math.Min(wanted, budgetFloats / Math.Max(1, d.CRS * d.P)), 1, d.N);
     }
 
+    /// <summary>
+    /// The images per GEMM, and the scratch of one conv op: the column matrix (CRS x nb·P), then,
+    /// when images are batched, room for the per-image outputs or gradients side by side (Kg x nb·P).
+    /// </summary>
+    private int Workspace(in Conv d, out float* col, out float* sideBySide)
+    {
+        int batch = ImagesPerGemm(d);
+        long columns = (long)batch * d.P;
+        col = Scratch(d.CRS * columns + (batch > 1 ? d.Kg * columns : 0));
+        sideBySide = col + d.CRS * columns;
+        return batch;
+    }
+
+    // Forward dispatch: the direct convolution where it applies (measured faster on every AlexNet
+    // conv layer, see DirectConvolution), else im2col + SGEMM, which handles every geometry.
     protected override void Conv2dForwardCore(Tensor x, Tensor w, Tensor? bias, Tensor y, Conv2dGeometry g)
     {
         var d = new Conv(x.Shape, w.Shape, y.Shape, g);
         float* X = P(x), Wt = P(w), Y = P(y), B = bias is null ? null : P(bias);
-        int batch = ImagesPerGemm(d);
-        long columns = (long)batch * d.P;
-        // Scratch: the column matrix (CRS x nb·P), then the GEMM result (Kg x nb·P) when nb > 1.
-        float* col = d.IsPointwise ? null : Scratch(d.CRS * columns + (batch > 1 ? d.Kg * columns : 0));
-        float* product = col + d.CRS * columns;
+        if (DirectConvolution.Applies(d.Kg, g)) DirectConv2dForward(d, X, Wt, B, Y);
+        else Im2ColConv2dForward(d, X, Wt, B, Y);
+    }
+
+    private void Im2ColConv2dForward(in Conv d, float* X, float* Wt, float* B, float* Y)
+    {
+        var g = d.G;
+        int batch = Workspace(d, out float* col, out float* product);
         for (int n0 = 0; n0 < d.N; n0 += batch)
         {
             int nb = Math.Min(batch, d.N - n0);
@@ -185,10 +203,7 @@ public sealed unsafe partial class CpuBackend : HostBackend
     {
         var d = new Conv(dx.Shape, w.Shape, dy.Shape, g);
         float* DY = P(dy), Wt = P(w), DX = P(dx);
-        int batch = ImagesPerGemm(d);
-        long columns = (long)batch * d.P;
-        float* col = d.IsPointwise ? null : Scratch(d.CRS * columns + (batch > 1 ? d.Kg * columns : 0));
-        float* gathered = col + d.CRS * columns;
+        int batch = Workspace(d, out float* col, out float* gathered);
         for (int n0 = 0; n0 < d.N; n0 += batch)
         {
             int nb = Math.Min(batch, d.N - n0);
@@ -212,10 +227,7 @@ public sealed unsafe partial class CpuBackend : HostBackend
     {
         var d = new Conv(x.Shape, dw.Shape, dy.Shape, g);
         float* X = P(x), DY = P(dy), DW = P(dw);
-        int batch = ImagesPerGemm(d);
-        long columns = (long)batch * d.P;
-        float* col = d.IsPointwise ? null : Scratch(d.CRS * columns + (batch > 1 ? d.Kg * columns : 0));
-        float* gathered = col + d.CRS * columns;
+        int batch = Workspace(d, out float* col, out float* gathered);
         for (int n0 = 0; n0 < d.N; n0 += batch)
         {
             int nb = Math.Min(batch, d.N - n0);

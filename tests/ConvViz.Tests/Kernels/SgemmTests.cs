@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using ConvViz.Engine.Backends.Cpu;
 
-namespace ConvViz.Tests;
+namespace ConvViz.Tests.Kernels;
 
 /// Sgemm.Multiply against a naive triple loop in double precision.
 ///

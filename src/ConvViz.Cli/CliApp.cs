@@ -1,0 +1,40 @@
+using System.CommandLine;
+using ConvViz.Cli.Commands;
+using Spectre.Console;
+
+namespace ConvViz.Cli;
+
+/// <summary>The `convviz` command line: parses, runs, and turns bad input into one line and exit code 2.</summary>
+public static class CliApp
+{
+    public static Command CreateRoot() => new RootCommand("ConvViz: see inside convolutional networks")
+    {
+        CommonOptions.Verbose,
+        new Command("model", "Inspect models") { ModelInfoCommand.Create() },
+        DevicesCommand.Create(),
+    };
+
+    /// <summary>Runs one command line; output and error default to the process's console.</summary>
+    public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
+    {
+        error ??= Console.Error;
+        var previousConsole = AnsiConsole.Console;
+        if (output is not null)
+            AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No });
+        var parse = CreateRoot().Parse(args);
+        try
+        {
+            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output ?? Console.Out, Error = error });
+        }
+        catch (Exception e) when (e is UserError or ArgumentException or InvalidOperationException or IOException or ObjectDisposedException)
+        {
+            // Bad input: one line, no stack trace unless --verbose.
+            error.WriteLine(parse.GetValue(CommonOptions.Verbose) ? $"error: {e}" : $"error: {e.Message}");
+            return 2;
+        }
+        finally
+        {
+            AnsiConsole.Console = previousConsole;
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using ConvViz.Cli;
+
+namespace ConvViz.Tests.Cli;
+
+/// <summary>The README's main job and the command line's error contract, run in process.</summary>
+public sealed class CliTests
+{
+    private static (int Exit, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int exit = CliApp.Run(args, output, error);
+        return (exit, output.ToString(), error.ToString());
+    }
+
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("reference")]
+    public void ModelInfoPrintsTheLayerTableAndRunsBothPasses(string backend)
+    {
+        var (exit, output, error) = Run("model", "info", "--run", "--backend", backend);
+        Assert.True(exit == 0, error);
+        Assert.Contains("conv1", output);
+        Assert.Contains("(1, 96, 55, 55)", output);
+        Assert.Contains("60,965,224", output);
+        Assert.Contains("724,406,816", output);
+        Assert.Contains("1.449 GFLOP", output);
+        Assert.Contains("forward, batch 1", output);
+        Assert.Contains("backward from fc8", output);
+        Assert.Contains("backward from conv5", output);
+    }
+
+    [Theory]
+    [InlineData("unknown backend 'gpu'", "model", "info", "--backend", "gpu")]
+    [InlineData("unknown model 'vgg99'", "model", "info", "--model", "vgg99")]
+    [InlineData("--batch 0 must be at least 1", "model", "info", "--batch", "0")]
+    public void BadInputEndsWithOneLineAndExitCode2(string message, params string[] args)
+    {
+        var (exit, _, error) = Run(args);
+        Assert.Equal(2, exit);
+        Assert.StartsWith("error: ", error);
+        Assert.Contains(message, error);
+        Assert.Single(error.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void UnknownOptionsFailWithANonZeroExitCode()
+    {
+        var (exit, _, error) = Run("model", "info", "--frobnicate");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("--frobnicate", error);
+    }
+
+    [Fact]
+    public void DevicesListsEveryBackend()
+    {
+        var (exit, output, _) = Run("devices");
+        Assert.Equal(0, exit);
+        Assert.Contains("cpu", output);
+        Assert.Contains("reference", output);
+    }
+}
