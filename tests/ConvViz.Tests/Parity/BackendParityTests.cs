@@ -76,16 +76,20 @@ public abstract class BackendParityTests : BackendTest
 
     // Output channels per group a multiple of 32 select the Cpu backend's direct convolution (see
     // DirectConvolution.Applies); these cover its strips (a row wider and narrower than 14 pixels),
-    // padding copy, groups, dilation and each supported column stride, plus a stride it leaves to im2col.
+    // padding copy, groups, dilation and each supported column stride, plus a stride it leaves to
+    // im2col; the last two have whole channel blocks on the input side as well.
     [Theory]
-    [InlineData(1, 1, 2, 0, 1, 1)]
-    [InlineData(2, 2, 2, 1, 2, 1)]
-    [InlineData(1, 4, 2, 3, 1, 2)]
-    [InlineData(3, 3, 1, 2, 1, 1)]
-    public void Conv2dWithWholeChannelBlocksMatchesReference(int strideH, int strideW, int dilation, int padBottom, int groups, int batch) =>
-        RunConv($"64 channels, stride {strideH}x{strideW}, dilation {dilation}, groups {groups}", Shape.Nchw(batch, 4 * groups, 19, 37),
-            new Shape(64 * groups, 4, 3, 2),
-            new Conv2dGeometry(3, 2, strideH, strideW, PadTop: 1, PadLeft: 2, PadBottom: padBottom, PadRight: 0, DilationH: dilation, DilationW: dilation, Groups: groups));
+    [InlineData(1, 1, 2, 0, 1, 1, 4)]
+    [InlineData(2, 2, 2, 1, 2, 1, 4)]
+    [InlineData(1, 4, 2, 3, 1, 2, 4)]
+    [InlineData(3, 3, 1, 2, 1, 1, 4)]
+    [InlineData(1, 1, 1, 0, 1, 2, 32)]
+    [InlineData(1, 1, 2, 1, 2, 1, 64)]
+    public void Conv2dWithWholeChannelBlocksMatchesReference(int strideH, int strideW, int dilation, int padBottom, int groups, int batch, int inputChannelsPerGroup) =>
+        RunConv($"64 channels per group, {inputChannelsPerGroup} inputs per group, stride {strideH}x{strideW}, dilation {dilation}, groups {groups}",
+            Shape.Nchw(batch, inputChannelsPerGroup * groups, 19, 37),
+            new Shape(64 * groups, inputChannelsPerGroup, 3, 2),
+            new Conv2dGeometry(3, 2, strideH, strideW, PadTop: 1, PadLeft: 1, PadBottom: padBottom, PadRight: 0, DilationH: dilation, DilationW: dilation, Groups: groups));
 
     private void RunConv(string name, Shape x, Shape w, Conv2dGeometry g)
     {

@@ -293,8 +293,9 @@ public static unsafe class Sgemm
     /// count in the last panel so the micro-kernel never needs an edge case along MR / NR.
     /// Element (row, k) of the source is at src[row * rowStride + k * kStride]; row-major A and
     /// transposed B have kStride == 1 (a transpose), the others have rowStride == 1 (a copy).
+    /// Also used by the direct convolution to lay out its weights (see CpuBackend.DirectConvolution.cs).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackPanels(float* src, nint rowStride, nint kStride, int count, int width, int kc, float* dst)
+    internal static void PackPanels(float* src, nint rowStride, nint kStride, int count, int width, int kc, float* dst)
     {
         if (rowStride == 1)
         {
