@@ -9,8 +9,9 @@ using ConvViz.Engine.Networks;
 namespace ConvViz.Bench;
 
 /// <summary>
-/// End-to-end AlexNet timings: forward at batch 1 and 8, and forward to conv5 + backward to the
-/// input (the deconvnet / guided-backprop workload) at batch 1. Each figure is the median of
+/// End-to-end AlexNet timings: forward at batch 1 and 8, forward to conv5 + backward to the input
+/// (the deconvnet / guided-backprop workload) and forward + backward from a class logit (saliency)
+/// at batch 1. Each figure is the median of
 /// --repeats runs after warm-up runs, wall-clock.
 /// </summary>
 public static class EndToEnd
@@ -48,6 +49,16 @@ public static class EndToEnd
                 using var pass = network.Forward(input, upTo: "conv5");
                 using var seed = network.UnitSeed(pass, "conv5", 7);
                 using var dx = network.Backward(pass, "conv5", seed, new BackwardOptions(ReluRule.Guided));
+                backend.Synchronize();
+            });
+        }
+        using (var input = RandomInput(backend, network, 1))
+        {
+            Report("forward + backward from a class logit to input (saliency), batch 1", repeats, () =>
+            {
+                using var pass = network.Forward(input);
+                using var seed = network.UnitSeed(pass, "fc8", 3);
+                using var dx = network.Backward(pass, "fc8", seed);
                 backend.Synchronize();
             });
         }

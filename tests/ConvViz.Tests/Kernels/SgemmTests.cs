@@ -93,6 +93,17 @@ public sealed unsafe class SgemmTests
 
     /// Every micro-tile edge: M = 1..30 covers all row counts of the 14- and 6-row kernels twice,
     /// N = 1..66 all column counts of the 32- and 16-column kernels.
+    // Few rows of A with a plain K x N B of at least 1 M floats take the row-streaming path (a fully
+    // connected layer's backward-data, dx = dy · W): B split by rows across threads, partial sums added.
+    [Theory]
+    [InlineData(false, 1, 1100, 1000, 1f, 0f, 1)]
+    [InlineData(false, 1, 1100, 1000, 1f, 0f, 2)]
+    [InlineData(true, 3, 1031, 1100, 0.5f, 1f, 2)]
+    [InlineData(false, 8, 1024, 1030, -1f, 0.5f, 2)]
+    [InlineData(true, 5, 2049, 517, 2f, 0f, 2)]
+    public void FewRowsWithPlainBStreamAndMatchReference(bool transA, int M, int N, int K, float alpha, float beta, int threads) =>
+        Check(transA, false, M, N, K, alpha, beta, ldPadding: 3, threads);
+
     [Fact]
     public void EveryEdgeTileSizeMatchesReference()
     {
