@@ -56,7 +56,7 @@ public static unsafe class Sgemm
     // A plain (K x N) B with very few rows of A is the backward pass of a fully connected layer
     // (dx = dy · W with W as (outputs, inputs)): packing would copy all of W for a handful of rows,
     // so B's rows are streamed once instead, each scaled into the rows of C (measured: AlexNet's
-    // fc6 backward at batch 1 went from ~25 ms through the packed path to memory speed).
+    // fc6 backward at batch 1, 151 MB of weights, runs about as fast as fc6 forward).
     private const long StreamingPlainMinWeights = 1 << 20; // floats of B, i.e. 4 MB
 
     // The streaming path's chunks share nothing but the read-only A, so many small ones cost
@@ -760,20 +760,61 @@ public static unsafe class Sgemm
         }
     }
 
-    /// sum (M x N) = Σ_{k in [kStart, kEnd)} op(A)[:, k] ⊗ B[k, :], one row of B at a time.
+    /// sum (M x N) = Σ_{k in [kStart, kEnd)} op(A)[:, k] ⊗ B[k, :], four rows of B per pass over
+    /// sum: the partial sum (36 KB per row for fc6) lives in L2, so reading and writing it once
+    /// per four rows instead of once per row measured ~1.4x faster, level with the forward pass.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AccumulateRowsOfB(int kStart, int kEnd, bool transA, int M, int N,
         float* A, int lda, float* B, int ldb, float* sum)
     {
-        for (int k = kStart; k < kEnd; k++)
+        int k = kStart;
+        for (; k + 4 <= kEnd; k += 4)
+        {
+            float* b0 = B + (nint)k * ldb;
+            for (int i = 0; i < M; i++)
+            {
+                float a0 = ElementOfA(transA, A, lda, i, k), a1 = ElementOfA(transA, A, lda, i, k + 1);
+                float a2 = ElementOfA(transA, A, lda, i, k + 2), a3 = ElementOfA(transA, A, lda, i, k + 3);
+                AddFourScaledRows(sum + (nint)i * N, b0, ldb, a0, a1, a2, a3, N);
+            }
+        }
+
+        for (; k < kEnd; k++)
         {
             ReadOnlySpan<float> rowOfB = new(B + (nint)k * ldb, N);
             for (int i = 0; i < M; i++)
             {
-                float a = transA ? A[(nint)k * lda + i] : A[(nint)i * lda + k];
                 Span<float> row = new(sum + (nint)i * N, N);
-                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(rowOfB, a, row, row);
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(rowOfB, ElementOfA(transA, A, lda, i, k), row, row);
             }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float ElementOfA(bool transA, float* A, int lda, int i, int k) => transA ? A[(nint)k * lda + i] : A[(nint)i * lda + k];
+
+    /// sum[j] += a0·b[j] + a1·b[ldb + j] + a2·b[2·ldb + j] + a3·b[3·ldb + j] for j in [0, n).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddFourScaledRows(float* sum, float* b, int ldb, float a0, float a1, float a2, float a3, int n)
+    {
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> v0 = Vector256.Create(a0), v1 = Vector256.Create(a1), v2 = Vector256.Create(a2), v3 = Vector256.Create(a3);
+            for (; j + Vector256<float>.Count <= n; j += Vector256<float>.Count)
+            {
+                var acc = Vector256.Load(sum + j);
+                acc = Vector256.FusedMultiplyAdd(Vector256.Load(b + j), v0, acc);
+                acc = Vector256.FusedMultiplyAdd(Vector256.Load(b + ldb + j), v1, acc);
+                acc = Vector256.FusedMultiplyAdd(Vector256.Load(b + 2 * (nint)ldb + j), v2, acc);
+                acc = Vector256.FusedMultiplyAdd(Vector256.Load(b + 3 * (nint)ldb + j), v3, acc);
+                acc.Store(sum + j);
+            }
+        }
+
+        for (; j < n; j++)
+        {
+            sum[j] += a0 * b[j] + a1 * b[ldb + j] + a2 * b[2 * (nint)ldb + j] + a3 * b[3 * (nint)ldb + j];
         }
     }
 
