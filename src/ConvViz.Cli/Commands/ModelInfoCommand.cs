@@ -68,14 +68,11 @@ public static class ModelInfoCommand
 
         string output = network.Layers[^1].Name;
         string lastConv = network.Layers.Last(l => l is Conv2dLayer).Name;
-        // Three untimed rounds warm up the JIT and the memory pool; then each pass is timed once.
-        // (Steady-state timings over many runs: bench/ConvViz.Bench e2e.)
-        for (int round = 0; round < 3; round++)
-        {
-            using var warm = network.Forward(input);
-            using var warmSeed = network.UnitSeed(warm, output, 0);
+        // One untimed round compiles the code paths and fills the memory pool; then each pass is
+        // timed once. (Steady-state timings over many runs: bench/ConvViz.Bench e2e.)
+        using (var warm = network.Forward(input))
+        using (var warmSeed = network.UnitSeed(warm, output, 0))
             network.Backward(warm, output, warmSeed)!.Dispose();
-        }
 
         var clock = Stopwatch.StartNew();
         using var pass = network.Forward(input);
