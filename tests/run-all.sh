@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs every ConvViz test. Installs what the tests need first when it is missing:
-#   libonnx-testdata  the ONNX backend conformance vectors (/usr/share/libonnx-testdata/data)
+#   libonnx-testdata                    the ONNX backend conformance vectors (/usr/share/libonnx-testdata/data)
+#   ocl-icd-libopencl1, pocl-opencl-icd the OpenCL loader and PoCL, an OpenCL device on the CPU
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 [ -d /usr/share/libonnx-testdata/data/node ] || missing+=(libonnx-testdata)
+ldconfig -p | grep 'libOpenCL.so.1 ' >/dev/null || missing+=(ocl-icd-libopencl1)
+[ -f /etc/OpenCL/vendors/pocl.icd ] || missing+=(pocl-opencl-icd)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""

@@ -20,7 +20,11 @@ public static class CliApp
         error ??= Console.Error;
         var previousConsole = AnsiConsole.Console;
         if (output is not null)
+        {
+            // A writer has no terminal width; give tables room rather than wrapping at 80 columns.
             AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No });
+            AnsiConsole.Console.Profile.Width = 200;
+        }
         var parse = CreateRoot().Parse(args);
         try
         {

@@ -58,5 +58,8 @@ public sealed class CliTests
         Assert.Equal(0, exit);
         Assert.Contains("cpu", output);
         Assert.Contains("reference", output);
+        // The test script installs PoCL, so an OpenCL device (not the install hint) must be listed.
+        Assert.Contains("OpenCL devices", output);
+        Assert.Contains(ConvViz.OpenCL.OpenCLDevices.List()[0].DeviceName, output);
     }
 }
