@@ -6,9 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-[ -d /usr/share/libonnx-testdata/data/node ] || missing+=(libonnx-testdata)
-ldconfig -p | grep 'libOpenCL.so.1 ' >/dev/null || missing+=(ocl-icd-libopencl1)
-[ -f /etc/OpenCL/vendors/pocl.icd ] || missing+=(pocl-opencl-icd)
+for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$package")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing test dependencies: ${missing[*]}"
   sudo=""
