@@ -91,8 +91,6 @@ public sealed unsafe class SgemmTests
         }
     }
 
-    /// Every micro-tile edge: M = 1..30 covers all row counts of the 14- and 6-row kernels twice,
-    /// N = 1..66 all column counts of the 32- and 16-column kernels.
     // Few rows of A with a plain K x N B of at least 1 M floats take the row-streaming path (a fully
     // connected layer's backward-data, dx = dy · W): B split by rows across threads, partial sums added.
     [Theory]
@@ -104,6 +102,8 @@ public sealed unsafe class SgemmTests
     public void FewRowsWithPlainBStreamAndMatchReference(bool transA, int M, int N, int K, float alpha, float beta, int threads) =>
         Check(transA, false, M, N, K, alpha, beta, ldPadding: 3, threads);
 
+    /// Every micro-tile edge: M = 1..30 covers all row counts of the 14- and 6-row kernels twice,
+    /// N = 1..66 all column counts of the 32- and 16-column kernels.
     [Fact]
     public void EveryEdgeTileSizeMatchesReference()
     {

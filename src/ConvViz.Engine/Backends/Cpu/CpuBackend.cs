@@ -8,9 +8,10 @@ namespace ConvViz.Engine.Backends.Cpu;
 
 /// <summary>
 /// The default backend: SIMD kernels (Vector512 where the CPU runs it at full width, else
-/// Vector256, with scalar tails) on all cores, over 64-byte aligned native memory. Convolution is
-/// im2col + the packed, register-blocked <see cref="Sgemm"/> for forward, backward-data (GEMM then
-/// col2im) and backward-filter. One parallel region per op. Ops run one at a time: a backend
+/// Vector256, with scalar tails) on all cores, over 64-byte aligned native memory. Convolution
+/// forward is a direct convolution where it applies (<see cref="DirectConvolution"/>), else im2col +
+/// the packed, register-blocked <see cref="Sgemm"/>; backward-data (GEMM then col2im) and
+/// backward-filter are always im2col + SGEMM. One parallel region per op. Ops run one at a time: a backend
 /// instance is not meant to be called from several threads at once (its scratch buffer is shared).
 /// </summary>
 public sealed unsafe partial class CpuBackend : HostBackend
@@ -128,8 +129,9 @@ public sealed unsafe partial class CpuBackend : HostBackend
     {
         int batch = ImagesPerGemm(d);
         long columns = (long)batch * d.P;
-        col = Scratch(d.CRS * columns + (batch > 1 ? d.Kg * columns : 0));
-        sideBySide = col + d.CRS * columns;
+        // A pointwise conv reads its input as the column matrix and is never batched: no scratch.
+        col = d.IsPointwise ? null : Scratch(d.CRS * columns + (batch > 1 ? d.Kg * columns : 0));
+        sideBySide = col == null ? null : col + d.CRS * columns;
         return batch;
     }
 

@@ -15,8 +15,9 @@ namespace ConvViz.Engine.Backends.Cpu;
 /// Measured against im2col + SGEMM on AlexNet's five conv layers (interleaved runs, medians):
 /// 1.15-1.55x faster on one thread and about 1.3-1.9x on two, because it skips the column matrix
 /// and its packing and runs one parallel region per call instead of one per image and group.
-/// It applies when the CPU runs Vector512 at full speed, the output channels of a group are a
-/// multiple of 32 and the column stride is 1, 2 or 4; other convolutions take im2col + SGEMM.
+/// It applies when Vector512 is hardware-accelerated (even where 512-bit FMAs run at the 256-bit
+/// rate, as on the machine it was measured on), the output channels of a group are a multiple of
+/// 32 and the column stride is 1, 2 or 4; other convolutions take im2col + SGEMM.
 /// </summary>
 internal static unsafe class DirectConvolution
 {
