@@ -5,6 +5,7 @@ using ConvViz.Engine.Backends.Reference;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
+using ConvViz.OpenCL;
 
 namespace ConvViz.Bench;
 
@@ -19,12 +20,14 @@ public static class EndToEnd
     public static int Run(string[] args)
     {
         string backendName = Option(args, "--backend") ?? "cpu";
+        int device = int.Parse(Option(args, "--device") ?? "0");
         int repeats = int.Parse(Option(args, "--repeats") ?? "15");
         using Backend backend = backendName switch
         {
             "cpu" => new CpuBackend(),
             "reference" => new ReferenceBackend(),
-            _ => throw new ArgumentException($"unknown backend '{backendName}'; expected cpu or reference"),
+            "opencl" => new OpenCLBackend(device),
+            _ => throw new ArgumentException($"unknown backend '{backendName}'; expected cpu, reference or opencl"),
         };
         using var network = AlexNet.Create(backend, seed: 1);
         Console.WriteLine($"AlexNet end to end on {backend.Description}; median of {repeats} runs after warm-up");
@@ -120,7 +123,7 @@ public static class EndToEnd
         return backend.Upload(data, shape);
     }
 
-    private static string? Option(string[] args, string name)
+    internal static string? Option(string[] args, string name)
     {
         int i = Array.IndexOf(args, name);
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;

@@ -24,8 +24,35 @@ public static class KernelSources
         return reader.ReadToEnd();
     }
 
-    /// <summary>The text of <paramref name="fileName"/> with portability.h prepended, ready to build.</summary>
-    public static string Get(string fileName) => WithPortability(Raw(fileName), fileName);
+    /// <summary>The text of <paramref name="fileName"/> with portability.h prepended and its
+    /// <c>#include "x.h"</c> lines replaced by the embedded headers, ready to build.</summary>
+    public static string Get(string fileName) => WithPortability(ResolveIncludes(Raw(fileName), fileName), fileName);
+
+    /// <summary>
+    /// Replaces each <c>#include "name"</c> line with the embedded file of that name (and a #line
+    /// back to the including file). The sources stay plain C that OpenCL (with -I) or NVRTC (with
+    /// named headers) could include themselves; resolving here keeps the build independent of
+    /// where the files live. The headers carry their own include guards.
+    /// </summary>
+    private static string ResolveIncludes(string source, string fileName)
+    {
+        var lines = source.Split('\n');
+        var result = new System.Text.StringBuilder();
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(lines[i], "^\\s*#\\s*include\\s+\"([^\"]+)\"");
+            if (!match.Success)
+            {
+                result.Append(lines[i]).Append('\n');
+                continue;
+            }
+            string header = match.Groups[1].Value;
+            result.Append("#line 1 \"").Append(header).Append("\"\n");
+            result.Append(ResolveIncludes(Raw(header), header)).Append('\n');
+            result.Append("#line ").Append(i + 2).Append(" \"").Append(fileName).Append("\"\n");
+        }
+        return result.ToString();
+    }
 
     /// <summary><paramref name="source"/> with portability.h prepended (and a #line so compiler
     /// messages point at the source's own lines).</summary>

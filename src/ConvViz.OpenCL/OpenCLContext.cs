@@ -21,6 +21,9 @@ public sealed class OpenCLBuffer : DeviceBuffer
     protected override void Release() => Check(clReleaseMemObject(Handle), "clReleaseMemObject");
 }
 
+/// <summary>One kernel run's device time (profiling END - START).</summary>
+public readonly record struct KernelTiming(string Kernel, long Nanoseconds);
+
 /// <summary>A kernel of a built program, cached and owned by its <see cref="OpenCLContext"/>.</summary>
 public sealed class OpenCLKernel
 {
@@ -106,6 +109,7 @@ public sealed unsafe class OpenCLContext : IDisposable
     private readonly object gate = new();
     private readonly Dictionary<string, nint> programs = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Source, string Kernel), OpenCLKernel> kernels = new();
+    private List<(string Kernel, nint Event)>? recording;
     private bool disposed;
 
     /// <summary>Opens device <paramref name="deviceIndex"/> of <see cref="OpenCLDevices.List"/>.</summary>
@@ -306,6 +310,66 @@ public sealed unsafe class OpenCLContext : IDisposable
     /// </summary>
     public long Launch(OpenCLKernel kernel, ReadOnlySpan<long> global, ReadOnlySpan<long> local, params ReadOnlySpan<KernelArg> args)
     {
+        nint evt = EnqueueCore(kernel, global, local, args);
+        try
+        {
+            Check(clWaitForEvents(1, &evt), "clWaitForEvents");
+            return DeviceNanoseconds(evt);
+        }
+        finally
+        {
+            clReleaseEvent(evt);
+        }
+    }
+
+    /// <summary>
+    /// Enqueues <paramref name="kernel"/> like <see cref="Launch"/> without waiting: the in-order
+    /// queue runs it after everything enqueued before. While <see cref="StartRecording"/> is on, its
+    /// event is kept so <see cref="StopRecording"/> can report its device time.
+    /// </summary>
+    public void Enqueue(OpenCLKernel kernel, ReadOnlySpan<long> global, ReadOnlySpan<long> local, params ReadOnlySpan<KernelArg> args)
+    {
+        nint evt = EnqueueCore(kernel, global, local, args);
+        lock (gate)
+        {
+            if (recording is not null) recording.Add((kernel.Name, evt));
+            else clReleaseEvent(evt);
+        }
+    }
+
+    /// <summary>From now on every <see cref="Enqueue"/> keeps its event for <see cref="StopRecording"/>.</summary>
+    public void StartRecording()
+    {
+        lock (gate)
+        {
+            ThrowIfDisposed();
+            if (recording is not null) throw new InvalidOperationException("kernel recording is already on");
+            recording = [];
+        }
+    }
+
+    /// <summary>Waits for the queue and returns every kernel enqueued since <see cref="StartRecording"/>
+    /// with its device time in nanoseconds, in issue order.</summary>
+    public IReadOnlyList<KernelTiming> StopRecording()
+    {
+        List<(string Kernel, nint Event)> events;
+        lock (gate)
+        {
+            events = recording ?? throw new InvalidOperationException("kernel recording is not on");
+            recording = null;
+        }
+        Finish();
+        var timings = new List<KernelTiming>(events.Count);
+        foreach (var (name, evt) in events)
+        {
+            try { timings.Add(new KernelTiming(name, DeviceNanoseconds(evt))); }
+            finally { clReleaseEvent(evt); }
+        }
+        return timings;
+    }
+
+    private nint EnqueueCore(OpenCLKernel kernel, ReadOnlySpan<long> global, ReadOnlySpan<long> local, ReadOnlySpan<KernelArg> args)
+    {
         ArgumentNullException.ThrowIfNull(kernel);
         if (global.Length is < 1 or > 3)
             throw new ArgumentException($"an NDRange has 1 to 3 dimensions, got {global.Length}", nameof(global));
@@ -335,18 +399,15 @@ public sealed unsafe class OpenCLContext : IDisposable
                 local.Length == 0 ? null : l, 0, null, &evt);
             if (err != CL_SUCCESS) throw new OpenCLException("clEnqueueNDRangeKernel", err, $"kernel '{kernel.Name}'");
         }
-        try
-        {
-            Check(clWaitForEvents(1, &evt), "clWaitForEvents");
-            ulong start, end;
-            Check(clGetEventProfilingInfo(evt, CL_PROFILING_COMMAND_START, sizeof(ulong), &start, null), "clGetEventProfilingInfo");
-            Check(clGetEventProfilingInfo(evt, CL_PROFILING_COMMAND_END, sizeof(ulong), &end, null), "clGetEventProfilingInfo");
-            return (long)(end - start);
-        }
-        finally
-        {
-            clReleaseEvent(evt);
-        }
+        return evt;
+    }
+
+    private static long DeviceNanoseconds(nint evt)
+    {
+        ulong start, end;
+        Check(clGetEventProfilingInfo(evt, CL_PROFILING_COMMAND_START, sizeof(ulong), &start, null), "clGetEventProfilingInfo");
+        Check(clGetEventProfilingInfo(evt, CL_PROFILING_COMMAND_END, sizeof(ulong), &end, null), "clGetEventProfilingInfo");
+        return (long)(end - start);
     }
 
     // ---- plumbing ----------------------------------------------------------------------------
@@ -377,6 +438,8 @@ public sealed unsafe class OpenCLContext : IDisposable
             if (disposed) return;
             disposed = true;
             clFinish(queue);
+            foreach (var (_, evt) in recording ?? []) clReleaseEvent(evt);
+            recording = null;
             foreach (var kernel in kernels.Values) clReleaseKernel(kernel.Handle);
             foreach (var program in programs.Values) clReleaseProgram(program);
             kernels.Clear();

@@ -72,6 +72,10 @@ public abstract class Backend : IDisposable
     public virtual void Synchronize() { }
 
     protected abstract DeviceBuffer AllocateCore(int elementCount);
+
+    /// <summary>The buffer behind a tensor (shared by its views), for backends in other assemblies.</summary>
+    protected static DeviceBuffer BufferOf(Tensor t) => t.Buffer;
+
     protected abstract void WriteCore(DeviceBuffer buffer, ReadOnlySpan<byte> source);
     protected abstract void ReadCore(DeviceBuffer buffer, Span<byte> destination);
 

@@ -1,0 +1,202 @@
+#include "tile.h"
+
+/* conv2d.cl: 2-D convolution forward, backward-filter and the col2im half of backward-data, with
+ * groups, strides, asymmetric pads and dilation.
+ *
+ * x (N, C, H, W); w (K, C/G, R, S); y (N, K, OH, OW). Per group g the convolution is a GEMM over
+ * depth q = (c, r, s) in [0, Cg R S) and pixels p = (n, oh, ow) in [0, N OH OW):
+ *   forward          y[g Kg + m, p]  = sum_q w[g Kg + m, q] * col[q, p]
+ *   backward filter  dw[g Kg + m, q] = sum_p dy[g Kg + m, p] * col[q, p]
+ * where col[q, p] = x[n, g Cg + c, oh stride_h - pad_top + r dilation_h, ow stride_w - pad_left + s dilation_w]
+ * (0 outside the image). Both kernels gather col on the fly into the tile.h tile ("implicit GEMM"):
+ * no im2col buffer. Backward data is sgemm_tiled (w^T dy into columns) followed by col2im here. */
+
+/* The geometry every convolution kernel takes, in this order. */
+#define CONV_GEOMETRY int N, int C, int H, int W, int K, int OH, int OW, int R, int S, \
+    int stride_h, int stride_w, int pad_top, int pad_left, int dilation_h, int dilation_w, int groups
+
+/* NDRange: (ceil(N OH OW / TILE) * TILE_THREADS_X, ceil(Kg / TILE) * TILE_THREADS_Y, groups). */
+KERNEL void conv2d_forward(CONV_GEOMETRY, GLOBAL const float* RESTRICT x, GLOBAL const float* RESTRICT w,
+                           int has_bias, GLOBAL const float* RESTRICT bias, GLOBAL float* RESTRICT y)
+{
+    LOCAL float As[TILE_K * TILE];
+    LOCAL float Bs[TILE_K * TILE];
+    const int tx = LID(0), ty = LID(1), tid = ty * TILE_THREADS_X + tx;
+    const int g = GROUP_ID(2);
+    const int Cg = C / groups, Kg = K / groups, RS = R * S, depth = Cg * RS;
+    const int OHW = OH * OW, pixels = N * OHW;
+    const int row0 = GROUP_ID(1) * TILE, col0 = GROUP_ID(0) * TILE;
+
+    /* Each work-item always stages the same pixel column of the col slice: decompose it once. */
+    const int bp = col0 + tid % TILE, bq0 = tid / TILE;
+    const int bn = bp / OHW, bo = bp % OHW;
+    const int ih0 = (bo / OW) * stride_h - pad_top, iw0 = (bo % OW) * stride_w - pad_left;
+    GLOBAL const float* xg = x + ((long)bn * C + (long)g * Cg) * H * W;
+    GLOBAL const float* wg = w + (long)g * Kg * depth;
+
+    float acc[WPT * WPT];
+    for (int i = 0; i < WPT * WPT; i++) acc[i] = 0.0f;
+
+    for (int q0 = 0; q0 < depth; q0 += TILE_K)
+    {
+        for (int l = 0; l < TILE_LOADS; l++)
+        {
+            const int e = tid + TILE_THREADS * l;
+            const int am = e / TILE_K, aq = e % TILE_K;
+            As[aq * TILE + am] = row0 + am < Kg && q0 + aq < depth ? wg[(long)(row0 + am) * depth + q0 + aq] : 0.0f;
+
+            const int bq = bq0 + l * (TILE_THREADS / TILE), q = q0 + bq;
+            float v = 0.0f;
+            if (bp < pixels && q < depth)
+            {
+                const int c = q / RS, rs = q % RS;
+                const int ih = ih0 + (rs / S) * dilation_h, iw = iw0 + (rs % S) * dilation_w;
+                if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = xg[((long)c * H + ih) * W + iw];
+            }
+            Bs[bq * TILE + tid % TILE] = v;
+        }
+        BARRIER();
+        tile_accumulate(As, Bs, acc, tx, ty);
+        BARRIER();
+    }
+
+    for (int j = 0; j < WPT; j++)
+    {
+        const int p = col0 + tx + TILE_THREADS_X * j;
+        if (p >= pixels) continue;
+        const int n = p / OHW, o = p % OHW;
+        for (int i = 0; i < WPT; i++)
+        {
+            const int m = row0 + ty + TILE_THREADS_Y * i;
+            if (m >= Kg) continue;
+            const int k = g * Kg + m;
+            y[((long)n * K + k) * OHW + o] = acc[i * WPT + j] + (has_bias ? bias[k] : 0.0f);
+        }
+    }
+}
+
+/* Partial weight gradients over one slice of the pixels: part[split][g Kg + m][q] for pixels
+ * [split * pixels_per_split, (split + 1) * pixels_per_split). pixels_per_split is a multiple of
+ * TILE_K. With one split, part is dw itself.
+ * NDRange: (ceil(depth / TILE) * TILE_THREADS_X, ceil(Kg / TILE) * TILE_THREADS_Y, groups * splits). */
+KERNEL void conv2d_backward_filter(CONV_GEOMETRY, int splits, int pixels_per_split,
+                                   GLOBAL const float* RESTRICT x, GLOBAL const float* RESTRICT dy, GLOBAL float* RESTRICT part)
+{
+    LOCAL float As[TILE_K * TILE];
+    LOCAL float Bs[TILE_K * TILE];
+    const int tx = LID(0), ty = LID(1), tid = ty * TILE_THREADS_X + tx;
+    const int g = GROUP_ID(2) % groups, split = GROUP_ID(2) / groups;
+    const int Cg = C / groups, Kg = K / groups, RS = R * S, depth = Cg * RS;
+    const int OHW = OH * OW, pixels = N * OHW;
+    const int row0 = GROUP_ID(1) * TILE, col0 = GROUP_ID(0) * TILE;
+    const int p_begin = split * pixels_per_split;
+    const int p_end = p_begin + pixels_per_split < pixels ? p_begin + pixels_per_split : pixels;
+
+    /* Each work-item always stages the same depth column q of the col slice. */
+    const int bq = col0 + tid % TILE, bp0 = tid / TILE;
+    const int bc = bq / RS, brs = bq % RS;
+    const int br = (brs / S) * dilation_h - pad_top, bs = (brs % S) * dilation_w - pad_left;
+
+    float acc[WPT * WPT];
+    for (int i = 0; i < WPT * WPT; i++) acc[i] = 0.0f;
+
+    for (int p0 = p_begin; p0 < p_end; p0 += TILE_K)
+    {
+        for (int l = 0; l < TILE_LOADS; l++)
+        {
+            const int e = tid + TILE_THREADS * l;
+            const int am = e / TILE_K, ap = e % TILE_K, pa = p0 + ap;
+            As[ap * TILE + am] = row0 + am < Kg && pa < p_end
+                ? dy[((long)(pa / OHW) * K + g * Kg + row0 + am) * OHW + pa % OHW] : 0.0f;
+
+            const int bpl = bp0 + l * (TILE_THREADS / TILE), p = p0 + bpl;
+            float v = 0.0f;
+            if (bq < depth && p < p_end)
+            {
+                const int n = p / OHW, o = p % OHW;
+                const int ih = (o / OW) * stride_h + br, iw = (o % OW) * stride_w + bs;
+                if (ih >= 0 && ih < H && iw >= 0 && iw < W) v = x[(((long)n * C + g * Cg + bc) * H + ih) * W + iw];
+            }
+            Bs[bpl * TILE + tid % TILE] = v;
+        }
+        BARRIER();
+        tile_accumulate(As, Bs, acc, tx, ty);
+        BARRIER();
+    }
+
+    GLOBAL float* out = part + (long)split * K * depth;
+    for (int i = 0; i < WPT; i++)
+    {
+        const int m = row0 + ty + TILE_THREADS_Y * i;
+        if (m >= Kg) continue;
+        for (int j = 0; j < WPT; j++)
+        {
+            const int q = col0 + tx + TILE_THREADS_X * j;
+            if (q < depth) out[(long)(g * Kg + m) * depth + q] = acc[i * WPT + j];
+        }
+    }
+}
+
+/* sum[i] = sum over s of part[s * count + i], in split order (deterministic). */
+KERNEL void sum_partials(int count, int splits, GLOBAL const float* RESTRICT part, GLOBAL float* RESTRICT sum)
+{
+    const int i = GID(0);
+    if (i >= count) return;
+    float total = 0.0f;
+    for (int s = 0; s < splits; s++) total += part[(long)s * count + i];
+    sum[i] = total;
+}
+
+/* dbias[k] = sum of dy[n, k, :] over n and the pixels: one work-group of REDUCE_THREADS per channel,
+ * a strided pass then a tree in local memory. NDRange (K * REDUCE_THREADS), local REDUCE_THREADS. */
+#define REDUCE_THREADS 256
+KERNEL void conv2d_bias_gradient(int N, int K, int OHW, GLOBAL const float* RESTRICT dy, GLOBAL float* RESTRICT dbias)
+{
+    LOCAL float partial[REDUCE_THREADS];
+    const int k = GROUP_ID(0), t = LID(0);
+    float sum = 0.0f;
+    for (int n = 0; n < N; n++)
+    {
+        GLOBAL const float* plane = dy + ((long)n * K + k) * OHW;
+        for (int i = t; i < OHW; i += REDUCE_THREADS) sum += plane[i];
+    }
+    partial[t] = sum;
+    BARRIER();
+    for (int width = REDUCE_THREADS / 2; width > 0; width /= 2)
+    {
+        if (t < width) partial[t] += partial[t + width];
+        BARRIER();
+    }
+    if (t == 0) dbias[k] = partial[0];
+}
+
+/* Backward data, second half: dx[n, g Cg + c, ih, iw] = sum over the taps (r, s) that reach
+ * (ih, iw) of cols[n][(c R + r) S + s][oh OW + ow], for one group g and images
+ * [image0, image0 + images). cols is that group's (images, Cg R S, OH OW) from sgemm_tiled.
+ * One work-item per dx element of the group; each gathers, so no two write the same element. */
+KERNEL void col2im(CONV_GEOMETRY, int g, int image0, int images,
+                   GLOBAL const float* RESTRICT cols, GLOBAL float* RESTRICT dx)
+{
+    const int Cg = C / groups, HW = H * W;
+    const int e = GID(0);
+    if (e >= images * Cg * HW) return;
+    const int iw = e % W, ih = (e / W) % H, c = (e / HW) % Cg, n = e / (HW * Cg);
+    const int OHW = OH * OW, RS = R * S;
+    GLOBAL const float* col = cols + ((long)n * Cg + c) * RS * OHW;
+    float sum = 0.0f;
+    for (int r = 0; r < R; r++)
+    {
+        const int th = ih + pad_top - r * dilation_h;     /* = oh * stride_h */
+        if (th < 0 || th % stride_h != 0) continue;
+        const int oh = th / stride_h;
+        if (oh >= OH) continue;
+        for (int s = 0; s < S; s++)
+        {
+            const int tw = iw + pad_left - s * dilation_w;
+            if (tw < 0 || tw % stride_w != 0) continue;
+            const int ow = tw / stride_w;
+            if (ow < OW) sum += col[(long)(r * S + s) * OHW + oh * OW + ow];
+        }
+    }
+    dx[(((long)(image0 + n) * C + g * Cg + c) * H + ih) * W + iw] = sum;
+}
