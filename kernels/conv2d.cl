@@ -1,4 +1,5 @@
 #include "tile.h"
+#include "vector.h"
 
 /* conv2d.cl: 2-D convolution forward, backward-filter and the col2im half of backward-data, with
  * groups, strides, asymmetric pads and dilation.
@@ -71,6 +72,86 @@ KERNEL void conv2d_forward(CONV_GEOMETRY, GLOBAL const float* RESTRICT x, GLOBAL
             if (m >= Kg) continue;
             const int k = g * Kg + m;
             y[((long)n * K + k) * OHW + o] = acc[i * WPT + j] + (has_bias ? bias[k] : 0.0f);
+        }
+    }
+}
+
+/* Pixels per work-item of conv2d_forward_vectorized; its output channels are one floatv. */
+#define VCONV_PIXELS 8
+
+/* wt[(g depth + q) kg_pad + m] = w[g Kg + m, q] for m < Kg, else 0: each group's weights as a
+ * (depth, kg_pad) matrix, so VLANES consecutive output channels are one vector load.
+ * One work-item per element of wt (groups * depth * kg_pad). */
+KERNEL void conv2d_pack_weights(int count, int K, int groups, int depth, int kg_pad,
+                                GLOBAL const float* RESTRICT w, GLOBAL float* RESTRICT wt)
+{
+    const int e = GID(0);
+    if (e >= count) return;
+    const int Kg = K / groups;
+    const int m = e % kg_pad, q = (e / kg_pad) % depth, g = e / (kg_pad * depth);
+    wt[e] = m < Kg ? w[((long)g * Kg + m) * depth + q] : 0.0f;
+}
+
+/* xp = x with pad_top / pad_left zeros before and enough zeros after each plane to make it
+ * (Hp, Wp). One work-item per element of xp. */
+KERNEL void pad_planes(int count, int H, int W, int Hp, int Wp, int pad_top, int pad_left,
+                       GLOBAL const float* RESTRICT x, GLOBAL float* RESTRICT xp)
+{
+    const int e = GID(0);
+    if (e >= count) return;
+    const int w = e % Wp - pad_left, h = (e / Wp) % Hp - pad_top, plane = e / (Wp * Hp);
+    xp[e] = h >= 0 && h < H && w >= 0 && w < W ? x[((long)plane * H + h) * W + w] : 0.0f;
+}
+
+/* Work-item (i, j, g) computes output channels g Kg + [j VLANES, +VLANES) at the VCONV_PIXELS
+ * pixels [i VCONV_PIXELS, +VCONV_PIXELS) of the flattened (n, oh, ow): per tap (c, r, s), one
+ * vector of packed weights (wt from conv2d_pack_weights) and one broadcast input per pixel.
+ * The input is pre-padded (pad_planes): H and W are the padded sizes, so every tap is inside and
+ * the loop needs no bounds checks; the pad arguments are ignored.
+ * NDRange: (ceil(N OH OW / VCONV_PIXELS), kg_pad / VLANES, groups); any local size. */
+KERNEL void conv2d_forward_vectorized(CONV_GEOMETRY, int kg_pad,
+                                      GLOBAL const float* RESTRICT xp, GLOBAL const float* RESTRICT wt,
+                                      int has_bias, GLOBAL const float* RESTRICT bias, GLOBAL float* RESTRICT y)
+{
+    const int p0 = GID(0) * VCONV_PIXELS, m0 = GID(1) * VLANES, g = GID(2);
+    const int Cg = C / groups, Kg = K / groups, OHW = OH * OW, pixels = N * OHW, HW = H * W;
+    if (p0 >= pixels) return;
+
+    /* Where each pixel's window starts in its image's group planes. Pixels past the end repeat
+     * the last one (computed, never stored). */
+    long window[VCONV_PIXELS];
+    floatv acc[VCONV_PIXELS];
+    UNROLL for (int j = 0; j < VCONV_PIXELS; j++)
+    {
+        const int p = p0 + j < pixels ? p0 + j : pixels - 1;
+        const int n = p / OHW, o = p % OHW;
+        window[j] = ((long)n * C + (long)g * Cg) * HW + (long)(o / OW) * stride_h * W + (o % OW) * stride_w;
+        acc[j] = VZERO;
+    }
+
+    GLOBAL const float* wq = wt + (long)g * Cg * R * S * kg_pad + m0;
+    for (int c = 0; c < Cg; c++)
+        for (int r = 0; r < R; r++)
+        {
+            const long tap_row = (long)c * HW + (long)r * dilation_h * W;
+            for (int s = 0; s < S; s++, wq += kg_pad)
+            {
+                const floatv wv = VLOAD(wq);
+                const long tap = tap_row + s * dilation_w;
+                UNROLL for (int j = 0; j < VCONV_PIXELS; j++) acc[j] = VFMA(xp[window[j] + tap], wv, acc[j]);
+            }
+        }
+
+    const int channels = Kg - m0 < VLANES ? Kg - m0 : VLANES;
+    for (int j = 0; j < VCONV_PIXELS && p0 + j < pixels; j++)
+    {
+        const int n = (p0 + j) / OHW, o = (p0 + j) % OHW;
+        float lanes[VLANES];
+        VSTORE(acc[j], lanes);
+        for (int l = 0; l < channels; l++)
+        {
+            const int k = g * Kg + m0 + l;
+            y[((long)n * K + k) * OHW + o] = lanes[l] + (has_bias ? bias[k] : 0.0f);
         }
     }
 }

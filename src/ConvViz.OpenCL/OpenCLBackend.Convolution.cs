@@ -9,20 +9,28 @@ public sealed partial class OpenCLBackend
     /// <summary>Output tile edge and work-group edge of tile.h (TILE, TILE / WPT).</summary>
     private const int Tile = 64, TileThreads = 16, TileK = 16;
 
+    /// <summary>The vectorized kernels' blocking: floatv lanes (portability.h VLANES), rows of
+    /// sgemm_vectorized (VGEMM_ROWS), rows x columns of sgemm_nt_vectorized (NT_ROWS, NT_COLS),
+    /// pixels of conv2d_forward_vectorized (VCONV_PIXELS).</summary>
+    private const int VectorLanes = 16, VectorGemmRows = 8, DotRows = 8, DotColumns = 2, VectorConvPixels = 8;
+
     /// <summary>Upper bound on the backward-data column workspace; larger batches run in chunks of images.</summary>
     private const long ColumnWorkspaceElements = 32L << 20;
 
-    /// <summary>Scratch that grows to the largest request and is reused: conv column blocks and split partial sums.</summary>
-    private OpenCLBuffer? workspace;
+    /// <summary>Scratch buffers that grow to the largest request and are reused (conv column
+    /// blocks, split partial sums, packed weights, padded inputs); an op needing two takes slots 0 and 1.</summary>
+    private readonly OpenCLBuffer?[] workspaces = new OpenCLBuffer?[2];
 
-    private OpenCLBuffer Workspace(long elements)
+    private OpenCLBuffer Workspace(int slot, long elements)
     {
-        if (workspace is null || workspace.ElementCount < elements)
+        var buffer = workspaces[slot];
+        if (buffer is null || buffer.ElementCount < elements)
         {
-            workspace?.Dispose();
-            workspace = context.CreateBuffer(Math.Max(1, elements));
+            // Released at once: OpenCL keeps it alive until the commands already using it finish.
+            buffer?.Dispose();
+            buffer = workspaces[slot] = context.CreateBuffer(Math.Max(1, elements));
         }
-        return workspace;
+        return buffer;
     }
 
     private static long Tiles(long size) => (size + Tile - 1) / Tile;
@@ -43,8 +51,33 @@ public sealed partial class OpenCLBackend
     {
         long pixels = (long)y.Shape.N * y.Shape.H * y.Shape.W;
         if (pixels == 0) return;
-        var args = ConvArgs(x.Shape, w.Shape, y.Shape, g, Mem(x), Mem(w), bias is null ? 0 : 1, Mem(bias ?? w), Mem(y));
-        RunTiled("conv2d.cl", "conv2d_forward", pixels, w.Shape[0] / g.Groups, g.Groups, args);
+        int kPerGroup = w.Shape[0] / g.Groups;
+        if (Variant == OpenCLKernelVariant.Tiled)
+        {
+            RunTiled("conv2d.cl", "conv2d_forward", pixels, kPerGroup, g.Groups,
+                ConvArgs(x.Shape, w.Shape, y.Shape, g, Mem(x), Mem(w), bias is null ? 0 : 1, Mem(bias ?? w), Mem(y)));
+            return;
+        }
+        // Vectorized: weights repacked as (depth, Kg rounded up to VLANES) per group and the input
+        // zero-padded, so the kernel's inner loop is loads and FMAs only.
+        int depth = w.Shape[1] * w.Shape[2] * w.Shape[3];
+        int kPadded = (kPerGroup + VectorLanes - 1) / VectorLanes * VectorLanes;
+        int packed = g.Groups * depth * kPadded;
+        var packedWeights = Workspace(0, packed);
+        RunElements("conv2d.cl", "conv2d_pack_weights", packed, packed, w.Shape[0], g.Groups, depth, kPadded, Mem(w), packedWeights);
+
+        var padded = x.Shape;
+        var input = Mem(x);
+        if (g.PadTop + g.PadBottom + g.PadLeft + g.PadRight > 0)
+        {
+            padded = Shape.Nchw(x.Shape.N, x.Shape.C, x.Shape.H + g.PadTop + g.PadBottom, x.Shape.W + g.PadLeft + g.PadRight);
+            input = Workspace(1, padded.ElementCount);
+            RunElements("conv2d.cl", "pad_planes", padded.ElementCount, padded.ElementCount,
+                x.Shape.H, x.Shape.W, padded.H, padded.W, g.PadTop, g.PadLeft, Mem(x), input);
+        }
+        context.Enqueue(context.GetKernel("conv2d.cl", "conv2d_forward_vectorized"),
+            [(pixels + VectorConvPixels - 1) / VectorConvPixels, kPadded / VectorLanes, g.Groups], [],
+            ConvArgs(padded, w.Shape, y.Shape, g, kPadded, input, packedWeights, bias is null ? 0 : 1, Mem(bias ?? w), Mem(y)));
     }
 
     protected override void Conv2dBackwardDataCore(Tensor dy, Tensor w, Tensor dx, Conv2dGeometry g)
@@ -55,18 +88,17 @@ public sealed partial class OpenCLBackend
         long perImage = (long)depth * outputPlane;
         if (x.N == 0) return;
         int chunk = (int)Math.Clamp(ColumnWorkspaceElements / Math.Max(1, perImage), 1, x.N);
-        var columns = Workspace(chunk * perImage);
+        var columns = Workspace(0, chunk * perImage);
         for (int image0 = 0; image0 < x.N; image0 += chunk)
         {
             int images = Math.Min(chunk, x.N - image0);
             for (int group = 0; group < groups; group++)
             {
                 // columns[n] (depth, OH OW) = w_g^T (depth, Kg) * dy[n, g] (Kg, OH OW)
-                RunTiled("gemm.cl", "sgemm_tiled", outputPlane, depth, images,
-                    depth, outputPlane, kPerGroup, 1f,
-                    Mem(w), group * kPerGroup * depth, depth, 1, 0,
-                    Mem(dy), (image0 * y.C + group * kPerGroup) * outputPlane, outputPlane, 0, y.C * outputPlane,
-                    0, 0f, columns, 0, 0, 0, 0,
+                EnqueueGemm(depth, outputPlane, kPerGroup, images, 1f,
+                    Mem(w), group * kPerGroup * depth, depth, true, 0,
+                    Mem(dy), (image0 * y.C + group * kPerGroup) * outputPlane, outputPlane, false, y.C * outputPlane,
+                    null, 0f, 0, 0, 0,
                     columns, 0, outputPlane, (int)perImage);
                 RunElements("conv2d.cl", "col2im", (long)images * (x.C / groups) * x.H * x.W,
                     ConvArgs(x, w.Shape, y, g, group, image0, images, columns, Mem(dx)));
@@ -94,7 +126,7 @@ public sealed partial class OpenCLBackend
         int perSplit = ((pixels + splits - 1) / splits + TileK - 1) / TileK * TileK;
         splits = (pixels + perSplit - 1) / perSplit;
 
-        var part = splits == 1 ? Mem(dw) : Workspace((long)splits * dw.ElementCount);
+        var part = splits == 1 ? Mem(dw) : Workspace(0, (long)splits * dw.ElementCount);
         RunTiled("conv2d.cl", "conv2d_backward_filter", depth, kPerGroup, (long)groups * splits,
             ConvArgs(x.Shape, dw.Shape, y, g, splits, perSplit, Mem(x), Mem(dy), part));
         if (splits > 1)
@@ -121,11 +153,40 @@ public sealed partial class OpenCLBackend
             if (s.Rank == 1) cColStride = s[0] == 1 ? 0 : 1;
             else (cRowStride, cColStride) = (s[0] == 1 ? 0 : s[1], s[1] == 1 ? 0 : 1);
         }
-        RunTiled("gemm.cl", "sgemm_tiled", n, m, 1,
-            m, n, k, alpha,
-            Mem(a), 0, a.Shape[1], transA ? 1 : 0, 0,
-            Mem(b), 0, b.Shape[1], transB ? 1 : 0, 0,
-            hasC ? 1 : 0, beta, Mem(hasC ? c! : y), 0, cRowStride, cColStride, 0,
+        EnqueueGemm(m, n, k, 1, alpha,
+            Mem(a), 0, a.Shape[1], transA, 0,
+            Mem(b), 0, b.Shape[1], transB, 0,
+            hasC ? Mem(c!) : null, beta, cRowStride, cColStride, 0,
             Mem(y), 0, n, 0);
+    }
+
+    /// <summary>
+    /// The GEMM dispatch table: y[batch] = alpha op(a) op(b) + beta c for <paramref name="batches"/>
+    /// batch items, operands as in kernels/gemm.cl. Tiled devices use sgemm_tiled for everything;
+    /// vectorized (CPU) devices use sgemm_vectorized when b is not transposed, sgemm_nt_vectorized
+    /// when only b is, and sgemm_tiled for the rare case of both.
+    /// </summary>
+    private void EnqueueGemm(int m, int n, int k, int batches, float alpha,
+        OpenCLBuffer a, int offsetA, int lda, bool transA, int batchStrideA,
+        OpenCLBuffer b, int offsetB, int ldb, bool transB, int batchStrideB,
+        OpenCLBuffer? c, float beta, int cRowStride, int cColStride, int batchStrideC,
+        OpenCLBuffer y, int offsetY, int ldy, int batchStrideY)
+    {
+        KernelArg[] args =
+        [
+            m, n, k, alpha,
+            a, offsetA, lda, transA ? 1 : 0, batchStrideA,
+            b, offsetB, ldb, transB ? 1 : 0, batchStrideB,
+            c is null ? 0 : 1, beta, c ?? y, 0, cRowStride, cColStride, batchStrideC,
+            y, offsetY, ldy, batchStrideY,
+        ];
+        if (Variant == OpenCLKernelVariant.Vectorized && !transB)
+            context.Enqueue(context.GetKernel("gemm.cl", "sgemm_vectorized"),
+                [(n + VectorLanes - 1) / VectorLanes, (m + VectorGemmRows - 1) / VectorGemmRows, batches], [], args);
+        else if (Variant == OpenCLKernelVariant.Vectorized && !transA)
+            context.Enqueue(context.GetKernel("gemm.cl", "sgemm_nt_vectorized"),
+                [(n + DotColumns - 1) / DotColumns, (m + DotRows - 1) / DotRows, batches], [], args);
+        else
+            RunTiled("gemm.cl", "sgemm_tiled", n, m, batches, args);
     }
 }

@@ -4,6 +4,18 @@ using ConvViz.Engine.Tensors;
 
 namespace ConvViz.OpenCL;
 
+/// <summary>The two kernel families for the compute-heavy ops (convolution forward, GEMM).</summary>
+public enum OpenCLKernelVariant
+{
+    /// <summary>Vectorized on CPU devices, tiled elsewhere.</summary>
+    Auto,
+    /// <summary>Local-memory tiles with register blocking: the kernels for GPUs.</summary>
+    Tiled,
+    /// <summary>Explicit vectors within each work-item: the kernels for CPU devices such as PoCL,
+    /// which run a work-group's items as a loop and vectorize poorly across them.</summary>
+    Vectorized,
+}
+
 /// <summary>
 /// The backend interface on an OpenCL device, every op a hand-written kernel from kernels/ (one
 /// source file per op family, see kernels/README.md). Ops are enqueued on one in-order queue and
@@ -18,11 +30,19 @@ public sealed partial class OpenCLBackend : Backend
     private readonly OpenCLContext context;
 
     /// <summary>Opens device <paramref name="deviceIndex"/> of <see cref="OpenCLDevices.List"/>
-    /// (<see cref="OpenCLUnavailableException"/> when this machine has no OpenCL device).</summary>
-    public OpenCLBackend(int deviceIndex = 0)
+    /// (<see cref="OpenCLUnavailableException"/> when this machine has no OpenCL device).
+    /// <paramref name="variant"/> picks the convolution and GEMM kernels; Auto takes the vectorized
+    /// ones on CPU devices and the tiled ones elsewhere.</summary>
+    public OpenCLBackend(int deviceIndex = 0, OpenCLKernelVariant variant = OpenCLKernelVariant.Auto)
     {
         context = new OpenCLContext(deviceIndex);
+        Variant = variant != OpenCLKernelVariant.Auto ? variant
+            : context.Device.DeviceType.Contains("CPU", StringComparison.Ordinal) ? OpenCLKernelVariant.Vectorized
+            : OpenCLKernelVariant.Tiled;
     }
+
+    /// <summary>The kernel family this backend runs convolutions and GEMMs with (never Auto).</summary>
+    public OpenCLKernelVariant Variant { get; }
 
     public override string Name => "opencl";
 
@@ -32,7 +52,7 @@ public sealed partial class OpenCLBackend : Backend
         {
             var d = context.Device;
             return $"opencl [{d.Index}]: {d.DeviceName} ({d.PlatformName}, {d.DeviceType}, {d.ComputeUnits} compute units, " +
-                   $"{d.GlobalMemoryBytes / (1024.0 * 1024 * 1024):F1} GiB)";
+                   $"{d.GlobalMemoryBytes / (1024.0 * 1024 * 1024):F1} GiB, {Variant.ToString().ToLowerInvariant()} kernels)";
         }
     }
 
@@ -41,8 +61,8 @@ public sealed partial class OpenCLBackend : Backend
 
     public override void Dispose()
     {
-        workspace?.Dispose();
-        workspace = null;
+        foreach (var buffer in workspaces) buffer?.Dispose();
+        Array.Clear(workspaces);
         context.Dispose();
         base.Dispose();
     }
@@ -139,15 +159,30 @@ public sealed partial class OpenCLBackend : Backend
 
     // ---------------------------------------------------------------- lrn
 
-    protected override void LrnForwardCore(Tensor x, Tensor y, Tensor scale, LrnParameters p) =>
-        RunElements("lrn.cl", "lrn_forward", x.ElementCount,
-            x.ElementCount, x.Shape.C, x.Shape.H * x.Shape.W, p.WindowBefore, p.WindowAfter,
-            p.Alpha / p.Size, p.Beta, p.Bias, Mem(x), Mem(y), Mem(scale));
+    // The vectorized (CPU device) kernels take VLANES pixels of one image per work-item; the
+    // others one (n, h, w) column each. Both walk the channels.
+    protected override void LrnForwardCore(Tensor x, Tensor y, Tensor scale, LrnParameters p)
+    {
+        var (n, c, hw) = (x.Shape.N, x.Shape.C, x.Shape.H * x.Shape.W);
+        if (x.ElementCount == 0) return;
+        KernelArg[] tail = [c, hw, p.WindowBefore, p.WindowAfter, p.Alpha / p.Size, p.Beta, p.Bias, Mem(x), Mem(y), Mem(scale)];
+        if (Variant == OpenCLKernelVariant.Vectorized)
+            context.Enqueue(context.GetKernel("lrn.cl", "lrn_forward_vectorized"), [(hw + VectorLanes - 1) / VectorLanes, n], [], tail);
+        else
+            RunElements("lrn.cl", "lrn_forward", (long)n * hw, [n * hw, .. tail]);
+    }
 
-    protected override void LrnBackwardCore(Tensor x, Tensor y, Tensor scale, Tensor dy, Tensor dx, LrnParameters p) =>
-        RunElements("lrn.cl", "lrn_backward", x.ElementCount,
-            x.ElementCount, x.Shape.C, x.Shape.H * x.Shape.W, p.WindowBefore, p.WindowAfter,
-            (float)(2.0 * p.Alpha * p.Beta / p.Size), p.Beta, Mem(x), Mem(y), Mem(scale), Mem(dy), Mem(dx));
+    protected override void LrnBackwardCore(Tensor x, Tensor y, Tensor scale, Tensor dy, Tensor dx, LrnParameters p)
+    {
+        var (n, c, hw) = (x.Shape.N, x.Shape.C, x.Shape.H * x.Shape.W);
+        if (x.ElementCount == 0) return;
+        KernelArg[] tail = [c, hw, p.WindowBefore, p.WindowAfter, (float)(2.0 * p.Alpha * p.Beta / p.Size), p.Beta,
+            Mem(x), Mem(y), Mem(scale), Mem(dy), Mem(dx)];
+        if (Variant == OpenCLKernelVariant.Vectorized)
+            context.Enqueue(context.GetKernel("lrn.cl", "lrn_backward_vectorized"), [(hw + VectorLanes - 1) / VectorLanes, n], [], tail);
+        else
+            RunElements("lrn.cl", "lrn_backward", (long)n * hw, [n * hw, .. tail]);
+    }
 
     // ---------------------------------------------------------------- softmax and loss
 

@@ -23,3 +23,14 @@ public sealed class OpenCLNetworkTests : NetworkTests { protected override Backe
 public sealed class OpenCLParityTests : BackendParityTests { protected override Backend CreateBackend() => new OpenCLBackend(); }
 
 public sealed class OpenCLNetworkParityTests : NetworkParityTests { protected override Backend CreateBackend() => new OpenCLBackend(); }
+
+// On a CPU device the backend picks the vectorized convolution, GEMM and LRN kernels; these bind
+// the bodies that exercise those ops to the tiled (GPU) kernels too, so both families are proven here.
+
+public sealed class OpenCLTiledOnnxConformanceTests(ITestOutputHelper output) : OnnxConformanceTests(output) { protected override Backend CreateBackend() => new OpenCLBackend(0, OpenCLKernelVariant.Tiled); }
+
+public sealed class OpenCLTiledGradientChecks : GradientChecks { protected override Backend CreateBackend() => new OpenCLBackend(0, OpenCLKernelVariant.Tiled); }
+
+public sealed class OpenCLTiledParityTests : BackendParityTests { protected override Backend CreateBackend() => new OpenCLBackend(0, OpenCLKernelVariant.Tiled); }
+
+public sealed class OpenCLTiledNetworkParityTests : NetworkParityTests { protected override Backend CreateBackend() => new OpenCLBackend(0, OpenCLKernelVariant.Tiled); }
