@@ -1,25 +1,45 @@
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Backends.Reference;
+using ConvViz.OpenCL;
 
 namespace ConvViz.Cli;
 
-/// <summary>The backends the command line can create by name (--backend NAME).</summary>
+/// <summary>The backends the command line can create by name (--backend NAME [--device N]).</summary>
 public static class BackendCatalog
 {
-    private static readonly (string Name, string Summary, Func<Backend> Create)[] Entries =
+    private static readonly (string Name, string Summary, bool HasDevices, Func<int, Backend> Create)[] Entries =
     [
-        ("cpu", "SIMD kernels on every core (default)", () => new CpuBackend()),
-        ("reference", "plain loops, single thread: the correctness baseline", () => new ReferenceBackend()),
+        ("cpu", "SIMD kernels on every core (default)", false, _ => new CpuBackend()),
+        ("reference", "plain loops, single thread: the correctness baseline", false, _ => new ReferenceBackend()),
+        ("opencl", "hand-written OpenCL kernels on one OpenCL device (--device N, see `convviz devices`)", true, device => new OpenCLBackend(device)),
     ];
 
     public static IEnumerable<(string Name, string Summary)> All => Entries.Select(e => (e.Name, e.Summary));
 
-    public static Backend Create(string name)
+    /// <summary>Creates backend <paramref name="name"/>; <paramref name="device"/> picks the device of
+    /// a backend that has several (OpenCL) and is an error for the others.</summary>
+    public static Backend Create(string name, int? device = null)
     {
         foreach (var entry in Entries)
-            if (string.Equals(entry.Name, name, StringComparison.OrdinalIgnoreCase))
-                return entry.Create();
+        {
+            if (!string.Equals(entry.Name, name, StringComparison.OrdinalIgnoreCase)) continue;
+            if (device is not null && !entry.HasDevices)
+                throw new UserError($"--device {device} applies to the opencl backend only, not to '{entry.Name}'");
+            if (device < 0) throw new UserError($"--device {device} must be 0 or more (see `convviz devices`)");
+            try
+            {
+                return entry.Create(device ?? 0);
+            }
+            catch (OpenCLUnavailableException e)
+            {
+                throw new UserError(e.Message);
+            }
+            catch (ArgumentOutOfRangeException) when (entry.HasDevices)
+            {
+                throw new UserError($"--device {device} is out of range: {OpenCLDevices.List().Count} OpenCL device(s) found (see `convviz devices`)");
+            }
+        }
         throw new UserError($"unknown backend '{name}'; expected one of: {string.Join(", ", Entries.Select(e => e.Name))}");
     }
 }

@@ -17,5 +17,10 @@ public static class CommonOptions
         DefaultValueFactory = _ => "cpu",
     };
 
+    public static Option<int?> Device() => new("--device")
+    {
+        Description = "OpenCL device index for --backend opencl (default 0; `convviz devices` lists them)",
+    };
+
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces on errors", Recursive = true };
 }

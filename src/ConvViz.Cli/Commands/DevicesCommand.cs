@@ -15,8 +15,17 @@ public static class DevicesCommand
             var table = new Table().Border(TableBorder.Rounded).AddColumn("backend").AddColumn("device").AddColumn("about");
             foreach (var (name, summary) in BackendCatalog.All)
             {
-                using var backend = BackendCatalog.Create(name);
-                table.AddRow(name, Markup.Escape(backend.Description), Markup.Escape(summary));
+                string device;
+                try
+                {
+                    using var backend = BackendCatalog.Create(name);
+                    device = backend.Description;
+                }
+                catch (UserError e)
+                {
+                    device = "unavailable: " + e.Message;
+                }
+                table.AddRow(name, Markup.Escape(device), Markup.Escape(summary));
             }
             AnsiConsole.Write(table);
             AnsiConsole.Write(OpenCLTable());
@@ -25,7 +34,7 @@ public static class DevicesCommand
     }
 
     /// <summary>Every OpenCL device with its compute units and memory, or the one line that says
-    /// why there is none and what to install. (The OpenCL compute backend itself is not built yet.)</summary>
+    /// why there is none and what to install.</summary>
     private static Table OpenCLTable()
     {
         var table = new Table().Border(TableBorder.Rounded).Title("OpenCL devices")
