@@ -218,6 +218,22 @@ KERNEL void conv2d_backward_filter(CONV_GEOMETRY, int splits, int pixels_per_spl
     }
 }
 
+/* Backward filter on CPU devices, first half: the transposed columns of image n, group g,
+ * cols_t[p][q] = col[q, p] for the image's pixels p in [0, OH OW) and q in [0, depth). The second
+ * half is sgemm_vectorized: dw_g += dy[n, g] (Kg, OH OW) * cols_t (OH OW, depth), whose rows are
+ * contiguous along q. One work-item per element; loop-free, so CPU devices vectorize it. */
+KERNEL void im2col_transposed(CONV_GEOMETRY, int g, int n, GLOBAL const float* RESTRICT x, GLOBAL float* RESTRICT cols_t)
+{
+    const int Cg = C / groups, RS = R * S, depth = Cg * RS;
+    const int e = GID(0);
+    if (e >= OH * OW * depth) return;
+    const int q = e % depth, p = e / depth;
+    const int c = q / RS, rs = q % RS;
+    const int ih = (p / OW) * stride_h - pad_top + (rs / S) * dilation_h;
+    const int iw = (p % OW) * stride_w - pad_left + (rs % S) * dilation_w;
+    cols_t[e] = ih >= 0 && ih < H && iw >= 0 && iw < W ? x[(((long)n * C + (long)g * Cg + c) * H + ih) * W + iw] : 0.0f;
+}
+
 /* sum[i] = sum over s of part[s * count + i], in split order (deterministic). */
 KERNEL void sum_partials(int count, int splits, GLOBAL const float* RESTRICT part, GLOBAL float* RESTRICT sum)
 {
@@ -230,7 +246,7 @@ KERNEL void sum_partials(int count, int splits, GLOBAL const float* RESTRICT par
 
 /* dbias[k] = sum of dy[n, k, :] over n and the pixels: one work-group of REDUCE_THREADS per channel,
  * a strided pass then a tree in local memory. NDRange (K * REDUCE_THREADS), local REDUCE_THREADS. */
-#define REDUCE_THREADS 256
+#define REDUCE_THREADS 64
 KERNEL void conv2d_bias_gradient(int N, int K, int OHW, GLOBAL const float* RESTRICT dy, GLOBAL float* RESTRICT dbias)
 {
     LOCAL float partial[REDUCE_THREADS];

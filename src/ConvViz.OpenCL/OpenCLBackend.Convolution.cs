@@ -7,7 +7,7 @@ namespace ConvViz.OpenCL;
 public sealed partial class OpenCLBackend
 {
     /// <summary>Output tile edge and work-group edge of tile.h (TILE, TILE / WPT).</summary>
-    private const int Tile = 64, TileThreads = 16, TileK = 16;
+    private const int Tile = 64, TileThreads = 16, TileK = 16, TiledWorkGroupSize = TileThreads * TileThreads;
 
     /// <summary>The vectorized kernels' blocking: floatv lanes (portability.h VLANES), rows of
     /// sgemm_vectorized (VGEMM_ROWS), rows x columns of sgemm_nt_vectorized (NT_ROWS, NT_COLS),
@@ -109,14 +109,52 @@ public sealed partial class OpenCLBackend
     protected override void Conv2dBackwardFilterCore(Tensor x, Tensor dy, Tensor dw, Tensor? dbias, Conv2dGeometry g)
     {
         var y = dy.Shape;
-        int k = dw.Shape[0], groups = g.Groups, kPerGroup = k / groups;
-        int depth = dw.Shape[1] * dw.Shape[2] * dw.Shape[3], pixels = y.N * y.H * y.W;
-        if (pixels == 0)
+        int k = dw.Shape[0];
+        if (y.N * y.H * y.W == 0)
         {
             context.Fill(Mem(dw), 0f, 0, dw.ElementCount);
             if (dbias is not null) context.Fill(Mem(dbias), 0f, 0, dbias.ElementCount);
             return;
         }
+
+        if (Variant == OpenCLKernelVariant.Vectorized) BackwardFilterByImages(x, dy, dw, g);
+        else BackwardFilterTiled(x, dy, dw, g);
+
+        if (dbias is not null)
+        {
+            const int reduceThreads = 64;
+            context.Enqueue(context.GetKernel("conv2d.cl", "conv2d_bias_gradient"), [(long)k * reduceThreads], [reduceThreads],
+                y.N, k, y.H * y.W, Mem(dy), Mem(dbias));
+        }
+    }
+
+    /// <summary>Vectorized family: per image and group, the transposed columns, then
+    /// dw_g (+)= dy[n, g] (Kg, OH OW) * cols_t (OH OW, depth) with sgemm_vectorized (the first image
+    /// overwrites, the others accumulate).</summary>
+    private void BackwardFilterByImages(Tensor x, Tensor dy, Tensor dw, Conv2dGeometry g)
+    {
+        var y = dy.Shape;
+        int k = dw.Shape[0], kPerGroup = k / g.Groups, depth = dw.Shape[1] * dw.Shape[2] * dw.Shape[3];
+        int outputPlane = y.H * y.W, perImage = outputPlane * depth;
+        var colsT = Workspace(0, perImage);
+        for (int n = 0; n < y.N; n++)
+            for (int group = 0; group < g.Groups; group++)
+            {
+                RunElements("conv2d.cl", "im2col_transposed", perImage, ConvArgs(x.Shape, dw.Shape, y, g, group, n, Mem(x), colsT));
+                EnqueueGemm(kPerGroup, depth, outputPlane, 1, 1f,
+                    Mem(dy), (n * k + group * kPerGroup) * outputPlane, outputPlane, false, 0,
+                    colsT, 0, depth, false, 0,
+                    n == 0 ? null : Mem(dw), 1f, depth, 1, 0,
+                    Mem(dw), group * kPerGroup * depth, depth, 0, offsetC: group * kPerGroup * depth);
+            }
+    }
+
+    /// <summary>Tiled family: one implicit-GEMM launch over all images.</summary>
+    private void BackwardFilterTiled(Tensor x, Tensor dy, Tensor dw, Conv2dGeometry g)
+    {
+        var y = dy.Shape;
+        int k = dw.Shape[0], groups = g.Groups, kPerGroup = k / groups;
+        int depth = dw.Shape[1] * dw.Shape[2] * dw.Shape[3], pixels = y.N * y.H * y.W;
 
         // Few output tiles (a small layer, a large batch) leave the device idle: split the pixel sum
         // into slices that run side by side, then add the slices' partial gradients in order.
@@ -131,13 +169,6 @@ public sealed partial class OpenCLBackend
             ConvArgs(x.Shape, dw.Shape, y, g, splits, perSplit, Mem(x), Mem(dy), part));
         if (splits > 1)
             RunElements("conv2d.cl", "sum_partials", dw.ElementCount, dw.ElementCount, splits, part, Mem(dw));
-
-        if (dbias is not null)
-        {
-            const int reduceThreads = 256;
-            context.Enqueue(context.GetKernel("conv2d.cl", "conv2d_bias_gradient"), [(long)k * reduceThreads], [reduceThreads],
-                y.N, k, y.H * y.W, Mem(dy), Mem(dbias));
-        }
     }
 
     protected override void GemmCore(Tensor a, Tensor b, Tensor? c, Tensor y, bool transA, bool transB, float alpha, float beta)
@@ -170,14 +201,14 @@ public sealed partial class OpenCLBackend
         OpenCLBuffer a, int offsetA, int lda, bool transA, int batchStrideA,
         OpenCLBuffer b, int offsetB, int ldb, bool transB, int batchStrideB,
         OpenCLBuffer? c, float beta, int cRowStride, int cColStride, int batchStrideC,
-        OpenCLBuffer y, int offsetY, int ldy, int batchStrideY)
+        OpenCLBuffer y, int offsetY, int ldy, int batchStrideY, int offsetC = 0)
     {
         KernelArg[] args =
         [
             m, n, k, alpha,
             a, offsetA, lda, transA ? 1 : 0, batchStrideA,
             b, offsetB, ldb, transB ? 1 : 0, batchStrideB,
-            c is null ? 0 : 1, beta, c ?? y, 0, cRowStride, cColStride, batchStrideC,
+            c is null ? 0 : 1, beta, c ?? y, offsetC, cRowStride, cColStride, batchStrideC,
             y, offsetY, ldy, batchStrideY,
         ];
         if (Variant == OpenCLKernelVariant.Vectorized && !transB)

@@ -36,9 +36,18 @@ public sealed partial class OpenCLBackend : Backend
     public OpenCLBackend(int deviceIndex = 0, OpenCLKernelVariant variant = OpenCLKernelVariant.Auto)
     {
         context = new OpenCLContext(deviceIndex);
+        var device = context.Device;
+        if (variant == OpenCLKernelVariant.Tiled && device.MaxWorkGroupSize < TiledWorkGroupSize)
+        {
+            context.Dispose();
+            throw new ArgumentException($"the tiled kernels need work-groups of {TiledWorkGroupSize}; device {device.Index} allows {device.MaxWorkGroupSize}");
+        }
+        // The vectorized kernels run on any device (they fix no work-group size); the tiled ones
+        // are for GPUs that allow 16x16 work-groups.
         Variant = variant != OpenCLKernelVariant.Auto ? variant
-            : context.Device.DeviceType.Contains("CPU", StringComparison.Ordinal) ? OpenCLKernelVariant.Vectorized
-            : OpenCLKernelVariant.Tiled;
+            : device.DeviceType.Contains("CPU", StringComparison.Ordinal) || device.MaxWorkGroupSize < TiledWorkGroupSize
+                ? OpenCLKernelVariant.Vectorized
+                : OpenCLKernelVariant.Tiled;
     }
 
     /// <summary>The kernel family this backend runs convolutions and GEMMs with (never Auto).</summary>
