@@ -105,7 +105,19 @@ public static class OpenCLKernels
         cases.Add(new("axpy", a, 0, 12.0 * n, () => backend.Axpy(0.5f, act, act2)));
         var logits = T(batch, 1000);
         var probs = T(batch, 1000);
+        var dprobs = T(batch, 1000);
+        var dlogits = T(batch, 1000);
+        var losses = T(batch);
+        var labels = backend.Upload(Enumerable.Range(0, batch).Select(i => i * 7 % 1000).ToArray(), new Shape(batch));
+        tensors.Add(labels);
         cases.Add(new("softmax", $"{logits.Shape}", 0, 8.0 * logits.ElementCount, () => backend.Softmax(logits, probs)));
+        cases.Add(new("softmax backward", $"{logits.Shape}", 0, 12.0 * logits.ElementCount, () => backend.SoftmaxBackward(probs, dprobs, dlogits)));
+        cases.Add(new("softmax cross-entropy", $"{logits.Shape}", 0, 12.0 * logits.ElementCount,
+            () => backend.SoftmaxCrossEntropy(logits, labels, probs, losses, dlogits)));
+        cases.Add(new("scale", a, 0, 8.0 * n, () => backend.Scale(act2, 0.5f)));
+        cases.Add(new("clamp", a, 0, 8.0 * n, () => backend.Clamp(act2, -1f, 1f)));
+        cases.Add(new("fill (clEnqueueFillBuffer)", a, 0, 4.0 * n, () => backend.Fill(act2, 0.25f)));
+        cases.Add(new("copy (clEnqueueCopyBuffer)", a, 0, 8.0 * n, () => backend.Copy(act, act2)));
         var image = T(batch, 3, 227, 227);
         var blurred = T(batch, 3, 227, 227);
         cases.Add(new("gaussian blur sigma 1", $"{image.Shape}", 0, 16.0 * image.ElementCount, () => backend.GaussianBlur(image, blurred, 1f)));

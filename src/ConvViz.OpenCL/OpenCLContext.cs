@@ -201,8 +201,10 @@ public sealed unsafe class OpenCLContext : IDisposable
         CheckRange(source, sourceOffset, count);
         CheckRange(destination, destinationOffset, count);
         if (count == 0) return;
+        nint evt;
         Check(clEnqueueCopyBuffer(queue, source.Handle, destination.Handle, (nuint)(sourceOffset * 4),
-            (nuint)(destinationOffset * 4), (nuint)(count * 4), 0, null, null), "clEnqueueCopyBuffer");
+            (nuint)(destinationOffset * 4), (nuint)(count * 4), 0, null, &evt), "clEnqueueCopyBuffer");
+        Track("clEnqueueCopyBuffer", evt);
     }
 
     /// <summary>Enqueues filling <paramref name="count"/> elements (all from
@@ -219,8 +221,10 @@ public sealed unsafe class OpenCLContext : IDisposable
         if (count < 0) count = destination.ElementCount - offset;
         CheckRange(destination, offset, count);
         if (count == 0) return;
+        nint evt;
         Check(clEnqueueFillBuffer(queue, destination.Handle, &pattern, sizeof(int), (nuint)(offset * 4),
-            (nuint)(count * 4), 0, null, null), "clEnqueueFillBuffer");
+            (nuint)(count * 4), 0, null, &evt), "clEnqueueFillBuffer");
+        Track("clEnqueueFillBuffer", evt);
     }
 
     /// <summary>Blocks until every enqueued command has finished.</summary>
@@ -329,15 +333,21 @@ public sealed unsafe class OpenCLContext : IDisposable
     /// </summary>
     public void Enqueue(OpenCLKernel kernel, ReadOnlySpan<long> global, ReadOnlySpan<long> local, params ReadOnlySpan<KernelArg> args)
     {
-        nint evt = EnqueueCore(kernel, global, local, args);
+        Track(kernel.Name, EnqueueCore(kernel, global, local, args));
+    }
+
+    /// <summary>Keeps a command's event for <see cref="StopRecording"/> while recording, else releases it.</summary>
+    private void Track(string command, nint evt)
+    {
         lock (gate)
         {
-            if (recording is not null) recording.Add((kernel.Name, evt));
+            if (recording is not null) recording.Add((command, evt));
             else clReleaseEvent(evt);
         }
     }
 
-    /// <summary>From now on every <see cref="Enqueue"/> keeps its event for <see cref="StopRecording"/>.</summary>
+    /// <summary>From now on every <see cref="Enqueue"/>, <see cref="Copy"/> and <see cref="Fill(OpenCLBuffer, float, long, long)"/>
+    /// keeps its event for <see cref="StopRecording"/>.</summary>
     public void StartRecording()
     {
         lock (gate)
@@ -348,7 +358,7 @@ public sealed unsafe class OpenCLContext : IDisposable
         }
     }
 
-    /// <summary>Waits for the queue and returns every kernel enqueued since <see cref="StartRecording"/>
+    /// <summary>Waits for the queue and returns every kernel (or copy, or fill) enqueued since <see cref="StartRecording"/>
     /// with its device time in nanoseconds, in issue order.</summary>
     public IReadOnlyList<KernelTiming> StopRecording()
     {

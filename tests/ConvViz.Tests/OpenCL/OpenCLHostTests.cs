@@ -208,4 +208,24 @@ public sealed class OpenCLHostTests : IDisposable
         // v <- v/2 + 1 from 0 converges to 2.
         Assert.All(Context.Read<float>(x), v => Assert.Equal(2f, v, 1e-5f));
     }
+
+    [Fact]
+    public void RecordingReportsEveryEnqueuedCommandInOrder()
+    {
+        using var output = Context.CreateBuffer(8 * 12);
+        using var other = Context.CreateBuffer(8 * 12);
+        var kernel = Context.GetKernel("prelude_ids.cl", "prelude_ids");
+        Context.Enqueue(kernel, [8, 1, 1], [4, 1, 1], output);
+        Context.StartRecording();
+        Context.Fill(other, 0f);
+        Context.Enqueue(kernel, [8, 1, 1], [4, 1, 1], output);
+        Context.Copy(output, other, 8 * 12);
+        var timings = Context.StopRecording();
+        Assert.Equal(["clEnqueueFillBuffer", "prelude_ids", "clEnqueueCopyBuffer"], timings.Select(t => t.Kernel));
+        Assert.All(timings, t => Assert.True(t.Nanoseconds >= 0, t.ToString()));
+        // The copy ran after the kernel: the queue is in order.
+        var ids = Context.Read<int>(other);
+        Assert.Equal(7, ids[7 * 12]);
+        Assert.Throws<InvalidOperationException>(() => Context.StopRecording());
+    }
 }
