@@ -3,7 +3,9 @@ using ConvViz.Engine.Tensors;
 
 namespace ConvViz.OpenCL;
 
-// Convolution and GEMM: the tiled kernels of kernels/conv2d.cl and kernels/gemm.cl (tile.h).
+// Convolution and GEMM (kernels/conv2d.cl, kernels/gemm.cl). Where two kernel families exist, the
+// choice is made here on Variant: tiled (local memory, tile.h) for GPUs, vectorized (floatv) for
+// CPU devices.
 public sealed partial class OpenCLBackend
 {
     /// <summary>Output tile edge and work-group edge of tile.h (TILE, TILE / WPT).</summary>
