@@ -10,7 +10,10 @@ public static class CliApp
     public static Command CreateRoot() => new RootCommand("ConvViz: see inside convolutional networks")
     {
         CommonOptions.Verbose,
-        new Command("model", "Inspect models") { ModelInfoCommand.Create() },
+        new Command("model", "Inspect and convert models") { ModelInfoCommand.Create(), ModelExportCommand.Create() },
+        ForwardCommand.Create(),
+        BackwardCommand.Create(),
+        GradcheckCommand.Create(),
         DevicesCommand.Create(),
     };
 
@@ -30,7 +33,8 @@ public static class CliApp
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output ?? Console.Out, Error = error });
         }
-        catch (Exception e) when (e is UserError or ArgumentException or InvalidOperationException or IOException or ObjectDisposedException)
+        catch (Exception e) when (e is UserError or ArgumentException or InvalidOperationException or IOException or ObjectDisposedException
+                                       or InvalidDataException or NotSupportedException or UnauthorizedAccessException)
         {
             // Bad input: one line, no stack trace unless --verbose.
             error.WriteLine(parse.GetValue(CommonOptions.Verbose) ? $"error: {e}" : $"error: {e.Message}");

@@ -7,7 +7,7 @@ public static class CommonOptions
 {
     public static Option<string> Model() => new("--model")
     {
-        Description = $"Model: a built-in name (default {ModelCatalog.Default})",
+        Description = $"Model: a bundle folder, an .onnx file, or a built-in name (default {ModelCatalog.Default})",
         DefaultValueFactory = _ => ModelCatalog.Default,
     };
 
@@ -15,6 +15,12 @@ public static class CommonOptions
     {
         Description = "Compute backend: " + string.Join(", ", BackendCatalog.All.Select(b => b.Name)),
         DefaultValueFactory = _ => "cpu",
+    };
+
+    public static Option<string> Input() => new("--input")
+    {
+        Description = "Input: a float32 .npy of shape (1, C, H, W) or (C, H, W), used exactly as given",
+        Required = true,
     };
 
     public static Option<int?> Device() => new("--device")

@@ -4,24 +4,39 @@ using ConvViz.Engine.Networks;
 
 namespace ConvViz.Cli;
 
-/// <summary>Resolves --model: for now the built-in architectures with seeded random weights.</summary>
+/// <summary>Resolves --model: a bundle folder, an .onnx file, or a built-in architecture with seeded random weights.</summary>
 public static class ModelCatalog
 {
     public const string Default = "alexnet";
 
-    private static readonly (string Name, string Summary, Func<Backend, int, Network> Create)[] BuiltIns =
+    private static readonly (string Name, string Summary, Func<Backend, int, ModelBundle> Create)[] BuiltIns =
     [
-        ("alexnet", "two-tower AlexNet (Caffe bvlc_alexnet layout), 227x227x3 input, 1000 classes, random weights", (b, seed) => AlexNet.Create(b, seed)),
+        ("alexnet", "two-tower AlexNet (Caffe bvlc_alexnet layout), 227x227x3 input, 1000 classes, random weights", RandomAlexNet),
     ];
 
-    public static Network Load(string name, Backend backend, int seed)
+    public static IEnumerable<string> BuiltInNames => BuiltIns.Select(b => b.Name);
+
+    /// <summary>Opens --model <paramref name="model"/> on <paramref name="backend"/>; <paramref name="seed"/>
+    /// seeds the weights of a built-in architecture.</summary>
+    public static ModelBundle Open(string model, Backend backend, int seed = 0)
     {
         foreach (var entry in BuiltIns)
-            if (string.Equals(entry.Name, name, StringComparison.OrdinalIgnoreCase))
+            if (string.Equals(entry.Name, model, StringComparison.OrdinalIgnoreCase))
                 return entry.Create(backend, seed);
-        throw new UserError($"unknown model '{name}'; expected a built-in model: {string.Join(", ", BuiltIns.Select(e => e.Name))}");
+        if (Directory.Exists(model) || File.Exists(model)) return ModelBundle.Load(model, backend);
+        throw new UserError($"unknown model '{model}': not a bundle folder, an .onnx file or a built-in model ({string.Join(", ", BuiltIns.Select(e => e.Name))})");
     }
 
-    public static string Describe(string name) =>
-        BuiltIns.FirstOrDefault(e => string.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase)).Summary ?? name;
+    public static string Describe(ModelBundle bundle) =>
+        BuiltIns.FirstOrDefault(e => string.Equals(e.Name, bundle.Source, StringComparison.OrdinalIgnoreCase)).Summary
+        ?? $"{bundle.Network.Layers.Count} layers from {bundle.Source}";
+
+    /// <summary>Random-weight AlexNet with the Caffe model's preprocessing (BGR, mean pixel, 256 then crop 227).</summary>
+    private static ModelBundle RandomAlexNet(Backend backend, int seed)
+    {
+        var network = AlexNet.Create(backend, seed);
+        var preprocessing = new Preprocessing(3, 227, 227, ChannelOrder.Bgr, 1f, [104f, 117f, 123f], [1f, 1f, 1f], ResizeShorter: 256);
+        return new ModelBundle("alexnet", network, preprocessing, ModelBundle.NumberedClasses(1000),
+            ["random weights (seed " + seed + "): the classes are numbered, not named"]);
+    }
 }

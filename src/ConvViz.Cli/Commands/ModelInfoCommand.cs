@@ -32,11 +32,14 @@ public static class ModelInfoCommand
     {
         if (batch < 1) throw new UserError($"--batch {batch} must be at least 1");
         using var backend = BackendCatalog.Create(backendName, device);
-        using var network = ModelCatalog.Load(modelName, backend, seed);
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelName)}[/]: {Markup.Escape(ModelCatalog.Describe(modelName))}");
+        using var bundle = ModelCatalog.Open(modelName, backend, seed);
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelName)}[/]: {Markup.Escape(ModelCatalog.Describe(bundle))}");
         AnsiConsole.MarkupLine($"backend: {Markup.Escape(backend.Description)}");
-        PrintLayerTable(network, batch);
-        if (run) RunPasses(network, backend, seed, batch);
+        AnsiConsole.MarkupLine($"input: {Markup.Escape(bundle.Preprocessing.ToString())}");
+        AnsiConsole.MarkupLine($"classes: {bundle.Classes.Count} ({Markup.Escape(string.Join(", ", bundle.Classes.Take(5)))}{(bundle.Classes.Count > 5 ? ", ..." : "")})");
+        foreach (var note in bundle.Notes) AnsiConsole.MarkupLine($"note: {Markup.Escape(note)}");
+        PrintLayerTable(bundle.Network, batch);
+        if (run) RunPasses(bundle.Network, backend, seed, batch);
     }
 
     private static void PrintLayerTable(Network network, int batch)

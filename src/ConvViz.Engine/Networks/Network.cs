@@ -92,8 +92,11 @@ public sealed class Network : IDisposable
     /// Backward from the output of layer <paramref name="from"/> (which the pass must have reached)
     /// with dy = seed, down to the network input. Returns d(seed · output)/d input, shape of the
     /// input, owned by the caller; null when options.InputGradient is false (training).
+    /// <paramref name="observe"/>, when given, sees the gradient arriving at each layer's output,
+    /// (layer index, d objective / d output), from <paramref name="from"/> down to layer 0; the
+    /// tensor is only valid during the call.
     /// </summary>
-    public Tensor? Backward(ForwardPass pass, string from, Tensor seed, BackwardOptions? options = null)
+    public Tensor? Backward(ForwardPass pass, string from, Tensor seed, BackwardOptions? options = null, Action<int, Tensor>? observe = null)
     {
         options ??= new BackwardOptions();
         if (!ReferenceEquals(pass.Network, this)) throw new ArgumentException("the forward pass belongs to another network");
@@ -110,6 +113,7 @@ public sealed class Network : IDisposable
         for (int i = start; i >= 0; i--)
         {
             var x = i == 0 ? pass.Input : pass.Outputs[i - 1].Y;
+            observe?.Invoke(i, dy);
             var layerOptions = i == 0 ? options : options with { InputGradient = true };
             var dx = layers[i].Backward(x, pass.Outputs[i], dy, layerOptions);
             if (dx is not null && dx.SharesMemoryWith(owner))

@@ -31,3 +31,16 @@ public static class TestData
         return data;
     }
 }
+
+/// <summary>Files committed beside the tests (tests/fixtures), found from the test binary's folder.</summary>
+public static class Fixtures
+{
+    private static readonly Lazy<string> Root = new(() =>
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(System.IO.Path.Combine(dir.FullName, "ConvVizGpu.sln"))) return System.IO.Path.Combine(dir.FullName, "tests", "fixtures");
+        throw new DirectoryNotFoundException($"no ConvVizGpu.sln above {AppContext.BaseDirectory}");
+    });
+
+    public static string Path(params string[] parts) => System.IO.Path.Combine([Root.Value, .. parts]);
+}

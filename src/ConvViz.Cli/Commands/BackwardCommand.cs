@@ -1,0 +1,81 @@
+using System.CommandLine;
+using ConvViz.Engine.Backends;
+using ConvViz.Engine.IO;
+using ConvViz.Engine.Layers;
+using ConvViz.Engine.Tensors;
+using Spectre.Console;
+
+namespace ConvViz.Cli.Commands;
+
+/// <summary>
+/// `convviz backward --model M --input X --layer L (--unit C|C,Y,X | --class K) [--rule R] [--dump DIR]`:
+/// backpropagates from one unit (or class logit) to the input, printing the norm of the gradient
+/// arriving at every layer; with --dump it writes each as DIR/&lt;layer&gt;.grad.npy and the input
+/// gradient as DIR/input.grad.npy. For teaching backprop: watch where the signal goes.
+/// </summary>
+public static class BackwardCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var backend = CommonOptions.Backend();
+        var device = CommonOptions.Device();
+        var input = CommonOptions.Input();
+        var layer = new Option<string?>("--layer") { Description = "Layer to start from (default: the logit layer with --class)" };
+        var unit = new Option<string?>("--unit") { Description = "C (every position of channel C) or C,Y,X (one neuron) of --layer" };
+        var classIndex = new Option<int?>("--class") { Description = "Class K: start from its logit (the last layer before any softmax)" };
+        var rule = new Option<ReluRule>("--rule") { Description = "How ReLU passes gradients back: Gradient, Deconvnet or Guided", DefaultValueFactory = _ => ReluRule.Gradient };
+        var dump = new Option<string?>("--dump") { Description = "Folder for <layer>.grad.npy files (float32)" };
+        var command = new Command("backward", "Backpropagate from a unit or class to the input; per-layer gradient norms and dumps")
+            { model, backend, device, input, layer, unit, classIndex, rule, dump };
+        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(backend)!, result.GetValue(device), result.GetValue(input)!,
+            result.GetValue(layer), result.GetValue(unit), result.GetValue(classIndex), result.GetValue(rule), result.GetValue(dump)));
+        return command;
+    }
+
+    private static void Execute(string modelName, string backendName, int? device, string inputPath, string? layerName,
+        string? unitText, int? classIndex, ReluRule rule, string? dump)
+    {
+        if ((unitText is null) == (classIndex is null)) throw new UserError("give exactly one target: --unit C or C,Y,X, or --class K");
+        using var backend = BackendCatalog.Create(backendName, device);
+        using var bundle = ModelCatalog.Open(modelName, backend);
+        var network = bundle.Network;
+        string from;
+        (int Channel, int? Y, int? X) target;
+        if (classIndex is { } k)
+        {
+            from = layerName ?? Inputs.LogitLayer(bundle);
+            if (k < 0 || k >= bundle.Classes.Count) throw new UserError($"--class {k} is outside the model's {bundle.Classes.Count} classes (0 to {bundle.Classes.Count - 1})");
+            target = (k, null, null);
+        }
+        else
+        {
+            from = layerName ?? throw new UserError("--unit needs --layer: the layer whose unit to start from");
+            target = Inputs.ParseUnit(unitText!);
+        }
+        if (!network.Layers.Any(l => l.Name == from))
+            throw new UserError($"--layer '{from}' is not a layer of the model; layers: {string.Join(", ", network.Layers.Select(l => l.Name))}");
+
+        using var x = Inputs.Load(inputPath, bundle, backend);
+        using var pass = network.Forward(x, upTo: from);
+        using var seed = network.UnitSeed(pass, from, target.Channel, target.Y, target.X);
+        var rows = new List<(string Where, Shape Shape, double Norm, double Max)>();
+        void Record(string where, string file, Tensor gradient)
+        {
+            var values = backend.Download(gradient);
+            rows.Add((where, gradient.Shape, Math.Sqrt(values.Sum(v => (double)v * v)), values.Length == 0 ? 0 : values.Max(v => Math.Abs((double)v))));
+            if (dump is not null) Npy.Write(Path.Combine(dump, Inputs.FileName(file) + ".grad.npy"), values, gradient.Shape.ToArray());
+        }
+        using var dx = network.Backward(pass, from, seed, new BackwardOptions(rule),
+            (i, dy) => Record($"output of {network.Layers[i].Name}", network.Layers[i].Name, dy))!;
+        Record("network input", "input", dx);
+
+        string what = target.Y is null ? $"channel {target.Channel}" : $"unit ({target.Channel}, {target.Y}, {target.X})";
+        AnsiConsole.MarkupLine($"backward from {Markup.Escape(from)} {what} with the {rule.ToString().ToLowerInvariant()} rule, seed 1.0");
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("gradient arriving at").AddColumn("shape")
+            .AddColumn(new TableColumn("L2 norm").RightAligned()).AddColumn(new TableColumn("max |g|").RightAligned());
+        foreach (var r in rows) table.AddRow(Markup.Escape(r.Where), r.Shape.ToString(), $"{r.Norm:E3}", $"{r.Max:E3}");
+        AnsiConsole.Write(table);
+        if (dump is not null) AnsiConsole.MarkupLine($"wrote {rows.Count} gradients to {Markup.Escape(dump)}/<layer>.grad.npy");
+    }
+}

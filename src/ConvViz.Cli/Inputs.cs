@@ -1,0 +1,48 @@
+using ConvViz.Engine.Backends;
+using ConvViz.Engine.IO;
+using ConvViz.Engine.Models;
+using ConvViz.Engine.Tensors;
+using Tensor = ConvViz.Engine.Tensors.Tensor;
+
+namespace ConvViz.Cli;
+
+/// <summary>Turns --input into a network input tensor (batch 1), and parses --unit / --class targets.</summary>
+public static class Inputs
+{
+    /// <summary>A float32 .npy of shape (1, C, H, W) or (C, H, W) matching the model, used exactly as given.</summary>
+    public static Tensor Load(string path, ModelBundle bundle, Backend backend)
+    {
+        var sample = bundle.Network.SampleShape;
+        string expected = $"(1, {string.Join(", ", sample.ToArray())}) or ({string.Join(", ", sample.ToArray())})";
+        if (!File.Exists(path)) throw new UserError($"--input {path}: no such file");
+        if (!path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
+            throw new UserError($"--input {path}: only float32 .npy inputs of shape {expected} are read so far (image files arrive with image I/O)");
+        NpyArray array;
+        try { array = Npy.Read(path); }
+        catch (InvalidDataException e) { throw new UserError($"--input {e.Message}"); }
+        var dims = array.Shape.Length == sample.Rank ? [1, .. array.Shape] : array.Shape;
+        if (!dims.SequenceEqual([1, .. sample.ToArray()]))
+            throw new UserError($"--input {path}: shape ({string.Join(", ", array.Shape)}) does not fit the model; expected {expected}");
+        return backend.Upload(array.Data, new Shape(dims));
+    }
+
+    /// <summary>--unit C (a whole channel) or C,Y,X (one neuron).</summary>
+    public static (int Channel, int? Y, int? X) ParseUnit(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length is 1 or 3 && parts.All(p => int.TryParse(p, out int v) && v >= 0))
+        {
+            var v = parts.Select(int.Parse).ToArray();
+            return parts.Length == 1 ? (v[0], null, null) : (v[0], v[1], v[2]);
+        }
+        throw new UserError($"--unit '{text}' is not C or C,Y,X (non-negative integers: a channel, or a channel and a position)");
+    }
+
+    /// <summary>The layer whose output holds the class logits: the last one before any softmax.</summary>
+    public static string LogitLayer(ModelBundle bundle) =>
+        bundle.Network.Layers.Last(l => l.OpType != "Softmax").Name;
+
+    /// <summary>A layer or tensor name usable as a file name.</summary>
+    public static string FileName(string layer) =>
+        string.Concat(layer.Select(c => Path.GetInvalidFileNameChars().Contains(c) || c is ':' or '\\' ? '_' : c));
+}

@@ -1,0 +1,90 @@
+using ConvViz.Engine.Backends;
+using ConvViz.Engine.Networks;
+using ConvViz.Engine.Onnx;
+
+namespace ConvViz.Engine.Models;
+
+/// <summary>
+/// A model as users meet it: a network, how images become its input, and its class names. On disk
+/// a bundle is a folder holding model.onnx (preprocessing in its metadata_props, see
+/// <see cref="Preprocessing"/>), classes.txt (one name per line, in output order) and optionally a
+/// samples folder. A bare .onnx file loads too, with defaults that <see cref="Notes"/> states.
+/// </summary>
+public sealed class ModelBundle : IDisposable
+{
+    public const string ModelFile = "model.onnx", ClassesFile = "classes.txt", SamplesFolder = "samples";
+
+    public ModelBundle(string source, Network network, Preprocessing preprocessing, IReadOnlyList<string> classes, IReadOnlyList<string> notes)
+    {
+        int outputs = network.OutputShape(network.Layers[^1].Name, 1).SampleSize;
+        if (classes.Count != outputs)
+            throw new InvalidDataException($"{source}: {classes.Count} class names for a model with {outputs} outputs");
+        Source = source;
+        Network = network;
+        Preprocessing = preprocessing;
+        Classes = classes;
+        Notes = notes;
+    }
+
+    /// <summary>Where the bundle came from: a folder, an .onnx file or a built-in name.</summary>
+    public string Source { get; }
+    public Network Network { get; }
+    public Preprocessing Preprocessing { get; }
+    public IReadOnlyList<string> Classes { get; }
+
+    /// <summary>What was missing and defaulted, one sentence each, for the user to see.</summary>
+    public IReadOnlyList<string> Notes { get; }
+
+    /// <summary>Names "class 0", "class 1", ... for a model without a class list.</summary>
+    public static IReadOnlyList<string> NumberedClasses(int count) => Enumerable.Range(0, count).Select(i => $"class {i}").ToArray();
+
+    /// <summary>Loads a bundle folder or a bare .onnx file onto <paramref name="backend"/>.</summary>
+    public static ModelBundle Load(string path, Backend backend)
+    {
+        string modelPath = Directory.Exists(path) ? Path.Combine(path, ModelFile) : path;
+        if (Directory.Exists(path) && !File.Exists(modelPath))
+            throw new IOException($"{path}: the bundle folder has no {ModelFile}");
+        var imported = OnnxImporter.Load(modelPath, backend);
+        var network = imported.Network;
+        try
+        {
+            var notes = new List<string>();
+            var defaulted = new List<string>();
+            var preprocessing = Preprocessing.FromMetadata(imported.Metadata, network.SampleShape, defaulted);
+            if (defaulted.Count > 0)
+                notes.Add($"no preprocessing metadata for {string.Join(", ", defaulted)}: using {preprocessing}");
+
+            int outputs = network.OutputShape(network.Layers[^1].Name, 1).SampleSize;
+            string classesPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, ClassesFile);
+            IReadOnlyList<string> classes;
+            if (File.Exists(classesPath))
+            {
+                classes = File.ReadAllLines(classesPath).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+                if (classes.Count != outputs)
+                    throw new InvalidDataException($"{classesPath}: {classes.Count} class names for a model with {outputs} outputs");
+            }
+            else
+            {
+                classes = NumberedClasses(outputs);
+                notes.Add($"no {ClassesFile} beside the model: classes are numbered 0 to {outputs - 1}");
+            }
+            return new ModelBundle(path, network, preprocessing, classes, notes);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Writes this bundle into <paramref name="folder"/>: model.onnx with the preprocessing
+    /// metadata, and classes.txt.</summary>
+    public void Save(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        OnnxExporter.Save(Network, Path.Combine(folder, ModelFile), Preprocessing.ToMetadata());
+        File.WriteAllLines(Path.Combine(folder, ClassesFile), Classes);
+    }
+
+    public void Dispose() => Network.Dispose();
+}

@@ -1,0 +1,100 @@
+using System.Globalization;
+using ConvViz.Engine.Tensors;
+
+namespace ConvViz.Engine.Models;
+
+/// <summary>The channel order a model expects its input image in.</summary>
+public enum ChannelOrder { Rgb, Bgr, Gray }
+
+/// <summary>
+/// How an image becomes a model input, stored in a bundle's model.onnx metadata_props:
+/// resize so the shorter side is <see cref="ResizeShorter"/> (when set) and center-crop to
+/// (<see cref="Height"/>, <see cref="Width"/>); arrange the channels in <see cref="Order"/>; then per
+/// channel c: x = (pixel * <see cref="PixelScale"/> - Mean[c]) * Scale[c], pixel in [0, 255].
+/// Caffe models: BGR, pixel scale 1, mean (104, 117, 123), scale 1. Torchvision: RGB, pixel scale
+/// 1/255, mean (0.485, 0.456, 0.406), scale 1/std.
+/// </summary>
+public sealed record Preprocessing(
+    int Channels, int Height, int Width,
+    ChannelOrder Order,
+    float PixelScale,
+    float[] Mean,
+    float[] Scale,
+    int? ResizeShorter = null)
+{
+    public const string InputSizeKey = "input_size", ChannelOrderKey = "channel_order", PixelScaleKey = "pixel_scale",
+        MeanKey = "mean", ScaleKey = "scale", ResizeKey = "resize_shorter";
+
+    /// <summary>What a model without metadata gets: RGB (gray for one channel), pixels scaled to
+    /// [0, 1], no mean, no scale, no resize beyond the input size.</summary>
+    public static Preprocessing Default(Shape sample) => new(
+        sample.Rank >= 3 ? sample[0] : 1, sample.Rank >= 3 ? sample[1] : 1, sample.Rank >= 3 ? sample[2] : 1,
+        sample.Rank >= 3 && sample[0] == 1 ? ChannelOrder.Gray : ChannelOrder.Rgb,
+        1f / 255f, Enumerable.Repeat(0f, sample.Rank >= 3 ? sample[0] : 1).ToArray(), Enumerable.Repeat(1f, sample.Rank >= 3 ? sample[0] : 1).ToArray());
+
+    /// <summary>The metadata_props entries that describe this preprocessing.</summary>
+    public IReadOnlyDictionary<string, string> ToMetadata() => new Dictionary<string, string>
+    {
+        [InputSizeKey] = $"{Channels},{Height},{Width}",
+        [ChannelOrderKey] = Order.ToString().ToUpperInvariant(),
+        [PixelScaleKey] = Format(PixelScale),
+        [MeanKey] = string.Join(",", Mean.Select(Format)),
+        [ScaleKey] = string.Join(",", Scale.Select(Format)),
+        [ResizeKey] = ResizeShorter?.ToString(CultureInfo.InvariantCulture) ?? "",
+    };
+
+    /// <summary>
+    /// Reads the metadata of a model whose per-sample input shape is <paramref name="sample"/>. Keys
+    /// that are missing take the defaults of <see cref="Default"/>, and each such default is added
+    /// to <paramref name="defaulted"/> so the caller can say so. Inconsistent values throw.
+    /// </summary>
+    public static Preprocessing FromMetadata(IReadOnlyDictionary<string, string> metadata, Shape sample, ICollection<string> defaulted)
+    {
+        var result = Default(sample);
+        string? Get(string key)
+        {
+            if (metadata.TryGetValue(key, out var v) && !string.IsNullOrWhiteSpace(v)) return v.Trim();
+            defaulted.Add(key);
+            return null;
+        }
+
+        if (Get(InputSizeKey) is { } size)
+        {
+            var dims = Numbers(size, InputSizeKey).Select(v => (int)v).ToArray();
+            if (dims.Length != 3 || dims[0] != result.Channels || dims[1] != result.Height || dims[2] != result.Width)
+                throw new InvalidDataException($"metadata {InputSizeKey} '{size}' does not match the model's input ({result.Channels}, {result.Height}, {result.Width})");
+        }
+        if (Get(ChannelOrderKey) is { } order)
+        {
+            if (!Enum.TryParse<ChannelOrder>(order, ignoreCase: true, out var parsed))
+                throw new InvalidDataException($"metadata {ChannelOrderKey} '{order}' is not RGB, BGR or GRAY");
+            result = result with { Order = parsed };
+        }
+        if (Get(PixelScaleKey) is { } pixelScale) result = result with { PixelScale = Numbers(pixelScale, PixelScaleKey).Single() };
+        if (Get(MeanKey) is { } mean) result = result with { Mean = PerChannel(mean, MeanKey, result.Channels) };
+        if (Get(ScaleKey) is { } scale) result = result with { Scale = PerChannel(scale, ScaleKey, result.Channels) };
+        if (Get(ResizeKey) is { } resize) result = result with { ResizeShorter = (int)Numbers(resize, ResizeKey).Single() };
+        return result;
+    }
+
+    public override string ToString() =>
+        $"{Order.ToString().ToUpperInvariant()} {Channels}x{Height}x{Width}" + (ResizeShorter is { } r ? $" (resize shorter side to {r}, center crop)" : "") +
+        $", x = (pixel * {Format(PixelScale)} - mean [{string.Join(", ", Mean.Select(Format))}]) * scale [{string.Join(", ", Scale.Select(Format))}]";
+
+    private static string Format(float v) => v.ToString("R", CultureInfo.InvariantCulture);
+
+    private static float[] Numbers(string text, string key) =>
+        text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Select(t => float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float v)
+                ? v : throw new InvalidDataException($"metadata {key} '{text}' is not a comma-separated list of numbers"))
+            .ToArray();
+
+    private static float[] PerChannel(string text, string key, int channels)
+    {
+        var values = Numbers(text, key);
+        if (values.Length == 1) return Enumerable.Repeat(values[0], channels).ToArray();
+        if (values.Length != channels)
+            throw new InvalidDataException($"metadata {key} '{text}' has {values.Length} values, expected 1 or {channels} (one per channel)");
+        return values;
+    }
+}

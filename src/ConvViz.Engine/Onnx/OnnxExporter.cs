@@ -1,0 +1,210 @@
+using System.Runtime.InteropServices;
+using ConvViz.Engine.Layers;
+using ConvViz.Engine.Networks;
+using ConvViz.Engine.Onnx.Protos;
+using ConvViz.Engine.Tensors;
+using Google.Protobuf;
+using OnnxDataType = ConvViz.Engine.Onnx.Protos.TensorProto.Types.DataType;
+
+namespace ConvViz.Engine.Onnx;
+
+/// <summary>
+/// Writes a <see cref="Network"/> as an ONNX model (opset 13, IR version 7): one node per layer,
+/// named after the layer and writing a tensor of the same name, weights as float initializers in
+/// raw_data, the graph input "input" with a symbolic batch dimension "N", and the output with its
+/// shape. This is ConvViz's own save format, and <see cref="OnnxImporter"/> reads it back exactly.
+/// </summary>
+public static class OnnxExporter
+{
+    public const int Opset = 13;
+    public const string InputName = "input";
+
+    public static void Save(Network network, string path, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var model = ToModel(network, metadata);
+        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null) Directory.CreateDirectory(folder);
+        // Written beside the target and moved into place, so a failed write never leaves half a model.
+        string temporary = path + ".tmp";
+        using (var stream = File.Create(temporary)) model.WriteTo(stream);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    public static ModelProto ToModel(Network network, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var graph = new GraphProto { Name = "convviz" };
+        graph.Input.Add(ValueInfo(InputName, network.SampleShape));
+        string previous = InputName;
+        var shape = network.InputShape(1);
+        foreach (var layer in network.Layers)
+        {
+            previous = AddLayer(graph, layer, previous, shape);
+            shape = layer.OutputShape(shape);
+        }
+        graph.Output.Add(ValueInfo(previous, new Shape(shape.ToArray()[1..])));
+
+        var model = new ModelProto
+        {
+            IrVersion = 7,
+            ProducerName = "ConvViz",
+            ProducerVersion = typeof(OnnxExporter).Assembly.GetName().Version?.ToString() ?? "",
+            Graph = graph,
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        foreach (var (key, value) in metadata ?? new Dictionary<string, string>())
+            model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        return model;
+    }
+
+    /// <summary>Adds the node(s) of one layer reading <paramref name="input"/> (of shape
+    /// <paramref name="inputShape"/>); returns the name of the tensor it writes.</summary>
+    private static string AddLayer(GraphProto graph, Layer layer, string input, Shape inputShape)
+    {
+        var node = new NodeProto { Name = layer.Name, OpType = layer.OpType };
+        node.Input.Add(input);
+        node.Output.Add(layer.Name);
+        switch (layer)
+        {
+            case Conv2dLayer conv:
+            {
+                var g = conv.Geometry;
+                AddParameter(graph, node, conv.Weight);
+                if (conv.Bias is not null) AddParameter(graph, node, conv.Bias);
+                Ints(node, "kernel_shape", g.KernelH, g.KernelW);
+                Ints(node, "strides", g.StrideH, g.StrideW);
+                Ints(node, "pads", g.PadTop, g.PadLeft, g.PadBottom, g.PadRight);
+                Ints(node, "dilations", g.DilationH, g.DilationW);
+                Int(node, "group", g.Groups);
+                break;
+            }
+            case FullyConnectedLayer fc:
+            {
+                // ONNX Gemm takes a matrix: a rank-4 input (the Caffe-style implicit flatten) gets a Flatten first.
+                if (inputShape.Rank != 2)
+                {
+                    var flatten = new NodeProto { Name = layer.Name + ".flatten", OpType = "Flatten" };
+                    flatten.Input.Add(input);
+                    flatten.Output.Add(flatten.Name);
+                    Int(flatten, "axis", 1);
+                    graph.Node.Add(flatten);
+                    node.Input[0] = flatten.Name;
+                }
+                node.OpType = "Gemm";
+                AddParameter(graph, node, fc.Weight);
+                if (fc.Bias is not null) AddParameter(graph, node, fc.Bias);
+                Int(node, "transB", 1);
+                break;
+            }
+            case ReluLayer:
+                break;
+            case LrnLayer lrn:
+                Int(node, "size", lrn.Settings.Size);
+                Float(node, "alpha", lrn.Settings.Alpha);
+                Float(node, "beta", lrn.Settings.Beta);
+                Float(node, "bias", lrn.Settings.Bias);
+                break;
+            case MaxPoolLayer pool:
+                Window(node, pool.Geometry);
+                break;
+            case AveragePoolLayer average when average.IsGlobal:
+                node.OpType = "GlobalAveragePool";
+                break;
+            case AveragePoolLayer average:
+            {
+                var g = average.GeometryFor(inputShape);
+                if (g.DilationH != 1 || g.DilationW != 1)
+                    throw new NotSupportedException($"layer '{layer.Name}': dilated average pooling has no ONNX form before opset 19");
+                Window(node, g, dilations: false);
+                Int(node, "count_include_pad", g.CountIncludePad ? 1 : 0);
+                break;
+            }
+            case ReshapeLayer reshape:
+            {
+                var output = reshape.OutputShape(inputShape).ToArray();
+                if (reshape.OpType == "Flatten")
+                {
+                    Int(node, "axis", 1);
+                    break;
+                }
+                // 0 keeps the batch dimension of whatever batch the model is run at.
+                string shapeName = layer.Name + ".shape";
+                long[] target = [0, .. output[1..].Select(d => (long)d)];
+                graph.Initializer.Add(Int64Tensor(shapeName, target));
+                node.Input.Add(shapeName);
+                break;
+            }
+            case DropoutLayer dropout:
+            {
+                string ratioName = layer.Name + ".ratio";
+                graph.Initializer.Add(new TensorProto { Name = ratioName, DataType = (int)OnnxDataType.Float, FloatData = { dropout.Ratio } });
+                node.Input.Add(ratioName);
+                Int(node, "seed", dropout.Seed);
+                break;
+            }
+            case SoftmaxLayer softmax:
+                Int(node, "axis", softmax.Axis);
+                break;
+            default:
+                throw new NotSupportedException($"layer '{layer.Name}' ({layer.OpType}) has no ONNX export");
+        }
+        graph.Node.Add(node);
+        return layer.Name;
+    }
+
+    private static void Window(NodeProto node, Backends.PoolGeometry g, bool dilations = true)
+    {
+        Ints(node, "kernel_shape", g.KernelH, g.KernelW);
+        Ints(node, "strides", g.StrideH, g.StrideW);
+        Ints(node, "pads", g.PadTop, g.PadLeft, g.PadBottom, g.PadRight);
+        if (dilations && (g.DilationH != 1 || g.DilationW != 1)) Ints(node, "dilations", g.DilationH, g.DilationW);
+        Int(node, "ceil_mode", g.CeilMode ? 1 : 0);
+    }
+
+    private static void AddParameter(GraphProto graph, NodeProto node, Parameter parameter)
+    {
+        var values = parameter.Value.Backend.Download(parameter.Value);
+        var tensor = new TensorProto
+        {
+            Name = parameter.Name,
+            DataType = (int)OnnxDataType.Float,
+            RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan())),
+        };
+        tensor.Dims.AddRange(parameter.Value.Shape.ToArray().Select(d => (long)d));
+        graph.Initializer.Add(tensor);
+        node.Input.Add(parameter.Name);
+    }
+
+    private static TensorProto Int64Tensor(string name, long[] values)
+    {
+        var tensor = new TensorProto { Name = name, DataType = (int)OnnxDataType.Int64 };
+        tensor.Dims.Add(values.Length);
+        tensor.Int64Data.AddRange(values);
+        return tensor;
+    }
+
+    /// <summary>A float tensor value: symbolic batch "N", then the sample dimensions.</summary>
+    private static ValueInfoProto ValueInfo(string name, Shape sample)
+    {
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        foreach (int d in sample.ToArray()) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)OnnxDataType.Float, Shape = shape } },
+        };
+    }
+
+    private static void Int(NodeProto node, string name, long value) =>
+        node.Attribute.Add(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value });
+
+    private static void Ints(NodeProto node, string name, params long[] values)
+    {
+        var attribute = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+        attribute.Ints.AddRange(values);
+        node.Attribute.Add(attribute);
+    }
+
+    private static void Float(NodeProto node, string name, float value) =>
+        node.Attribute.Add(new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value });
+}

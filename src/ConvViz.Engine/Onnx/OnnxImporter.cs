@@ -1,0 +1,437 @@
+using ConvViz.Engine.Backends;
+using ConvViz.Engine.Layers;
+using ConvViz.Engine.Networks;
+using ConvViz.Engine.Onnx.Protos;
+using ConvViz.Engine.Tensors;
+using Google.Protobuf;
+using Tensor = ConvViz.Engine.Tensors.Tensor;
+
+namespace ConvViz.Engine.Onnx;
+
+/// <summary>A network read from ONNX, with the model's metadata_props.</summary>
+public sealed record ImportedModel(Network Network, IReadOnlyDictionary<string, string> Metadata, string InputName);
+
+/// <summary>
+/// Loads sequential convnets from ONNX (opsets 7 to 17): one chain of Conv, Relu, LRN, MaxPool,
+/// AveragePool, GlobalAveragePool, Gemm, MatMul (+ Add as its bias), Flatten, Reshape, Dropout,
+/// Softmax and Identity from the graph input to the graph output, BatchNormalization folded into
+/// the Conv before it. Constants and shape subgraphs off the chain are evaluated at load time.
+/// Layers are named by node name, else by output tensor name. Anything else is refused with a
+/// message naming the node and what is supported.
+/// </summary>
+public static class OnnxImporter
+{
+    public const int MinOpset = 7, MaxOpset = 17;
+
+    private static readonly string[] ChainOps =
+        ["Conv", "Relu", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "MatMul", "Add", "Flatten", "Reshape",
+         "Dropout", "Softmax", "Identity", "BatchNormalization"];
+
+    /// <summary>Reads and imports an .onnx file. The weights' bytes are released as they are
+    /// uploaded, so a large model is not held several times over.</summary>
+    public static ImportedModel Load(string path, Backend backend)
+    {
+        ModelProto model;
+        try
+        {
+            model = OnnxTensors.LoadModel(path);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new IOException($"{path}: no such file (expected an .onnx model or a bundle folder)");
+        }
+        return Import(model, backend, path);
+    }
+
+    public static ImportedModel Import(ModelProto model, Backend backend, string source) => new Importer(model, backend, source).Run();
+
+    private sealed class Importer(ModelProto model, Backend backend, string source)
+    {
+        private readonly GraphProto graph = model.Graph ?? throw new InvalidDataException($"{source}: the model has no graph");
+        private readonly Dictionary<string, TensorProto> initializers = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, OnnxTensorData> constants = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, List<NodeProto>> consumers = new(StringComparer.Ordinal);
+        private readonly List<Layer> layers = [];
+        private long opset;
+        private string current = "";
+        private Shape currentShape = new(1);
+
+        public ImportedModel Run()
+        {
+            opset = CheckOpset();
+            foreach (var init in graph.Initializer)
+                if (!initializers.TryAdd(init.Name, init))
+                    throw new InvalidDataException($"{source}: initializer '{init.Name}' appears twice");
+            foreach (var node in graph.Node)
+                foreach (var input in node.Input.Where(i => i.Length > 0))
+                    (consumers.TryGetValue(input, out var list) ? list : consumers[input] = []).Add(node);
+
+            var (inputName, sample) = DataInput();
+            current = inputName;
+            currentShape = new Shape([1, .. sample.ToArray()]);
+            RequireSingleConsumer(current);
+            try
+            {
+                foreach (var node in graph.Node) Visit(node);
+                if (graph.Output.Count != 1)
+                    throw new NotSupportedException($"{source}: the graph has {graph.Output.Count} outputs; only sequential convnets with one output load");
+                if (graph.Output[0].Name != current)
+                    throw new NotSupportedException($"{source}: the graph output '{graph.Output[0].Name}' is not the end of the layer chain (which ends at '{current}'); only sequential convnets load");
+                if (layers.Count == 0) throw new NotSupportedException($"{source}: the graph has no layers");
+                var network = new Network(sample, layers);
+                var metadata = model.MetadataProps.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Last().Value);
+                return new ImportedModel(network, metadata, inputName);
+            }
+            catch
+            {
+                foreach (var layer in layers) layer.Dispose();
+                throw;
+            }
+        }
+
+        private long CheckOpset()
+        {
+            var standard = model.OpsetImport.Where(o => o.Domain is "" or "ai.onnx").ToArray();
+            if (standard.Length == 0)
+                throw new InvalidDataException($"{source}: the model imports no ai.onnx opset (is this an ONNX model?)");
+            long version = standard.Max(o => o.Version);
+            if (version < MinOpset || version > MaxOpset)
+                throw new NotSupportedException($"{source}: opset {version} is not supported; ConvViz loads opsets {MinOpset} to {MaxOpset}");
+            return version;
+        }
+
+        /// <summary>The one graph input that is not an initializer, and its shape without the batch.</summary>
+        private (string Name, Shape Sample) DataInput()
+        {
+            var inputs = graph.Input.Where(i => !initializers.ContainsKey(i.Name)).ToArray();
+            if (inputs.Length != 1)
+                throw new NotSupportedException($"{source}: the graph has {inputs.Length} data inputs ({string.Join(", ", inputs.Select(i => i.Name))}); only one is supported");
+            var input = inputs[0];
+            var dims = input.Type?.TensorType?.Shape?.Dim;
+            if (dims is null || dims.Count is < 2 or > 4)
+                throw new NotSupportedException($"{source}: input '{input.Name}' has no shape of rank 2 to 4 (batch first)");
+            var sample = dims.Skip(1).Select((d, i) => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue > 0
+                ? (int)d.DimValue
+                : throw new NotSupportedException($"{source}: dimension {i + 1} of input '{input.Name}' is not a fixed size")).ToArray();
+            return (input.Name, new Shape(sample));
+        }
+
+        private void Visit(NodeProto node)
+        {
+            string where = OnnxAttributes.Describe(node);
+            if (node.Domain is not ("" or "ai.onnx"))
+                throw new NotSupportedException($"{where}: operator domain '{node.Domain}' is not supported (only the standard ai.onnx operators)");
+
+            if (node.OpType == "Constant")
+            {
+                constants[node.Output[0]] = ConstantFolder.ConstantValue(node);
+                return;
+            }
+            if (node.OpType == "Shape" && node.Input.Count == 1 && node.Input[0] == current)
+            {
+                constants[node.Output[0]] = ConstantFolder.ShapeOf(node, currentShape.ToArray());
+                return;
+            }
+            if (!node.Input.Contains(current))
+            {
+                // Off the chain: a computation on constants, evaluated now.
+                if (!ConstantFolder.FoldableOps.Contains(node.OpType))
+                    throw Unsupported(node);
+                var values = node.Input.Select(i => i.Length == 0 ? null : Value(i)
+                    ?? throw Branching(node, i)).ToArray();
+                constants[node.Output[0]] = ConstantFolder.Evaluate(node, values, opset);
+                return;
+            }
+            if (node.Input.Count == 0 || node.Input[0] != current)
+            {
+                if (node.OpType != "Add" || node.Input.Count != 2)
+                    throw Branching(node, node.Input[0]);
+            }
+            if (!ChainOps.Contains(node.OpType)) throw Unsupported(node);
+            // Extra outputs (MaxPool indices, Dropout mask) must not be used.
+            foreach (var extra in node.Output.Skip(1).Where(o => o.Length > 0 && consumers.ContainsKey(o)))
+                throw new NotSupportedException($"{where}: its output '{extra}' is used by {OnnxAttributes.Describe(consumers[extra][0])}; only the main output of a layer may be used");
+
+            var layer = node.OpType switch
+            {
+                "Identity" => null,
+                "BatchNormalization" => FoldBatchNormalization(node),
+                "Add" => FoldBias(node),
+                _ => CreateLayer(node),
+            };
+            if (layer is not null)
+            {
+                layers.Add(layer);
+                currentShape = layer.OutputShape(currentShape);
+            }
+            current = node.Output[0];
+            RequireSingleConsumer(current);
+        }
+
+        private Layer CreateLayer(NodeProto node)
+        {
+            string name = LayerName(node);
+            switch (node.OpType)
+            {
+                case "Conv":
+                {
+                    RequireRank(node, 4);
+                    var w = Weight(node, 1, "W", rank: 4);
+                    var b = node.Input.Count > 2 && node.Input[2].Length > 0 ? Weight(node, 2, "B", rank: 1) : null;
+                    var g = OnnxGeometry.Conv(node, currentShape.H, currentShape.W, w.Dims[2], w.Dims[3]);
+                    return new Conv2dLayer(name, Upload(w.Floats, w.Dims), b is null ? null : Upload(b.Floats, b.Dims), g);
+                }
+                case "Relu":
+                    return new ReluLayer(name);
+                case "LRN":
+                    RequireRank(node, 4);
+                    return new LrnLayer(name, new LrnParameters(node.GetInt32("size", 0), node.GetFloat("alpha", 1e-4f),
+                        node.GetFloat("beta", 0.75f), node.GetFloat("bias", 1f)));
+                case "MaxPool":
+                    RequireRank(node, 4);
+                    if (node.GetInt("storage_order", 0) != 0)
+                        throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: storage_order 1 (column-major indices) is not supported");
+                    return new MaxPoolLayer(name, OnnxGeometry.Pool(node, currentShape.H, currentShape.W));
+                case "AveragePool":
+                    RequireRank(node, 4);
+                    return new AveragePoolLayer(name, OnnxGeometry.Pool(node, currentShape.H, currentShape.W));
+                case "GlobalAveragePool":
+                    RequireRank(node, 4);
+                    return AveragePoolLayer.Global(name);
+                case "Gemm":
+                    return Gemm(node, name);
+                case "MatMul":
+                {
+                    var w = Weight(node, 1, "B", rank: 2);
+                    RequireFeatures(node, w.Dims[0]);
+                    return new FullyConnectedLayer(name, Upload(Transpose(w.Floats, w.Dims[0], w.Dims[1]), [w.Dims[1], w.Dims[0]]), null);
+                }
+                case "Flatten":
+                {
+                    long axis = node.GetInt("axis", 1);
+                    if (axis != 1 && !(axis == -1 && currentShape.Rank == 2))
+                        throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Flatten with axis {axis} is not supported (only axis 1, which keeps the batch)");
+                    return ReshapeLayer.Flatten(name);
+                }
+                case "Reshape":
+                    return Reshape(node, name);
+                case "Dropout":
+                {
+                    float ratio = opset >= 12
+                        ? (node.Input.Count > 1 && node.Input[1].Length > 0 ? (Value(node.Input[1]) ?? throw Branching(node, node.Input[1])).Floats[0] : 0.5f)
+                        : node.GetFloat("ratio", 0.5f);
+                    uint seed = (uint)node.GetInt("seed", layers.Count + 1);
+                    return new DropoutLayer(name, ratio, seed);
+                }
+                case "Softmax":
+                {
+                    long axis = node.GetInt("axis", opset >= 13 ? -1 : 1);
+                    int rank = currentShape.Rank;
+                    int resolved = (int)(axis < 0 ? axis + rank : axis);
+                    // Before opset 13 Softmax flattens from the axis on; that equals a softmax along
+                    // the axis only when the axis is the last dimension.
+                    if (resolved != 1 || (opset < 13 && rank != 2))
+                        throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Softmax over axis {axis} of a rank-{rank} tensor is not supported (only the class axis of (N, classes))");
+                    return new SoftmaxLayer(name, 1);
+                }
+                default:
+                    throw Unsupported(node);
+            }
+        }
+
+        /// <summary>Gemm(A = the chain, B, C) as a fully connected layer: weight (out, in) = alpha op(B)ᵀ, bias = beta C.</summary>
+        private Layer Gemm(NodeProto node, string name)
+        {
+            if (node.GetInt("transA", 0) != 0)
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: transA = 1 is not supported (the layer input must be A)");
+            bool transB = node.GetInt("transB", 0) != 0;
+            float alpha = node.GetFloat("alpha", 1f), beta = node.GetFloat("beta", 1f);
+            var b = Weight(node, 1, "B", rank: 2);
+            int outputs = transB ? b.Dims[0] : b.Dims[1], inputs = transB ? b.Dims[1] : b.Dims[0];
+            RequireFeatures(node, inputs);
+            var weight = transB ? b.Floats : Transpose(b.Floats, b.Dims[0], b.Dims[1]);
+            if (alpha != 1f) weight = weight.Select(v => v * alpha).ToArray();
+            float[]? bias = null;
+            if (node.Input.Count > 2 && node.Input[2].Length > 0)
+            {
+                var c = Value(node.Input[2]) ?? throw Branching(node, node.Input[2]);
+                if (c.ElementCount != outputs && c.ElementCount != 1)
+                    throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: C has dims [{string.Join(", ", c.Dims)}]; only a bias of {outputs} values (or one) is supported");
+                bias = c.ElementCount == 1 ? Enumerable.Repeat(c.Floats[0] * beta, outputs).ToArray() : c.Floats.Select(v => v * beta).ToArray();
+            }
+            return new FullyConnectedLayer(name, Upload(weight, [outputs, inputs]), bias is null ? null : Upload(bias, [outputs]));
+        }
+
+        /// <summary>Reshape with a constant target whose first dimension stays the batch.</summary>
+        private Layer Reshape(NodeProto node, string name)
+        {
+            var target = (opset >= 5
+                ? (node.Input.Count > 1 ? Value(node.Input[1]) ?? throw Branching(node, node.Input[1]) : throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: the shape input is missing"))
+                    .ToInt64()
+                : node.GetInts("shape") ?? throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: the shape attribute is missing"));
+            bool allowZero = node.GetInt("allowzero", 0) != 0;
+            var input = currentShape.ToArray();
+            var dims = new long[target.Length];
+            int inferred = -1;
+            long known = 1;
+            for (int i = 0; i < target.Length; i++)
+            {
+                dims[i] = target[i] == 0 && !allowZero ? (i < input.Length ? input[i] : throw BadReshape(node, target))
+                    : target[i];
+                if (dims[i] == -1)
+                {
+                    if (inferred >= 0) throw BadReshape(node, target);
+                    inferred = i;
+                }
+                else known *= dims[i];
+            }
+            if (inferred >= 0)
+            {
+                if (known == 0 || currentShape.ElementCount % known != 0) throw BadReshape(node, target);
+                dims[inferred] = currentShape.ElementCount / known;
+            }
+            if (dims.Length is < 2 or > 4 || dims[0] != 1 || dims.Aggregate(1L, (a, d) => a * d) != currentShape.ElementCount)
+                throw BadReshape(node, target);
+            return new ReshapeLayer(name, dims.Skip(1).Select(d => (int)d).ToArray());
+        }
+
+        private Exception BadReshape(NodeProto node, long[] target) => new NotSupportedException(
+            $"{OnnxAttributes.Describe(node)}: cannot reshape {currentShape} to [{string.Join(", ", target)}] keeping the batch first");
+
+        /// <summary>BatchNormalization (inference) folded into the Conv before it: w' = w·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β.</summary>
+        private Layer? FoldBatchNormalization(NodeProto node)
+        {
+            if (layers.Count == 0 || layers[^1] is not Conv2dLayer conv)
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: BatchNormalization can only be folded into a Conv right before it, not after {(layers.Count == 0 ? "the input" : layers[^1].ToString())}");
+            float epsilon = node.GetFloat("epsilon", 1e-5f);
+            var gamma = Weight(node, 1, "scale", rank: 1).Floats;
+            var beta = Weight(node, 2, "B", rank: 1).Floats;
+            var mean = Weight(node, 3, "mean", rank: 1).Floats;
+            var variance = Weight(node, 4, "var", rank: 1).Floats;
+            var w = backend.Download(conv.Weight.Value);
+            var b = conv.Bias is null ? new float[conv.OutputChannels] : backend.Download(conv.Bias.Value);
+            int k = conv.OutputChannels, perChannel = w.Length / k;
+            if (gamma.Length != k || beta.Length != k || mean.Length != k || variance.Length != k)
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its parameters do not have {k} values, one per channel of {conv}");
+            for (int c = 0; c < k; c++)
+            {
+                double factor = gamma[c] / Math.Sqrt((double)variance[c] + epsilon);
+                for (int i = 0; i < perChannel; i++) w[c * perChannel + i] = (float)(w[c * perChannel + i] * factor);
+                b[c] = (float)((b[c] - mean[c]) * factor + beta[c]);
+            }
+            var folded = new Conv2dLayer(conv.Name, Upload(w, conv.Weight.Value.Shape.ToArray()), Upload(b, [k]), conv.Geometry);
+            layers[^1] = folded;
+            conv.Dispose();
+            return null;
+        }
+
+        /// <summary>Add of a constant to the chain right after a Conv, Gemm or MatMul: added to that layer's bias.</summary>
+        private Layer? FoldBias(NodeProto node)
+        {
+            string other = node.Input[0] == current ? node.Input[1] : node.Input[0];
+            var addend = Value(other) ?? throw Branching(node, other);
+            switch (layers.Count > 0 ? layers[^1] : null)
+            {
+                case FullyConnectedLayer fc when addend.ElementCount == fc.Outputs:
+                {
+                    var bias = Add(fc.Bias, addend.Floats);
+                    layers[^1] = new FullyConnectedLayer(fc.Name, Upload(backend.Download(fc.Weight.Value), [fc.Outputs, fc.Inputs]), Upload(bias, [fc.Outputs]));
+                    fc.Dispose();
+                    return null;
+                }
+                case Conv2dLayer conv when addend.ElementCount == conv.OutputChannels && (addend.Rank <= 1 || addend.Dims[^1] == 1):
+                {
+                    var bias = Add(conv.Bias, addend.Floats);
+                    layers[^1] = new Conv2dLayer(conv.Name, Upload(backend.Download(conv.Weight.Value), conv.Weight.Value.Shape.ToArray()), Upload(bias, [conv.OutputChannels]), conv.Geometry);
+                    conv.Dispose();
+                    return null;
+                }
+                default:
+                    throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Add is supported only as the bias of the Conv, Gemm or MatMul right before it (one value per output channel)");
+            }
+        }
+
+        private float[] Add(Parameter? bias, float[] addend)
+        {
+            var result = bias is null ? new float[addend.Length] : backend.Download(bias.Value);
+            for (int i = 0; i < result.Length; i++) result[i] += addend[i];
+            return result;
+        }
+
+        // ---------------------------------------------------------------- values
+
+        /// <summary>A known value: a folded constant, or an initializer (decoded now, its bytes released).</summary>
+        private OnnxTensorData? Value(string name)
+        {
+            if (constants.TryGetValue(name, out var value)) return value;
+            if (!initializers.TryGetValue(name, out var proto)) return null;
+            value = OnnxTensors.Read(proto, source);
+            // The decoded copy replaces the serialized one, so a large model is not held twice.
+            proto.RawData = ByteString.Empty;
+            proto.FloatData.Clear();
+            constants[name] = value;
+            return value;
+        }
+
+        private OnnxTensorData Weight(NodeProto node, int index, string role, int rank)
+        {
+            if (node.Input.Count <= index || node.Input[index].Length == 0)
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: input {role} is missing");
+            string name = node.Input[index];
+            var value = Value(name) ?? throw Branching(node, name);
+            if (value.Rank != rank || value.Data is not float[])
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: {role} '{name}' is {value.DataType} [{string.Join(", ", value.Dims)}], expected a rank-{rank} float tensor");
+            // Weights are used once: drop the host copy after this layer takes it.
+            constants.Remove(name);
+            return value;
+        }
+
+        private Tensor Upload(float[] data, int[] dims) => backend.Upload(data, new Shape(dims));
+
+        private static float[] Transpose(float[] data, int rows, int columns)
+        {
+            var result = new float[data.Length];
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < columns; c++)
+                    result[c * rows + r] = data[r * columns + c];
+            return result;
+        }
+
+        // ---------------------------------------------------------------- checks and names
+
+        private string LayerName(NodeProto node)
+        {
+            string baseName = node.Name.Length > 0 ? node.Name : node.Output[0];
+            string name = baseName;
+            for (int i = 2; layers.Any(l => l.Name == name); i++) name = $"{baseName}_{i}";
+            return name;
+        }
+
+        private void RequireRank(NodeProto node, int rank)
+        {
+            if (currentShape.Rank != rank)
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: its input '{current}' has shape {currentShape}, expected rank {rank} (N, C, H, W)");
+        }
+
+        private void RequireFeatures(NodeProto node, int inputs)
+        {
+            if (currentShape.SampleSize != inputs)
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: expects {inputs} input features but '{current}' has shape {currentShape} ({currentShape.SampleSize} per sample)");
+        }
+
+        /// <summary>A chain tensor read by more than one node (Shape nodes aside) means the graph branches.</summary>
+        private void RequireSingleConsumer(string tensor)
+        {
+            var readers = consumers.TryGetValue(tensor, out var list) ? list.Where(n => n.OpType != "Shape").ToList() : [];
+            if (readers.Count > 1)
+                throw new NotSupportedException(
+                    $"{source}: only sequential convnets load, but the graph branches at '{tensor}': it feeds {string.Join(" and ", readers.Select(OnnxAttributes.Describe))}");
+        }
+
+        private Exception Branching(NodeProto node, string input) => new NotSupportedException(
+            $"{OnnxAttributes.Describe(node)}: reads '{input}', which is neither the layer chain's current tensor '{current}' nor a constant; only sequential convnets load");
+
+        private static Exception Unsupported(NodeProto node) => new NotSupportedException(
+            $"{OnnxAttributes.Describe(node)}: operator {node.OpType} is not supported (ConvViz loads sequential convnets of {string.Join(", ", ChainOps.Where(o => o != "Add"))}, Add as a bias, and constant shape computations)");
+    }
+}
