@@ -2,11 +2,12 @@
 # Runs every ConvViz test. Installs what the tests need first when it is missing:
 #   libonnx-testdata                    the ONNX backend conformance vectors (/usr/share/libonnx-testdata/data)
 #   ocl-icd-libopencl1, pocl-opencl-icd the OpenCL loader and PoCL, an OpenCL device on the CPU
+#   python3-onnx                        the ONNX project's own checker, run on the models ConvViz exports
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd; do
+for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd python3-onnx; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

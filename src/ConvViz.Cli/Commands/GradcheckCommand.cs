@@ -117,7 +117,7 @@ public static class GradcheckCommand
                 }
             });
 
-        AnsiConsole.MarkupLine($"J = sum(r * output of {Markup.Escape(to)}), r uniform in [-1, 1] (seed {seed}); central differences with h = {step}");
+        AnsiConsole.MarkupLine(Markup.Escape($"J = sum(r * output of {to}), r uniform in [-1, 1] (seed {seed}); central differences with h = {step}"));
         var table = new Table().Border(TableBorder.Rounded).AddColumn("layer").AddColumn("tensor").AddColumn(new TableColumn("points").RightAligned())
             .AddColumn(new TableColumn("worst relative error").RightAligned())
             .AddColumn(new TableColumn("analytic").RightAligned()).AddColumn(new TableColumn("numeric").RightAligned());

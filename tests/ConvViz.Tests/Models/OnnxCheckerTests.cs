@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using ConvViz.Engine.Backends.Cpu;
+using ConvViz.Engine.Models;
+using ConvViz.Engine.Networks;
+using ConvViz.Engine.Onnx;
+
+namespace ConvViz.Tests.Models;
+
+/// <summary>
+/// The models ConvViz writes pass the ONNX project's own checker (Debian's python3-onnx, which the
+/// test script installs), with full_check: opset import, graph inputs and outputs with shapes,
+/// initializers, node attributes, and shape inference over the whole graph.
+/// </summary>
+public sealed class OnnxCheckerTests : IDisposable
+{
+    private readonly CpuBackend backend = new();
+    private readonly string folder = Directory.CreateTempSubdirectory("convviz-checker-").FullName;
+
+    public void Dispose()
+    {
+        backend.Dispose();
+        Directory.Delete(folder, recursive: true);
+    }
+
+    private const string CheckerScript =
+        "import sys, onnx\n" +
+        "m = onnx.load(sys.argv[1])\n" +
+        "onnx.checker.check_model(m, full_check=True)\n" +
+        "inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True)\n" +
+        "out = inferred.graph.output[0].type.tensor_type.shape.dim\n" +
+        "print('checked', m.opset_import[0].version, len(m.graph.node), [d.dim_value or d.dim_param for d in out], sorted(p.key for p in m.metadata_props))\n";
+
+    private static string Check(string path)
+    {
+        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(CheckerScript);
+        start.ArgumentList.Add(path);
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start /usr/bin/python3");
+        string output = process.StandardOutput.ReadToEnd(), error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, $"the ONNX checker refused {path} (is python3-onnx installed? ./tests/run-all.sh installs it):\n{error}");
+        return output;
+    }
+
+    [Fact]
+    public void ExportedAlexNetBundlePassesTheChecker()
+    {
+        var preprocessing = new Preprocessing(3, 227, 227, ChannelOrder.Bgr, 1f, [104f, 117f, 123f], [1f, 1f, 1f], 256);
+        using var bundle = new ModelBundle("alexnet", AlexNet.Create(backend, seed: 1), preprocessing, ModelBundle.NumberedClasses(1000), []);
+        bundle.Save(folder);
+        string output = Check(Path.Combine(folder, ModelBundle.ModelFile));
+        Assert.Contains("checked 13 23", output); // 22 layers + the Flatten before fc6
+        Assert.Contains("['N', 1000]", output);
+        Assert.Contains("'channel_order'", output);
+        Assert.Contains("'mean'", output);
+    }
+
+    [Fact]
+    public void ExportedNetworksWithEveryLayerTypePassTheChecker()
+    {
+        using var network = Parity.SmallNetworks.AlexNetStyle(backend, seed: 2, classes: 4);
+        using var withSoftmax = new Network(network.SampleShape, [.. ReimportLayers(network), new Engine.Layers.SoftmaxLayer("prob")]);
+        string path = Path.Combine(folder, "small.onnx");
+        OnnxExporter.Save(withSoftmax, path);
+        string output = Check(path);
+        Assert.Contains("['N', 4]", output);
+    }
+
+    /// <summary>The small network's layers, rebuilt through an export/import round trip so they can join a new network.</summary>
+    private IEnumerable<Engine.Layers.Layer> ReimportLayers(Network network) =>
+        OnnxImporter.Import(OnnxExporter.ToModel(network), backend, "small").Network.Layers;
+}
