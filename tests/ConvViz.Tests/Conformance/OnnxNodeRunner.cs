@@ -156,12 +156,7 @@ public sealed class OnnxNodeRunner : IDisposable
         var x = FloatInput(node, inputs, 0, "X", rank: 4);
         var w = FloatInput(node, inputs, 1, "W", rank: 4);
         var bias = OptionalFloatInput(node, inputs, 2, "B", rank: 1);
-        var kernel = KernelShape(node, w.Dims[2], w.Dims[3]);
-        var strides = Pair(node, "strides", 1);
-        var dilations = Pair(node, "dilations", 1);
-        var (top, left, bottom, right) = ForwardPads(node, [x.Dims[2], x.Dims[3]], kernel, strides, dilations);
-        var g = new Conv2dGeometry(kernel[0], kernel[1], strides[0], strides[1], top, left, bottom, right,
-            dilations[0], dilations[1], node.GetInt32("group", 1));
+        var g = OnnxGeometry.Conv(node, x.Dims[2], x.Dims[3], w.Dims[2], w.Dims[3]);
         var y = Allocate(Backend.ConvOutputShape(x.Tensor!.Shape, w.Tensor!.Shape, g));
         backend.Conv2dForward(x.Tensor, w.Tensor, bias?.Tensor, y, g);
         return Result(y);
@@ -261,7 +256,7 @@ public sealed class OnnxNodeRunner : IDisposable
         RequireAttributes(node, "auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides");
         RequireInputCount(node, inputs, 1, 1);
         var x = FloatInput(node, inputs, 0, "X", rank: 4);
-        var g = PoolGeometryOf(node, x, countIncludePad: false);
+        var g = OnnxGeometry.Pool(node, x.Dims[2], x.Dims[3]);
         var shape = Backend.PoolOutputShape(x.Tensor!.Shape, g, "MaxPool");
         var y = Allocate(shape);
         var switches = Allocate(shape, DataType.Int32);
@@ -353,7 +348,7 @@ public sealed class OnnxNodeRunner : IDisposable
         RequireAttributes(node, "auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides");
         RequireInputCount(node, inputs, 1, 1);
         var x = FloatInput(node, inputs, 0, "X", rank: 4);
-        var g = PoolGeometryOf(node, x, countIncludePad: node.GetInt("count_include_pad", 0) != 0);
+        var g = OnnxGeometry.Pool(node, x.Dims[2], x.Dims[3]);
         var y = Allocate(Backend.PoolOutputShape(x.Tensor!.Shape, g, "AveragePool"));
         backend.AvgPoolForward(x.Tensor, y, g);
         return Result(y);
@@ -369,20 +364,6 @@ public sealed class OnnxNodeRunner : IDisposable
         var y = Allocate(Backend.PoolOutputShape(x.Tensor!.Shape, g, "GlobalAveragePool"));
         backend.AvgPoolForward(x.Tensor, y, g);
         return Result(y);
-    }
-
-    private PoolGeometry PoolGeometryOf(NodeProto node, OnnxValue x, bool countIncludePad)
-    {
-        var kernel = node.GetInt32s("kernel_shape")
-            ?? throw new InvalidDataException($"{Where(node)}: kernel_shape is required");
-        RequireLength(node, "kernel_shape", kernel, 2);
-        var strides = Pair(node, "strides", 1);
-        var dilations = Pair(node, "dilations", 1);
-        var (top, left, bottom, right) = ForwardPads(node, [x.Dims[2], x.Dims[3]], kernel, strides, dilations);
-        long ceil = node.GetInt("ceil_mode", 0);
-        if (ceil is not (0 or 1)) throw new NotSupportedException($"{Where(node)}: ceil_mode {ceil} is not 0 or 1");
-        return new PoolGeometry(kernel[0], kernel[1], strides[0], strides[1], top, left, bottom, right,
-            dilations[0], dilations[1], ceil == 1, countIncludePad);
     }
 
     // ---------------------------------------------------------------- normalization and activations
@@ -586,40 +567,6 @@ public sealed class OnnxNodeRunner : IDisposable
         if (node.HasAttribute("pads"))
             throw new InvalidDataException($"{Where(node)}: pads and auto_pad {autoPad} are both given");
         return [0, 0, 0, 0];
-    }
-
-    /// <summary>
-    /// Explicit pads of a conv or pooling window, with auto_pad resolved per the ONNX spec: SAME_*
-    /// makes the output ceil(input / stride) and splits the total padding, the odd one at the end
-    /// (SAME_UPPER) or at the beginning (SAME_LOWER); VALID pads nothing.
-    /// </summary>
-    private (int Top, int Left, int Bottom, int Right) ForwardPads(NodeProto node, int[] input, int[] kernel, int[] strides, int[] dilations)
-    {
-        string autoPad = node.GetString("auto_pad", "NOTSET");
-        switch (autoPad)
-        {
-            case "NOTSET":
-                var pads = Pads(node);
-                return (pads[0], pads[1], pads[2], pads[3]);
-            case "VALID":
-                NoPads(node, autoPad);
-                return (0, 0, 0, 0);
-            case "SAME_UPPER":
-            case "SAME_LOWER":
-                NoPads(node, autoPad);
-                var begin = new int[2];
-                var end = new int[2];
-                for (int i = 0; i < 2; i++)
-                {
-                    int output = (input[i] + strides[i] - 1) / strides[i];
-                    int window = (kernel[i] - 1) * dilations[i] + 1;
-                    int total = Math.Max(0, (output - 1) * strides[i] + window - input[i]);
-                    (begin[i], end[i]) = autoPad == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2);
-                }
-                return (begin[0], begin[1], end[0], end[1]);
-            default:
-                throw new NotSupportedException($"{Where(node)}: auto_pad '{autoPad}' is not supported");
-        }
     }
 
     private void RequireLength(NodeProto node, string name, int[] values, int length)
