@@ -134,4 +134,27 @@ public sealed class OnnxModelTests : IDisposable
         Assert.Contains(bundle.Notes, n => n.Contains("no preprocessing metadata"));
         Assert.Contains(bundle.Notes, n => n.Contains("classes are numbered"));
     }
+
+    [Fact]
+    public void ModelsOver200MegabytesLoadFromFile()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"convviz-alexnet-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            using var original = AlexNet.Create(backend, seed: 8);
+            OnnxExporter.Save(original, path);
+            Assert.True(new FileInfo(path).Length > 200L << 20, $"the file has {new FileInfo(path).Length} bytes");
+            using var loaded = OnnxImporter.Load(path, backend).Network;
+            var input = TestData.Uniform(original.InputShape(1).ElementCount, 9);
+            var expected = Run(original, input, out var before);
+            var actual = Run(loaded, input, out var after);
+            before.Dispose();
+            after.Dispose();
+            Assert.Equal(expected, actual);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
 }
