@@ -10,7 +10,7 @@ public static class CliApp
     public static Command CreateRoot() => new RootCommand("ConvViz: see inside convolutional networks")
     {
         CommonOptions.Verbose,
-        new Command("model", "Inspect and convert models") { ModelInfoCommand.Create(), ModelExportCommand.Create() },
+        new Command("model", "Inspect, convert and fetch models") { ModelInfoCommand.Create(), ModelExportCommand.Create(), ModelFetchCommand.Create() },
         ForwardCommand.Create(),
         BackwardCommand.Create(),
         GradcheckCommand.Create(),
