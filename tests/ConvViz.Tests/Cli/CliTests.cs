@@ -3,15 +3,10 @@ using ConvViz.Cli;
 namespace ConvViz.Tests.Cli;
 
 /// <summary>The README's main job and the command line's error contract, run in process.</summary>
+[Collection(CliHarness.Collection)]
 public sealed class CliTests
 {
-    private static (int Exit, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = CliApp.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static (int Exit, string Output, string Error) Run(params string[] args) => CliHarness.Run(args);
 
     [Theory]
     [InlineData("cpu")]
@@ -39,11 +34,7 @@ public sealed class CliTests
     [InlineData("--device 1 applies to the opencl backend only", "model", "info", "--backend", "cpu", "--device", "1")]
     public void BadInputEndsWithOneLineAndExitCode2(string message, params string[] args)
     {
-        var (exit, _, error) = Run(args);
-        Assert.Equal(2, exit);
-        Assert.StartsWith("error: ", error);
-        Assert.Contains(message, error);
-        Assert.Single(error.TrimEnd().Split('\n'));
+        CliHarness.AssertOneLineError(Run(args), message);
     }
 
     [Fact]

@@ -6,6 +6,7 @@ namespace ConvViz.Tests.Cli;
 
 /// <summary>convviz forward, backward, gradcheck and model export/info on real ONNX files, and the
 /// one-line errors for the bad inputs a user will meet.</summary>
+[Collection(CliHarness.Collection)]
 public sealed class ModelCommandTests : IDisposable
 {
     private readonly string folder = Directory.CreateTempSubdirectory("convviz-cli-").FullName;
@@ -14,13 +15,7 @@ public sealed class ModelCommandTests : IDisposable
 
     private static string Fixture(string name) => Fixtures.Path("onnx", name);
 
-    private static (int Exit, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        int exit = CliApp.Run(args, output, error);
-        return (exit, output.ToString(), error.ToString());
-    }
+    private static (int Exit, string Output, string Error) Run(params string[] args) => CliHarness.Run(args);
 
     [Fact]
     public void ForwardDumpsEveryLayerAndListsTheTopClasses()
@@ -94,11 +89,7 @@ public sealed class ModelCommandTests : IDisposable
     [MemberData(nameof(BadInputs))]
     public void BadInputEndsWithOneLine(string[] args, string message)
     {
-        var (exit, _, error) = Run(args);
-        Assert.Equal(2, exit);
-        Assert.StartsWith("error: ", error);
-        Assert.Contains(message, error);
-        Assert.Single(error.TrimEnd().Split('\n'));
+        CliHarness.AssertOneLineError(Run(args), message);
     }
 
     [Fact]
@@ -112,11 +103,7 @@ public sealed class ModelCommandTests : IDisposable
         File.WriteAllBytes(random, noise);
         foreach (var path in new[] { truncated, random })
         {
-            var (exit, _, error) = Run("model", "info", "--model", path);
-            Assert.Equal(2, exit);
-            Assert.StartsWith("error: ", error);
-            Assert.Contains(path, error);
-            Assert.Single(error.TrimEnd().Split('\n'));
+            CliHarness.AssertOneLineError(Run("model", "info", "--model", path), path);
         }
     }
 

@@ -19,6 +19,7 @@ namespace ConvViz.Tests.Cli;
 /// made for it: download, resume, servers that ignore Range, wrong hashes, no server at all, and
 /// the metadata appended to the bundle's model.onnx.
 /// </summary>
+[Collection(CliHarness.Collection)]
 public sealed class ModelFetchTests : IDisposable
 {
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(5);
