@@ -8,18 +8,19 @@ namespace ConvViz.Cli;
 /// <summary>The backends the command line can create by name (--backend NAME [--device N]).</summary>
 public static class BackendCatalog
 {
-    private static readonly (string Name, string Summary, bool HasDevices, Func<int, Backend> Create)[] Entries =
+    private static readonly (string Name, string Summary, bool HasDevices, bool HasThreads, Func<int, int?, Backend> Create)[] Entries =
     [
-        ("cpu", "SIMD kernels on every core (default)", false, _ => new CpuBackend()),
-        ("reference", "plain loops, single thread: the correctness baseline", false, _ => new ReferenceBackend()),
-        ("opencl", "hand-written OpenCL kernels on one OpenCL device (--device N, see `convviz devices`)", true, device => new OpenCLBackend(device)),
+        ("cpu", "SIMD kernels on every core (default)", false, true, (_, threads) => new CpuBackend(threads)),
+        ("reference", "plain loops, single thread: the correctness baseline", false, false, (_, _) => new ReferenceBackend()),
+        ("opencl", "hand-written OpenCL kernels on one OpenCL device (--device N, see `convviz devices`)", true, false, (device, _) => new OpenCLBackend(device)),
     ];
 
     public static IEnumerable<(string Name, string Summary)> All => Entries.Select(e => (e.Name, e.Summary));
 
     /// <summary>Creates backend <paramref name="name"/>; <paramref name="device"/> picks the device of
-    /// a backend that has several (OpenCL) and is an error for the others.</summary>
-    public static Backend Create(string name, int? device = null)
+    /// a backend that has several (OpenCL) and is an error for the others; <paramref name="threads"/>
+    /// sets the worker count of the cpu backend (default: every core).</summary>
+    public static Backend Create(string name, int? device = null, int? threads = null)
     {
         foreach (var entry in Entries)
         {
@@ -27,9 +28,12 @@ public static class BackendCatalog
             if (device is not null && !entry.HasDevices)
                 throw new UserError($"--device {device} applies to the opencl backend only, not to '{entry.Name}'");
             if (device < 0) throw new UserError($"--device {device} must be 0 or more (see `convviz devices`)");
+            if (threads is not null && !entry.HasThreads)
+                throw new UserError($"--threads {threads} applies to the cpu backend only, not to '{entry.Name}'");
+            if (threads < 1) throw new UserError($"--threads {threads} must be at least 1");
             try
             {
-                return entry.Create(device ?? 0);
+                return entry.Create(device ?? 0, threads);
             }
             catch (OpenCLUnavailableException e)
             {

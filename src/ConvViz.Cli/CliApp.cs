@@ -14,6 +14,8 @@ public static class CliApp
         ForwardCommand.Create(),
         BackwardCommand.Create(),
         GradcheckCommand.Create(),
+        TrainCommand.Create(),
+        EvalCommand.Create(),
         DevicesCommand.Create(),
     };
 

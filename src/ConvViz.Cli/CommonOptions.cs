@@ -28,5 +28,16 @@ public static class CommonOptions
         Description = "OpenCL device index for --backend opencl (default 0; `convviz devices` lists them)",
     };
 
+    public static Option<int?> Threads() => new("--threads")
+    {
+        Description = "Worker threads of the cpu backend (default: every core); a seeded run repeats exactly for the same count",
+    };
+
+    public static Option<string> Data() => new("--data")
+    {
+        Description = $"MNIST-style folder of IDX files: train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-... (gzipped or not); default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist)",
+        DefaultValueFactory = _ => DataSets.DefaultFolder,
+    };
+
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces on errors", Recursive = true };
 }

@@ -7,10 +7,11 @@ namespace ConvViz.Cli;
 /// <summary>Resolves --model: a bundle folder, an .onnx file, or a built-in architecture with seeded random weights.</summary>
 public static class ModelCatalog
 {
-    public const string Default = "alexnet";
+    public const string Default = EmbeddedModels.FashionAlexNet;
 
     private static readonly (string Name, string Summary, Func<Backend, int, ModelBundle> Create)[] BuiltIns =
     [
+        (EmbeddedModels.FashionAlexNet, "AlexNet-style network trained on Fashion-MNIST by `convviz train` (weights/fashion-alexnet), 1x28x28 gray input, 10 classes", TrainedFashionAlexNet),
         ("alexnet", "two-tower AlexNet (Caffe bvlc_alexnet layout), 227x227x3 input, 1000 classes, random weights", RandomAlexNet),
     ];
 
@@ -30,6 +31,13 @@ public static class ModelCatalog
     public static string Describe(ModelBundle bundle) =>
         BuiltIns.FirstOrDefault(e => string.Equals(e.Name, bundle.Source, StringComparison.OrdinalIgnoreCase)).Summary
         ?? $"{bundle.Network.Layers.Count} layers from {bundle.Source}";
+
+    /// <summary>The embedded default bundle, written out to its cache folder on first use.</summary>
+    private static ModelBundle TrainedFashionAlexNet(Backend backend, int seed)
+    {
+        var loaded = ModelBundle.Load(EmbeddedModels.Folder(EmbeddedModels.FashionAlexNet), backend);
+        return new ModelBundle(EmbeddedModels.FashionAlexNet, loaded.Network, loaded.Preprocessing, loaded.Classes, loaded.Notes) { Folder = loaded.Folder };
+    }
 
     /// <summary>Random-weight AlexNet with the Caffe model's preprocessing (BGR, mean pixel, 256 then crop 227).</summary>
     private static ModelBundle RandomAlexNet(Backend backend, int seed)

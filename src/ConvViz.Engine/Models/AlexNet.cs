@@ -63,8 +63,12 @@ public sealed class WeightInitializer(Backend backend, int seed)
         return new Conv2dLayer(name, weight, backend.Allocate(outputs), g);
     }
 
-    public FullyConnectedLayer FullyConnected(string name, int inputs, int outputs) =>
-        new(name, Normal(new Shape(outputs, inputs), Math.Sqrt(2.0 / inputs)), backend.Allocate(outputs));
+    public FullyConnectedLayer FullyConnected(string name, int inputs, int outputs) => FullyConnected(name, inputs, outputs, Math.Sqrt(2.0 / inputs));
+
+    /// <summary>A fully connected layer with weights ~ N(0, std²): a small std for a classifier's last
+    /// layer (Caffe uses 0.01) starts training at the chance-level loss ln(classes).</summary>
+    public FullyConnectedLayer FullyConnected(string name, int inputs, int outputs, double std) =>
+        new(name, Normal(new Shape(outputs, inputs), std), backend.Allocate(outputs));
 
     private Tensor Normal(Shape shape, double std)
     {

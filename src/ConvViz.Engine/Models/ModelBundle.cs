@@ -28,6 +28,12 @@ public sealed class ModelBundle : IDisposable
 
     /// <summary>Where the bundle came from: a folder, an .onnx file or a built-in name.</summary>
     public string Source { get; }
+
+    /// <summary>The folder on disk that holds the bundle's files (null for a bundle built in memory).</summary>
+    public string? Folder { get; init; }
+
+    /// <summary>The bundle's samples folder (MNIST-style IDX files) when it has one.</summary>
+    public string? Samples => Folder is not null && Directory.Exists(Path.Combine(Folder, SamplesFolder)) ? Path.Combine(Folder, SamplesFolder) : null;
     public Network Network { get; }
     public Preprocessing Preprocessing { get; }
     public IReadOnlyList<string> Classes { get; }
@@ -68,7 +74,7 @@ public sealed class ModelBundle : IDisposable
                 classes = NumberedClasses(outputs);
                 notes.Add($"no {ClassesFile} beside the model: classes are numbered 0 to {outputs - 1}");
             }
-            return new ModelBundle(path, network, preprocessing, classes, notes);
+            return new ModelBundle(path, network, preprocessing, classes, notes) { Folder = Path.GetDirectoryName(Path.GetFullPath(modelPath)) };
         }
         catch
         {

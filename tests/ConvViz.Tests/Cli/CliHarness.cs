@@ -20,9 +20,9 @@ internal static class CliHarness
     /// <summary>Bad input: exit code 2 and exactly one line, "error: ...", containing <paramref name="message"/>.</summary>
     public static void AssertOneLineError((int Exit, string Output, string Error) result, string message)
     {
-        Assert.Equal(2, result.Exit);
+        Assert.True(result.Exit == 2, $"exit code {result.Exit}, expected 2; error output: {result.Error}");
         Assert.StartsWith("error: ", result.Error);
-        Assert.Contains(message, result.Error);
+        Assert.True(result.Error.Contains(message), $"the error \"{result.Error.TrimEnd()}\" does not say \"{message}\"");
         Assert.Single(result.Error.TrimEnd().Split('\n'));
     }
 }

@@ -14,7 +14,7 @@ public sealed class CliTests
     [InlineData("opencl")]
     public void ModelInfoPrintsTheLayerTableAndRunsBothPasses(string backend)
     {
-        var (exit, output, error) = Run("model", "info", "--run", "--backend", backend);
+        var (exit, output, error) = Run("model", "info", "--model", "alexnet", "--run", "--backend", backend);
         Assert.True(exit == 0, error);
         Assert.Contains("conv1", output);
         Assert.Contains("(1, 96, 55, 55)", output);

@@ -1,0 +1,50 @@
+using ConvViz.Engine.Data;
+using ConvViz.Engine.Models;
+
+namespace ConvViz.Cli;
+
+/// <summary>Resolves --data (an MNIST-style folder of IDX files) and the class names that go with it.</summary>
+public static class DataSets
+{
+    /// <summary>Where Debian's dataset-fashion-mnist package puts Fashion-MNIST.</summary>
+    public const string DefaultFolder = "/usr/share/datasets/fashion-mnist";
+
+    public static string MissingHint(string folder) => Path.GetFullPath(folder) == DefaultFolder
+        ? $"; install it with `apt-get install dataset-fashion-mnist`, or point --data at an MNIST-style folder"
+        : "";
+
+    /// <summary>Loads split "train" or "t10k" of <paramref name="folder"/>, the first <paramref name="limit"/> images when given.</summary>
+    public static LabeledImages Load(string folder, string split, int? limit = null)
+    {
+        if (limit < 1) throw new UserError($"--limit {limit} must be at least 1");
+        try
+        {
+            var data = LabeledImages.LoadSplit(folder, split);
+            return limit is { } n ? data.Take(n) : data;
+        }
+        catch (IOException e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new UserError(e.Message + MissingHint(folder));
+        }
+    }
+
+    /// <summary>
+    /// The class names: <paramref name="classesFile"/> when given, else classes.txt in the data
+    /// folder, else Fashion-MNIST's names for Debian's Fashion-MNIST folder, else "class 0", ...
+    /// <paramref name="count"/> is one more than the largest label seen.
+    /// </summary>
+    public static IReadOnlyList<string> Classes(string folder, string? classesFile, int count)
+    {
+        string? file = classesFile ?? (File.Exists(Path.Combine(folder, ModelBundle.ClassesFile)) ? Path.Combine(folder, ModelBundle.ClassesFile) : null);
+        if (file is not null)
+        {
+            if (!File.Exists(file)) throw new UserError($"--classes {file}: no such file");
+            var names = File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+            if (names.Length < count)
+                throw new UserError($"{file} names {names.Length} classes but the labels go up to {count - 1}; expected at least {count} names, one per line");
+            return names;
+        }
+        if (Path.GetFullPath(folder) == DefaultFolder && count <= FashionAlexNet.Classes.Count) return FashionAlexNet.Classes;
+        return ModelBundle.NumberedClasses(count);
+    }
+}

@@ -1,0 +1,59 @@
+using System.Reflection;
+using System.Security.Cryptography;
+using ConvViz.Engine.Models;
+
+namespace ConvViz.Cli;
+
+/// <summary>
+/// The default bundle (weights/fashion-alexnet: model.onnx, classes.txt, samples/) is embedded in
+/// the convviz assembly, so it works from any folder. On first use it is written out, once per
+/// model version, to ~/.local/share/convviz/models/&lt;name&gt;-&lt;hash&gt;/, where every command
+/// (and the samples other commands mine) finds it as an ordinary bundle folder.
+/// </summary>
+public static class EmbeddedModels
+{
+    public const string FashionAlexNet = "fashion-alexnet";
+    private const string Prefix = "ConvViz.Cli.";
+
+    /// <summary>The folder holding the embedded bundle <paramref name="name"/>, written out when missing.</summary>
+    public static string Folder(string name)
+    {
+        var assembly = typeof(EmbeddedModels).Assembly;
+        string resourcePrefix = $"{Prefix}{name}/";
+        var resources = assembly.GetManifestResourceNames().Where(r => r.StartsWith(resourcePrefix, StringComparison.Ordinal)).ToArray();
+        string modelResource = resourcePrefix + ModelBundle.ModelFile;
+        if (!resources.Contains(modelResource))
+            throw new UserError($"this convviz build has no embedded '{name}' model (weights/{name}/ was missing when it was built); pass --model");
+
+        string hash = Convert.ToHexString(SHA256.HashData(Read(assembly, modelResource)))[..12].ToLowerInvariant();
+        string root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "convviz", "models");
+        string folder = Path.Combine(root, $"{name}-{hash}");
+        if (Directory.Exists(folder)) return folder;
+
+        // Written beside and renamed into place, so a concurrent or interrupted first run never leaves half a bundle.
+        string staging = $"{folder}.{Environment.ProcessId}.tmp";
+        foreach (string resource in resources)
+        {
+            string target = Path.Combine(staging, resource[resourcePrefix.Length..]);
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.WriteAllBytes(target, Read(assembly, resource));
+        }
+        try
+        {
+            Directory.Move(staging, folder);
+        }
+        catch (IOException) when (Directory.Exists(folder))
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+        return folder;
+    }
+
+    private static byte[] Read(Assembly assembly, string resource)
+    {
+        using var stream = assembly.GetManifestResourceStream(resource)!;
+        using var memory = new MemoryStream();
+        stream.CopyTo(memory);
+        return memory.ToArray();
+    }
+}

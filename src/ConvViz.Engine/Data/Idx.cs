@@ -1,0 +1,86 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+
+namespace ConvViz.Engine.Data;
+
+/// <summary>An IDX array of unsigned bytes (the only element type MNIST-style data sets use): its dimensions and data, row-major.</summary>
+public sealed record IdxArray(int[] Dimensions, byte[] Data);
+
+/// <summary>
+/// The IDX format of LeCun's MNIST files: two zero bytes, an element-type byte (0x08 = unsigned
+/// byte), a rank byte, then each dimension as a big-endian int32, then the data. A file starting
+/// with the gzip magic (1f 8b) is decompressed on the fly.
+/// </summary>
+public static class Idx
+{
+    private const byte UnsignedByte = 0x08;
+
+    public static IdxArray Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such IDX file", path);
+        using var file = File.OpenRead(path);
+        Span<byte> magic = stackalloc byte[2];
+        int got = file.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
+        file.Position = 0;
+        bool gzipped = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+        using var stream = gzipped ? new GZipStream(file, CompressionMode.Decompress) : (Stream)file;
+        try
+        {
+            return Read(stream, path);
+        }
+        catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
+        {
+            // GZipStream's own errors (a cut or corrupted .gz) do not name the file.
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+    }
+
+    public static IdxArray Read(Stream stream, string name)
+    {
+        var header = new byte[4];
+        if (stream.ReadAtLeast(header, 4, throwOnEndOfStream: false) < 4)
+            throw new InvalidDataException($"{name}: truncated: shorter than the 4-byte IDX header");
+        if (header[0] != 0 || header[1] != 0)
+            throw new InvalidDataException($"{name}: not an IDX file (it must start with two zero bytes, or be gzipped)");
+        if (header[2] != UnsignedByte)
+            throw new InvalidDataException($"{name}: IDX element type 0x{header[2]:x2} is not supported; expected 0x08 (unsigned byte)");
+        int rank = header[3];
+        if (rank < 1) throw new InvalidDataException($"{name}: IDX rank 0; expected at least one dimension");
+        var dimBytes = new byte[4 * rank];
+        if (stream.ReadAtLeast(dimBytes, dimBytes.Length, throwOnEndOfStream: false) < dimBytes.Length)
+            throw new InvalidDataException($"{name}: truncated inside the header's {rank} dimensions");
+        var dims = new int[rank];
+        long count = 1;
+        for (int i = 0; i < rank; i++)
+        {
+            dims[i] = BinaryPrimitives.ReadInt32BigEndian(dimBytes.AsSpan(4 * i));
+            if (dims[i] < 0) throw new InvalidDataException($"{name}: IDX dimension {i} is negative ({dims[i]})");
+            count *= dims[i];
+        }
+        if (count > Array.MaxLength) throw new InvalidDataException($"{name}: {count} elements are more than one array can hold");
+        var data = new byte[count];
+        int read = stream.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);
+        if (read < data.Length)
+            throw new InvalidDataException($"{name}: truncated: the header ({string.Join(" x ", dims)}) promises {count} bytes of data, the file has {read}");
+        return new IdxArray(dims, data);
+    }
+
+    /// <summary>Writes an unsigned-byte IDX file, gzipped when the path ends in .gz.</summary>
+    public static void Write(string path, IdxArray array)
+    {
+        long count = array.Dimensions.Aggregate(1L, (a, d) => a * d);
+        if (count != array.Data.Length)
+            throw new ArgumentException($"IDX dimensions ({string.Join(" x ", array.Dimensions)}) hold {count} bytes, data has {array.Data.Length}");
+        using var file = File.Create(path);
+        using var stream = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
+            ? new GZipStream(file, CompressionLevel.SmallestSize) : (Stream)file;
+        stream.Write([0, 0, UnsignedByte, (byte)array.Dimensions.Length]);
+        Span<byte> dim = stackalloc byte[4];
+        foreach (int d in array.Dimensions)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(dim, d);
+            stream.Write(dim);
+        }
+        stream.Write(array.Data);
+    }
+}

@@ -1,0 +1,111 @@
+namespace ConvViz.Engine.Data;
+
+/// <summary>
+/// A labelled set of 8-bit gray images, as MNIST-style IDX files hold them: Count images of
+/// Height x Width bytes, row-major, and one label byte per image.
+/// </summary>
+public sealed class LabeledImages
+{
+    /// <summary>The split names of MNIST-style folders: {split}-images-idx3-ubyte[.gz], {split}-labels-idx1-ubyte[.gz].</summary>
+    public const string TrainSplit = "train", TestSplit = "t10k";
+
+    private readonly byte[] pixels;
+    private readonly byte[] labels;
+
+    public LabeledImages(byte[] pixels, byte[] labels, int height, int width, string source)
+    {
+        if (height < 1 || width < 1) throw new ArgumentException($"{source}: images of {height}x{width} pixels; expected at least 1x1");
+        if (pixels.Length != (long)labels.Length * height * width)
+            throw new InvalidDataException($"{source}: {pixels.Length / Math.Max(1, height * width)} images but {labels.Length} labels; expected one label per image");
+        this.pixels = pixels;
+        this.labels = labels;
+        Height = height;
+        Width = width;
+        Source = source;
+        ClassCount = labels.Length == 0 ? 0 : labels.Max() + 1;
+    }
+
+    public int Count => labels.Length;
+    public int Height { get; }
+    public int Width { get; }
+    public int PixelsPerImage => Height * Width;
+
+    /// <summary>Where the images came from, for messages.</summary>
+    public string Source { get; }
+
+    /// <summary>One more than the largest label.</summary>
+    public int ClassCount { get; }
+
+    public ReadOnlySpan<byte> Image(int index) => pixels.AsSpan(index * PixelsPerImage, PixelsPerImage);
+    public int Label(int index) => labels[index];
+    public ReadOnlySpan<byte> Labels => labels;
+
+    /// <summary>Reads an images file (IDX, N x H x W) and a labels file (IDX, N) and checks they belong together.</summary>
+    public static LabeledImages Load(string imagesPath, string labelsPath)
+    {
+        var images = Idx.Read(imagesPath);
+        if (images.Dimensions.Length != 3)
+            throw new InvalidDataException($"{imagesPath}: IDX images have dimensions ({string.Join(", ", images.Dimensions)}); expected (count, height, width)");
+        var labels = Idx.Read(labelsPath);
+        if (labels.Dimensions.Length != 1)
+            throw new InvalidDataException($"{labelsPath}: IDX labels have dimensions ({string.Join(", ", labels.Dimensions)}); expected (count)");
+        if (labels.Dimensions[0] != images.Dimensions[0])
+            throw new InvalidDataException($"{labelsPath} has {labels.Dimensions[0]} labels but {imagesPath} has {images.Dimensions[0]} images; they must match one to one");
+        return new LabeledImages(images.Data, labels.Data, images.Dimensions[1], images.Dimensions[2], imagesPath);
+    }
+
+    /// <summary>Loads split "train" or "t10k" of an MNIST-style folder (files gzipped or not).</summary>
+    public static LabeledImages LoadSplit(string folder, string split)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: no such data folder");
+        return Load(SplitFile(folder, split, "images-idx3-ubyte"), SplitFile(folder, split, "labels-idx1-ubyte"));
+    }
+
+    /// <summary>True when the folder has both files of the split.</summary>
+    public static bool HasSplit(string folder, string split) =>
+        FindSplitFile(folder, split, "images-idx3-ubyte") is not null && FindSplitFile(folder, split, "labels-idx1-ubyte") is not null;
+
+    private static string SplitFile(string folder, string split, string kind) =>
+        FindSplitFile(folder, split, kind)
+        ?? throw new FileNotFoundException($"{folder}: no {split}-{kind} or {split}-{kind}.gz; expected an MNIST-style folder with {split}-images-idx3-ubyte and {split}-labels-idx1-ubyte (gzipped or not)");
+
+    private static string? FindSplitFile(string folder, string split, string kind)
+    {
+        string plain = Path.Combine(folder, $"{split}-{kind}");
+        return File.Exists(plain) ? plain : File.Exists(plain + ".gz") ? plain + ".gz" : null;
+    }
+
+    /// <summary>Writes this set as {split}-images-idx3-ubyte.gz and {split}-labels-idx1-ubyte.gz in folder.</summary>
+    public void SaveSplit(string folder, string split)
+    {
+        Directory.CreateDirectory(folder);
+        Idx.Write(Path.Combine(folder, $"{split}-images-idx3-ubyte.gz"), new IdxArray([Count, Height, Width], pixels));
+        Idx.Write(Path.Combine(folder, $"{split}-labels-idx1-ubyte.gz"), new IdxArray([Count], labels));
+    }
+
+    /// <summary>The images at the given indices, in that order.</summary>
+    public LabeledImages Subset(IReadOnlyList<int> indices, string? source = null)
+    {
+        var subsetPixels = new byte[indices.Count * PixelsPerImage];
+        var subsetLabels = new byte[indices.Count];
+        for (int i = 0; i < indices.Count; i++)
+        {
+            Image(indices[i]).CopyTo(subsetPixels.AsSpan(i * PixelsPerImage));
+            subsetLabels[i] = labels[indices[i]];
+        }
+        return new LabeledImages(subsetPixels, subsetLabels, Height, Width, source ?? $"{Source} (subset of {indices.Count})");
+    }
+
+    /// <summary>The first n images (all when n is at least Count).</summary>
+    public LabeledImages Take(int n) => n >= Count ? this : Subset(Enumerable.Range(0, n).ToArray(), $"{Source} (first {n})");
+
+    /// <summary>The first <paramref name="perClass"/> images of each class, grouped by class in label
+    /// order and in file order within a class; a class with fewer images contributes all it has.</summary>
+    public LabeledImages FirstOfEachClass(int perClass)
+    {
+        var indices = Enumerable.Range(0, ClassCount)
+            .SelectMany(c => Enumerable.Range(0, Count).Where(i => labels[i] == c).Take(perClass))
+            .ToArray();
+        return Subset(indices, $"{Source} (first {perClass} of each class)");
+    }
+}

@@ -1,0 +1,69 @@
+using ConvViz.Engine.Data;
+using ConvViz.Engine.Layers;
+using ConvViz.Engine.Models;
+using ConvViz.Engine.Networks;
+using ConvViz.Engine.Tensors;
+
+namespace ConvViz.Engine.Training;
+
+/// <summary>A classifier's results on a labelled set: Confusion[true class, predicted class] counts, and the mean cross-entropy.</summary>
+public sealed record EvaluationResult(int[,] Confusion, double MeanLoss)
+{
+    public int Classes => Confusion.GetLength(0);
+    public int Count => Enumerable.Range(0, Classes).Sum(ClassCount);
+    public int Correct => Enumerable.Range(0, Classes).Sum(c => Confusion[c, c]);
+    public double Accuracy => Count == 0 ? 0 : (double)Correct / Count;
+    public int ClassCount(int trueClass) => Enumerable.Range(0, Classes).Sum(p => Confusion[trueClass, p]);
+
+    /// <summary>The share of class c's images predicted as c (NaN when the set has none).</summary>
+    public double ClassAccuracy(int trueClass) => ClassCount(trueClass) == 0 ? double.NaN : (double)Confusion[trueClass, trueClass] / ClassCount(trueClass);
+}
+
+/// <summary>Runs a classifier over a labelled set in inference mode (dropout off).</summary>
+public static class Evaluator
+{
+    /// <summary>The layer whose output holds the class logits: the last one before any trailing softmax.</summary>
+    public static string LogitLayer(Network network) => network.Layers.Last(l => l is not SoftmaxLayer).Name;
+
+    /// <param name="onBatch">Called after each batch with the number of images done so far.</param>
+    public static EvaluationResult Evaluate(Network network, Preprocessing preprocessing, LabeledImages data, int classCount,
+        int batchSize = 200, Action<int>? onBatch = null, CancellationToken cancellation = default)
+    {
+        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        ImageBatches.CheckFits(network, preprocessing, data, classCount);
+        string logits = LogitLayer(network);
+        var backend = network.Parameters.First().Value.Backend;
+        var confusion = new int[classCount, classCount];
+        double lossSum = 0;
+        var x = new float[batchSize * data.PixelsPerImage];
+        var labels = new int[batchSize];
+        var indices = new int[batchSize];
+        for (int start = 0; start < data.Count; start += batchSize)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            int n = Math.Min(batchSize, data.Count - start);
+            for (int i = 0; i < n; i++) indices[i] = start + i;
+            ImageBatches.Assemble(data, indices.AsSpan(0, n), preprocessing, x, labels);
+            using var input = backend.Upload(x.AsSpan(0, n * data.PixelsPerImage), network.InputShape(n));
+            using var labelTensor = backend.Upload(labels.AsSpan(0, n), new Shape(n));
+            using var pass = network.Forward(input, logits);
+            using var probs = backend.Allocate(n, classCount);
+            using var losses = backend.Allocate(n);
+            backend.SoftmaxCrossEntropy(pass.Last.Reshape(n, classCount), labelTensor, probs, losses, null);
+            var p = backend.Download(probs);
+            foreach (float loss in backend.Download(losses)) lossSum += loss;
+            for (int i = 0; i < n; i++) confusion[labels[i], ArgMax(p.AsSpan(i * classCount, classCount))]++;
+            onBatch?.Invoke(start + n);
+        }
+        return new EvaluationResult(confusion, lossSum / data.Count);
+    }
+
+    /// <summary>The index of the largest value (the first on ties).</summary>
+    public static int ArgMax(ReadOnlySpan<float> values)
+    {
+        int best = 0;
+        for (int i = 1; i < values.Length; i++)
+            if (values[i] > values[best]) best = i;
+        return best;
+    }
+}

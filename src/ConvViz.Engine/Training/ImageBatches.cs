@@ -1,0 +1,55 @@
+using ConvViz.Engine.Data;
+using ConvViz.Engine.Models;
+using ConvViz.Engine.Networks;
+
+namespace ConvViz.Engine.Training;
+
+/// <summary>Turns labelled gray images into network input batches through a model's preprocessing.</summary>
+public static class ImageBatches
+{
+    /// <summary>
+    /// Throws, before any work starts, when the data cannot feed the network: the model's input is
+    /// not (1, H, W) of the images' size, or its output size is not the number of classes, or a
+    /// label is outside the classes.
+    /// </summary>
+    public static void CheckFits(Network network, Preprocessing preprocessing, LabeledImages data, int classCount)
+    {
+        var sample = network.SampleShape;
+        if (sample.Rank != 3 || sample[0] != 1 || sample[1] != data.Height || sample[2] != data.Width)
+            throw new ArgumentException($"the model's input ({string.Join(", ", sample.ToArray())}) does not fit {data.Source}: its images are {data.Height}x{data.Width} gray, so the model must take (1, {data.Height}, {data.Width})");
+        if (preprocessing.Channels != 1)
+            throw new ArgumentException($"the model's preprocessing expects {preprocessing.Channels} channels; the images of {data.Source} are gray (1 channel)");
+        int outputs = network.OutputShape(network.Layers[^1].Name, 1).SampleSize;
+        if (outputs != classCount)
+            throw new ArgumentException($"the model has {outputs} outputs but the data has {classCount} classes; the output size must equal the number of classes");
+        if (data.ClassCount > classCount)
+            throw new ArgumentException($"{data.Source} has label {data.ClassCount - 1}, outside the {classCount} classes 0..{classCount - 1}");
+        if (data.Count == 0) throw new ArgumentException($"{data.Source} holds no images");
+    }
+
+    /// <summary>
+    /// Fills <paramref name="x"/> (indices.Length x H x W) with the preprocessed images at
+    /// <paramref name="indices"/> and <paramref name="labels"/> with their labels. With an
+    /// augmentation, image i of the batch is drawn with key Hash(augmentKey, i).
+    /// </summary>
+    public static void Assemble(LabeledImages data, ReadOnlySpan<int> indices, Preprocessing preprocessing,
+        Span<float> x, Span<int> labels, Augmentation? augmentation = null, uint augmentKey = 0)
+    {
+        int size = data.PixelsPerImage;
+        float scale = preprocessing.PixelScale * preprocessing.Scale[0];
+        float offset = -preprocessing.Mean[0] * preprocessing.Scale[0];
+        var augmented = new byte[augmentation is null ? 0 : size];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            ReadOnlySpan<byte> image = data.Image(indices[i]);
+            if (augmentation is { IsIdentity: false })
+            {
+                augmentation.Apply(image, augmented, data.Height, data.Width, Backends.DropoutMask.Hash(augmentKey, (uint)i));
+                image = augmented;
+            }
+            var row = x.Slice(i * size, size);
+            for (int p = 0; p < size; p++) row[p] = image[p] * scale + offset;
+            labels[i] = data.Label(indices[i]);
+        }
+    }
+}
