@@ -31,7 +31,7 @@ public static class EmbeddedModels
         if (Directory.Exists(folder)) return folder;
 
         // Written beside and renamed into place, so a concurrent or interrupted first run never leaves half a bundle.
-        string staging = $"{folder}.{Environment.ProcessId}.tmp";
+        string staging = $"{folder}.{Guid.NewGuid():N}.tmp";
         foreach (string resource in resources)
         {
             string target = Path.Combine(staging, resource[resourcePrefix.Length..]);
@@ -44,6 +44,7 @@ public static class EmbeddedModels
         }
         catch (IOException) when (Directory.Exists(folder))
         {
+            // Another process or thread wrote the same bundle first.
             Directory.Delete(staging, recursive: true);
         }
         return folder;

@@ -101,7 +101,7 @@ public static class ModelInfoCommand
         backend.Synchronize();
         double convBackwardMs = clock.Elapsed.TotalMilliseconds;
 
-        AnsiConsole.MarkupLine($"forward, batch {batch}: [bold]{forwardMs:F1} ms[/]; top class of item 0 (random weights): {top}, logit {logits[top]:F4}");
+        AnsiConsole.MarkupLine($"forward, batch {batch}: [bold]{forwardMs:F1} ms[/]; top class of item 0 (a random input): {top}, logit {logits[top]:F4}");
         AnsiConsole.MarkupLine($"backward from {output} unit {top} to the input (gradient rule): [bold]{backwardMs:F1} ms[/]; " +
                                $"|d logit / d input| max {g.Max(Math.Abs):E3}, shape {gradient.Shape}");
         AnsiConsole.MarkupLine($"backward from {lastConv} channel 0 to the input (guided rule): [bold]{convBackwardMs:F1} ms[/]");

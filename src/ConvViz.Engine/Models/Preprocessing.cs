@@ -73,7 +73,9 @@ public sealed record Preprocessing(
         if (Get(PixelScaleKey) is { } pixelScale) result = result with { PixelScale = Numbers(pixelScale, PixelScaleKey).Single() };
         if (Get(MeanKey) is { } mean) result = result with { Mean = PerChannel(mean, MeanKey, result.Channels) };
         if (Get(ScaleKey) is { } scale) result = result with { Scale = PerChannel(scale, ScaleKey, result.Channels) };
-        if (Get(ResizeKey) is { } resize) result = result with { ResizeShorter = (int)Numbers(resize, ResizeKey).Single() };
+        // An empty resize_shorter is how ToMetadata says "no resize": present, not defaulted.
+        bool noResize = metadata.TryGetValue(ResizeKey, out var resizeValue) && string.IsNullOrWhiteSpace(resizeValue);
+        if (!noResize && Get(ResizeKey) is { } resize) result = result with { ResizeShorter = (int)Numbers(resize, ResizeKey).Single() };
         return result;
     }
 

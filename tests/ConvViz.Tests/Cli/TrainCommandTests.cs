@@ -37,6 +37,12 @@ public sealed class TrainCommandTests
         string json = File.ReadAllText(Path.Combine(output, "eval.json"));
         Assert.Contains("\"images\": 100", json);
         Assert.Contains("\"confusion\"", json);
+
+        // The same evaluation on the OpenCL backend counts the same predictions.
+        var onDevice = CliHarness.Run("eval", "--model", output, "--data", SmallData.Value, "--backend", "opencl");
+        Assert.True(onDevice.Exit == 0, onDevice.Error);
+        string Accuracy(string text) => text.Split('\n').Single(l => l.StartsWith("accuracy "));
+        Assert.Equal(Accuracy(eval.Output)[..30], Accuracy(onDevice.Output)[..30]);
     }
 
     [Fact]
@@ -67,10 +73,7 @@ public sealed class TrainCommandTests
     public void MissingIdxFile_IsAOneLineErrorBeforeTraining()
     {
         string data = FashionMnist.TempFolder();
-        string output = Path.Combine(FashionMnist.TempFolder(), "run");
-        var result = CliHarness.Run("train", "--out", output, "--data", data);
-        CliHarness.AssertOneLineError(result, "no train-images-idx3-ubyte or train-images-idx3-ubyte.gz");
-        Assert.False(Directory.Exists(Path.Combine(output, "checkpoint")));
+        AssertRefusedBeforeTraining("no train-images-idx3-ubyte or train-images-idx3-ubyte.gz", "--data", data);
     }
 
     [Fact]
@@ -87,10 +90,7 @@ public sealed class TrainCommandTests
         var whole = IdxFromGzip(images);
         File.Delete(images);
         File.WriteAllBytes(Path.Combine(data, "train-images-idx3-ubyte"), whole[..(whole.Length - 100)]);
-        string output = Path.Combine(FashionMnist.TempFolder(), "run");
-        var result = CliHarness.Run("train", "--out", output, "--data", data);
-        CliHarness.AssertOneLineError(result, "truncated: the header (50 x 28 x 28) promises 39200 bytes of data, the file has 39100");
-        Assert.False(Directory.Exists(Path.Combine(output, "checkpoint")));
+        AssertRefusedBeforeTraining("truncated: the header (50 x 28 x 28) promises 39200 bytes of data, the file has 39100", "--data", data);
     }
 
     [Fact]
@@ -98,10 +98,7 @@ public sealed class TrainCommandTests
     {
         string data = FashionMnist.SubsetFolder(train: 50, test: 0);
         Idx.Write(Path.Combine(data, "train-labels-idx1-ubyte.gz"), new IdxArray([49], new byte[49]));
-        string output = Path.Combine(FashionMnist.TempFolder(), "run");
-        var result = CliHarness.Run("train", "--out", output, "--data", data);
-        CliHarness.AssertOneLineError(result, "has 49 labels but");
-        Assert.False(Directory.Exists(Path.Combine(output, "checkpoint")));
+        AssertRefusedBeforeTraining("has 49 labels but", "--data", data);
     }
 
     [Fact]
@@ -111,10 +108,7 @@ public sealed class TrainCommandTests
         using (var backend = new CpuBackend())
         using (var five = new ModelBundle("five", FashionAlexNet.Create(backend, 1, classes: 5), FashionAlexNet.Preprocessing, ModelBundle.NumberedClasses(5), []))
             five.Save(model);
-        string output = Path.Combine(FashionMnist.TempFolder(), "run");
-        var result = CliHarness.Run("train", "--out", output, "--data", SmallData.Value, "--model", model);
-        CliHarness.AssertOneLineError(result, "the model has 5 outputs but the data has 10 classes");
-        Assert.False(Directory.Exists(Path.Combine(output, "checkpoint")));
+        AssertRefusedBeforeTraining("the model has 5 outputs but the data has 10 classes", "--data", SmallData.Value, "--model", model);
         CliHarness.AssertOneLineError(CliHarness.Run("eval", "--model", model, "--data", SmallData.Value), "has label 9, outside the 5 classes 0..4");
     }
 
@@ -149,6 +143,14 @@ public sealed class TrainCommandTests
         CliHarness.AssertOneLineError(CliHarness.Run("train", "--out", output, "--resume", "--lr", "0.5"), "--resume continues with the checkpoint's own settings");
         CliHarness.AssertOneLineError(CliHarness.Run("train", "--out", output, "--resume", "--epochs", "1"), "all 1 epochs are done");
         Assert.Equal(before, File.ReadAllBytes(Path.Combine(output, "model.onnx")));
+    }
+
+    /// <summary>`convviz train --out NEW ARGS...` ends in one line containing message, and no checkpoint was written.</summary>
+    private static void AssertRefusedBeforeTraining(string message, params string[] args)
+    {
+        string output = Path.Combine(FashionMnist.TempFolder(), "run");
+        CliHarness.AssertOneLineError(CliHarness.Run(["train", "--out", output, .. args]), message);
+        Assert.False(Directory.Exists(Path.Combine(output, "checkpoint")), "the refused run wrote a checkpoint");
     }
 
     private static byte[] IdxFromGzip(string path)
