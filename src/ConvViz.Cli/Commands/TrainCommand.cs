@@ -42,16 +42,17 @@ public static class TrainCommand
         var decay = new Option<float>("--weight-decay") { Description = "L2 weight decay on weights (not biases)", DefaultValueFactory = _ => defaults.WeightDecay };
         var seed = new Option<int>("--seed") { Description = "Seed of the initial weights, shuffling, augmentation and dropout", DefaultValueFactory = _ => defaults.Seed };
         var shift = new Option<int>("--shift") { Description = "Augmentation: random shifts of up to this many pixels (0: none)", DefaultValueFactory = _ => defaults.MaxShift };
+        var warmup = new Option<double>("--warmup") { Description = "Epochs over which the rate ramps up linearly from 0 (0: none)", DefaultValueFactory = _ => defaults.WarmupEpochs };
         var noFlip = new Option<bool>("--no-flip") { Description = "Augmentation: no random left-right mirroring" };
         var pauseAfter = new Option<int?>("--pause-after") { Description = "Stop after this many epochs (of --epochs), leaving the checkpoint to --resume later" };
         var samples = new Option<int>("--samples-per-class") { Description = "Test images of each class to copy into the bundle's samples/ (0: none)", DefaultValueFactory = _ => 100 };
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
-        Option[] trainingOptions = [epochs, batch, lr, policy, stepEpochs, gamma, momentum, decay, seed, shift, noFlip];
+        Option[] trainingOptions = [epochs, batch, lr, policy, stepEpochs, gamma, warmup, momentum, decay, seed, shift, noFlip];
         var command = new Command("train", "Train a classifier on an MNIST-style data set (default: Fashion-MNIST) and write it as a bundle")
         {
-            outFolder, resume, data, limit, model, arch, classes, epochs, batch, lr, policy, stepEpochs, gamma, momentum, decay, seed, shift, noFlip,
+            outFolder, resume, data, limit, model, arch, classes, epochs, batch, lr, policy, stepEpochs, gamma, warmup, momentum, decay, seed, shift, noFlip,
             pauseAfter, samples, backend, device, threads,
         };
         command.SetAction(result => Execute(new Settings("convviz " + string.Join(' ', result.Tokens.Select(t => t.Value)), result.GetValue(outFolder)!, result.GetValue(resume), result.GetValue(data)!,
@@ -59,7 +60,7 @@ public static class TrainCommand
             new TrainingOptions
             {
                 Epochs = result.GetValue(epochs), BatchSize = result.GetValue(batch), LearningRate = result.GetValue(lr), Policy = result.GetValue(policy),
-                StepEpochs = result.GetValue(stepEpochs), Gamma = result.GetValue(gamma), Momentum = result.GetValue(momentum),
+                StepEpochs = result.GetValue(stepEpochs), Gamma = result.GetValue(gamma), WarmupEpochs = result.GetValue(warmup), Momentum = result.GetValue(momentum),
                 WeightDecay = result.GetValue(decay), Seed = result.GetValue(seed), MaxShift = result.GetValue(shift), Flip = !result.GetValue(noFlip),
             },
             trainingOptions.Where(o => result.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToArray(),
@@ -75,25 +76,25 @@ public static class TrainCommand
         using var backend = BackendCatalog.Create(s.Backend, s.Device, s.Threads);
 
         // Everything that can be wrong is checked here, before the first batch.
-        var (bundle, trainer, dataFolder, limit) = s.Resume ? Resume(s, checkpoint, backend) : Start(s, checkpoint, backend);
-        using var _ = bundle;
-        using var __ = trainer;
-        var train = DataSets.Load(dataFolder, LabeledImages.TrainSplit, limit);
+        var (bundle, trainer, dataFolder, limit, train) = s.Resume ? Resume(s, checkpoint, backend) : Start(s, checkpoint, backend);
+        using var ownedBundle = bundle;
+        using var ownedTrainer = trainer;
         var test = LabeledImages.HasSplit(dataFolder, LabeledImages.TestSplit) ? DataSets.Load(dataFolder, LabeledImages.TestSplit) : null;
         ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, train, bundle.Classes.Count);
         if (test is not null) ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count);
 
         var o = trainer.Options;
         AnsiConsole.MarkupLine(Markup.Escape($"training {bundle.Source} ({bundle.Network.Parameters.Sum(p => (long)p.Value.ElementCount):N0} parameters) on {train.Count:N0} images of {train.Source} on {backend.Description}"));
-        AnsiConsole.MarkupLine(Markup.Escape($"epochs {o.Epochs}, batch {o.BatchSize}, lr {o.LearningRate} ({o.Policy.ToString().ToLowerInvariant()}), momentum {o.Momentum}, weight decay {o.WeightDecay}, seed {o.Seed}, shift {o.MaxShift}, flip {(o.Flip ? "on" : "off")}" +
+        AnsiConsole.MarkupLine(Markup.Escape($"epochs {o.Epochs}, batch {o.BatchSize}, lr {o.LearningRate} ({o.Policy.ToString().ToLowerInvariant()}{(o.WarmupEpochs > 0 ? $", warmup {o.WarmupEpochs} epochs" : "")}), momentum {o.Momentum}, weight decay {o.WeightDecay}, seed {o.Seed}, shift {o.MaxShift}, flip {(o.Flip ? "on" : "off")}" +
             (trainer.CompletedEpochs > 0 ? $"; resuming after epoch {trainer.CompletedEpochs}" : "")));
 
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
         Console.CancelKeyPress += onCancel;
+        EvaluationResult? final;
         try
         {
-            RunEpochs(bundle, trainer, train, test, checkpoint, dataFolder, limit, s.PauseAfter ?? int.MaxValue, cancel.Token);
+            final = RunEpochs(bundle, trainer, train, test, checkpoint, dataFolder, limit, s.PauseAfter ?? int.MaxValue, cancel.Token);
         }
         catch (OperationCanceledException)
         {
@@ -110,7 +111,6 @@ public static class TrainCommand
             return 0;
         }
 
-        var final = test is null ? null : Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count);
         bundle.Save(s.Out);
         if (test is not null && s.SamplesPerClass > 0)
             test.FirstOfEachClass(s.SamplesPerClass).SaveSplit(Path.Combine(s.Out, ModelBundle.SamplesFolder), LabeledImages.TestSplit);
@@ -120,13 +120,13 @@ public static class TrainCommand
         return 0;
     }
 
-    private static (ModelBundle, Trainer, string DataFolder, int? Limit) Start(Settings s, string checkpoint, Backend backend)
+    private static (ModelBundle, Trainer, string DataFolder, int? Limit, LabeledImages Train) Start(Settings s, string checkpoint, Backend backend)
     {
         if (Directory.Exists(checkpoint) || File.Exists(Path.Combine(s.Out, ModelBundle.ModelFile)))
             throw new UserError($"--out {s.Out} already holds a training run; continue it with --resume, or choose another --out");
         s.Options.Validate();
-        var probe = DataSets.Load(s.Data, LabeledImages.TrainSplit, s.Limit);
-        var classes = DataSets.Classes(s.Data, s.ClassesFile, probe.ClassCount);
+        var train = DataSets.Load(s.Data, LabeledImages.TrainSplit, s.Limit);
+        var classes = DataSets.Classes(s.Data, s.ClassesFile, train.ClassCount);
         ModelBundle bundle;
         if (s.Model is not null) bundle = ModelCatalog.Open(s.Model, backend);
         else if (string.Equals(s.Arch, FashionAlexNet.Name, StringComparison.OrdinalIgnoreCase))
@@ -138,7 +138,7 @@ public static class TrainCommand
             if (outputs != classes.Count)
                 throw new UserError($"the model has {outputs} outputs but the data has {classes.Count} classes; the output size must equal the number of classes");
             if (s.Model is not null) bundle = new ModelBundle(bundle.Source, bundle.Network, bundle.Preprocessing, classes, bundle.Notes);
-            return (bundle, new Trainer(bundle.Network, bundle.Preprocessing, classes.Count, s.Options), s.Data, s.Limit);
+            return (bundle, new Trainer(bundle.Network, bundle.Preprocessing, classes.Count, s.Options), s.Data, s.Limit, train);
         }
         catch
         {
@@ -147,7 +147,7 @@ public static class TrainCommand
         }
     }
 
-    private static (ModelBundle, Trainer, string DataFolder, int? Limit) Resume(Settings s, string checkpoint, Backend backend)
+    private static (ModelBundle, Trainer, string DataFolder, int? Limit, LabeledImages Train) Resume(Settings s, string checkpoint, Backend backend)
     {
         if (!Directory.Exists(checkpoint))
             throw new UserError($"--resume: {s.Out} has no checkpoint folder ({CheckpointFolder}/); start a run without --resume");
@@ -161,7 +161,8 @@ public static class TrainCommand
             if (options.Epochs <= state.History.Count)
                 throw new UserError($"all {state.History.Count} epochs are done in {checkpoint}; raise --epochs above {state.History.Count} to train further");
             var trainer = Checkpoint.Resume(checkpoint, bundle, state, options);
-            return (bundle, trainer, s.DataGiven ? s.Data : state.DataFolder, state.TrainLimit);
+            string dataFolder = s.DataGiven ? s.Data : state.DataFolder;
+            return (bundle, trainer, dataFolder, state.TrainLimit, DataSets.Load(dataFolder, LabeledImages.TrainSplit, state.TrainLimit));
         }
         catch
         {
@@ -170,10 +171,13 @@ public static class TrainCommand
         }
     }
 
-    private static void RunEpochs(ModelBundle bundle, Trainer trainer, LabeledImages train, LabeledImages? test, string checkpoint,
+    /// <summary>Trains up to --epochs or --pause-after, checkpointing each epoch; returns the last
+    /// epoch's test-split evaluation (null without a test split).</summary>
+    private static EvaluationResult? RunEpochs(ModelBundle bundle, Trainer trainer, LabeledImages train, LabeledImages? test, string checkpoint,
         string dataFolder, int? limit, int pauseAfter, CancellationToken cancellation)
     {
         int total = trainer.Options.Epochs;
+        EvaluationResult? lastTest = null;
         while (trainer.CompletedEpochs < Math.Min(total, pauseAfter))
         {
             int epoch = trainer.CompletedEpochs + 1;
@@ -191,8 +195,9 @@ public static class TrainCommand
                     if (test is not null)
                     {
                         var evaluation = progress.AddTask($"  test {test.Count:N0} images", maxValue: test.Count);
-                        trainer.RecordTest(Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count,
-                            onBatch: done => evaluation.Value = done, cancellation: cancellation));
+                        lastTest = Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count,
+                            onBatch: done => evaluation.Value = done, cancellation: cancellation);
+                        trainer.RecordTest(lastTest);
                         record = trainer.History[^1];
                         evaluation.Description = $"  test loss {record.TestLoss:F4}  acc {record.TestAccuracy:P2}";
                     }
@@ -202,6 +207,7 @@ public static class TrainCommand
                 (record.TestAccuracy is { } acc ? $", test loss {record.TestLoss:F4} acc {acc:P2}" : "") +
                 $", {record.Seconds:F1} s ({record.ImagesPerSecond:F0} img/s); checkpoint saved"));
         }
+        return lastTest;
     }
 
     private static void WriteReport(Settings s, ModelBundle bundle, Trainer trainer, LabeledImages train, LabeledImages? test,

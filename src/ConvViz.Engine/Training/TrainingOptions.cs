@@ -24,6 +24,10 @@ public sealed record TrainingOptions
     public float Gamma { get; init; } = 0.1f;
     public int Seed { get; init; } = 1;
 
+    /// <summary>Epochs over which the rate ramps linearly from 0 up to the schedule's value (0: none).
+    /// Helps a network without normalization layers survive its first, largest steps.</summary>
+    public double WarmupEpochs { get; init; }
+
     /// <summary>Augmentation: each training image is shifted by up to this many pixels in x and y (zero fill).</summary>
     public int MaxShift { get; init; } = 2;
 
@@ -41,14 +45,19 @@ public sealed record TrainingOptions
         if (Policy == LearningRatePolicy.Step && StepEpochs < 1) throw new ArgumentException($"--step-epochs {StepEpochs} must be at least 1");
         if (Policy == LearningRatePolicy.Step && !(Gamma > 0f && Gamma <= 1f)) throw new ArgumentException($"--gamma {Gamma} must be in (0, 1]");
         if (MaxShift < 0) throw new ArgumentException($"--shift {MaxShift} must be zero or positive");
+        if (!(WarmupEpochs >= 0 && WarmupEpochs <= Epochs)) throw new ArgumentException($"--warmup {WarmupEpochs} must be between 0 and --epochs ({Epochs})");
     }
 
     /// <summary>The rate for a batch: <paramref name="progress"/> is the epoch count so far including
     /// the fraction of the current epoch, in [0, Epochs).</summary>
-    public float LearningRateAt(double progress) => Policy switch
+    public float LearningRateAt(double progress)
     {
-        LearningRatePolicy.Constant => LearningRate,
-        LearningRatePolicy.Step => LearningRate * MathF.Pow(Gamma, (int)Math.Floor(progress) / StepEpochs),
-        _ => (float)(LearningRate * 0.5 * (1 + Math.Cos(Math.PI * progress / Epochs))),
-    };
+        float rate = Policy switch
+        {
+            LearningRatePolicy.Constant => LearningRate,
+            LearningRatePolicy.Step => LearningRate * MathF.Pow(Gamma, (int)Math.Floor(progress) / StepEpochs),
+            _ => (float)(LearningRate * 0.5 * (1 + Math.Cos(Math.PI * progress / Epochs))),
+        };
+        return progress < WarmupEpochs ? (float)(rate * progress / WarmupEpochs) : rate;
+    }
 }

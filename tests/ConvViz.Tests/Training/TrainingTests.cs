@@ -91,6 +91,8 @@ public sealed class TrainingTests
         var step = new TrainingOptions { Epochs = 10, LearningRate = 0.1f, Policy = LearningRatePolicy.Step, StepEpochs = 3, Gamma = 0.5f };
         Assert.Equal([0.1f, 0.1f, 0.05f, 0.05f, 0.025f], new[] { 0, 2.9, 3, 5.5, 6 }.Select(step.LearningRateAt).ToArray());
         Assert.Equal(0.3f, new TrainingOptions { LearningRate = 0.3f, Policy = LearningRatePolicy.Constant }.LearningRateAt(7.7));
+        var warm = new TrainingOptions { Epochs = 10, LearningRate = 0.2f, Policy = LearningRatePolicy.Constant, WarmupEpochs = 2 };
+        Assert.Equal([0f, 0.05f, 0.1f, 0.2f, 0.2f], new[] { 0, 0.5, 1, 2, 9 }.Select(warm.LearningRateAt).ToArray());
     }
 
     [Theory]
@@ -99,6 +101,7 @@ public sealed class TrainingTests
     [InlineData("LearningRate", "--lr 0 must be a positive number")]
     [InlineData("Momentum", "--momentum 1 must be in [0, 1)")]
     [InlineData("MaxShift", "--shift -1 must be zero or positive")]
+    [InlineData("WarmupEpochs", "--warmup 13 must be between 0 and --epochs (12)")]
     public void BadOptions_AreRejectedNamingTheOption(string option, string message)
     {
         var bad = option switch
@@ -107,6 +110,7 @@ public sealed class TrainingTests
             "BatchSize" => new TrainingOptions { BatchSize = 0 },
             "LearningRate" => new TrainingOptions { LearningRate = 0 },
             "Momentum" => new TrainingOptions { Momentum = 1 },
+            "WarmupEpochs" => new TrainingOptions { WarmupEpochs = 13 },
             _ => new TrainingOptions { MaxShift = -1 },
         };
         Assert.Equal(message, Assert.Throws<ArgumentException>(bad.Validate).Message);
