@@ -4,11 +4,12 @@
 #   ocl-icd-libopencl1, pocl-opencl-icd the OpenCL loader and PoCL, an OpenCL device on the CPU
 #   python3-onnx                        the ONNX project's own checker, run on the models ConvViz exports
 #   dataset-fashion-mnist               Fashion-MNIST (/usr/share/datasets/fashion-mnist): training, eval and the default bundle
+#   libturbojpeg0                       libjpeg-turbo, which convviz loads at run time to read JPEG images
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd python3-onnx dataset-fashion-mnist; do
+for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd python3-onnx dataset-fashion-mnist libturbojpeg0; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -19,7 +19,7 @@ public static class CommonOptions
 
     public static Option<string> Input() => new("--input")
     {
-        Description = "Input: a float32 .npy of shape (1, C, H, W) or (C, H, W), used exactly as given",
+        Description = "Input: an image (PNG, JPEG, PGM/PPM), preprocessed as the model's metadata says; or a float32 .npy of shape (1, C, H, W) or (C, H, W), used exactly as given",
         Required = true,
     };
 

@@ -1,4 +1,5 @@
 using ConvViz.Engine.Backends;
+using ConvViz.Engine.Imaging;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Tensors;
@@ -6,17 +7,25 @@ using Tensor = ConvViz.Engine.Tensors.Tensor;
 
 namespace ConvViz.Cli;
 
-/// <summary>Turns --input into a network input tensor (batch 1), and parses --unit / --class targets.</summary>
+/// <summary>Turns --input (an image or a .npy) into a network input tensor (batch 1), and parses --unit / --class targets.</summary>
 public static class Inputs
 {
-    /// <summary>A float32 .npy of shape (1, C, H, W) or (C, H, W) matching the model, used exactly as given.</summary>
+    /// <summary>
+    /// An image file (PNG, JPEG, PGM/PPM), preprocessed by the bundle's metadata; or a float32 .npy
+    /// of shape (1, C, H, W) or (C, H, W) matching the model, used exactly as given.
+    /// </summary>
     public static Tensor Load(string path, ModelBundle bundle, Backend backend)
     {
-        var sample = bundle.Network.SampleShape;
-        string expected = $"(1, {string.Join(", ", sample.ToArray())}) or ({string.Join(", ", sample.ToArray())})";
         if (!File.Exists(path)) throw new UserError($"--input {path}: no such file");
+        var sample = bundle.Network.SampleShape;
         if (!path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
-            throw new UserError($"--input {path}: only float32 .npy inputs of shape {expected} are read so far (image files arrive with image I/O)");
+        {
+            float[] values;
+            try { values = ImageTensors.ToInput(ImageFile.Read(path), bundle.Preprocessing); }
+            catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw new UserError($"--input {e.Message}"); }
+            return backend.Upload(values, new Shape([1, .. sample.ToArray()]));
+        }
+        string expected = $"(1, {string.Join(", ", sample.ToArray())}) or ({string.Join(", ", sample.ToArray())})";
         NpyArray array;
         try { array = Npy.Read(path); }
         catch (InvalidDataException e) { throw new UserError($"--input {e.Message}"); }

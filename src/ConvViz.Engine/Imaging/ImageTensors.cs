@@ -1,0 +1,145 @@
+using ConvViz.Engine.Models;
+
+namespace ConvViz.Engine.Imaging;
+
+/// <summary>How an image is resampled: bilinear (pixel centers, as PIL and OpenCV without
+/// antialiasing) or area (each output pixel the mean of the source area it covers, best for shrinking).</summary>
+public enum ResizeMethod { Bilinear, Area }
+
+/// <summary>
+/// Images to network inputs and back, by a bundle's <see cref="Preprocessing"/>: channels converted
+/// to the model's count (gray ↔ RGB; alpha dropped), resized so the shorter side is ResizeShorter
+/// (or just covers the input size when unset), center-cropped to (Height, Width), arranged in the
+/// model's channel order, then x = (pixel · PixelScale - Mean[c]) · Scale[c]. The inverse turns a
+/// (C, H, W) tensor of that model back into a displayable image.
+/// </summary>
+public static class ImageTensors
+{
+    /// <summary>The (C, H, W) input values for one image, row-major per channel.</summary>
+    public static float[] ToInput(Image8 image, Preprocessing p, ResizeMethod method = ResizeMethod.Bilinear)
+    {
+        var rgb = ToChannels(image, p.Channels);
+        int shorter = p.ResizeShorter ?? Math.Max(p.Height, p.Width);
+        double factor = (double)shorter / Math.Min(rgb.Width, rgb.Height);
+        int width = Math.Max(p.Width, (int)Math.Round(rgb.Width * factor)), height = Math.Max(p.Height, (int)Math.Round(rgb.Height * factor));
+        var resized = Resize(Planes(rgb), rgb.Width, rgb.Height, width, height, method);
+        int top = (height - p.Height) / 2, left = (width - p.Width) / 2;
+
+        var input = new float[p.Channels * p.Height * p.Width];
+        for (int c = 0; c < p.Channels; c++)
+        {
+            // Model channel c reads image channel source (BGR reverses RGB).
+            int source = p.Order == ChannelOrder.Bgr ? p.Channels - 1 - c : c;
+            for (int y = 0; y < p.Height; y++)
+                for (int x = 0; x < p.Width; x++)
+                    input[(c * p.Height + y) * p.Width + x] =
+                        (resized[source][(top + y) * width + left + x] * p.PixelScale - p.Mean[c]) * p.Scale[c];
+        }
+        return input;
+    }
+
+    /// <summary>A (C, H, W) tensor in the model's input space back to pixels (gray or RGB), clamped to 0..255.</summary>
+    public static Image8 ToImage(ReadOnlySpan<float> input, Preprocessing p)
+    {
+        if (input.Length != p.Channels * p.Height * p.Width)
+            throw new ArgumentException($"{input.Length} values do not form a ({p.Channels}, {p.Height}, {p.Width}) input");
+        int channels = p.Channels == 1 ? 1 : 3;
+        var pixels = new byte[p.Height * p.Width * channels];
+        for (int c = 0; c < channels; c++)
+        {
+            int model = p.Order == ChannelOrder.Bgr ? channels - 1 - c : c;
+            for (int i = 0; i < p.Height * p.Width; i++)
+            {
+                double pixel = (input[model * p.Height * p.Width + i] / p.Scale[model] + p.Mean[model]) / p.PixelScale;
+                pixels[i * channels + c] = (byte)Math.Clamp(Math.Round(pixel), 0, 255);
+            }
+        }
+        return new Image8(p.Width, p.Height, channels, pixels);
+    }
+
+    /// <summary>Gray for one channel (ITU-R BT.601 luma from color), RGB for three (gray repeated); alpha is dropped.</summary>
+    public static Image8 ToChannels(Image8 image, int channels)
+    {
+        if (channels is not (1 or 3)) throw new ArgumentException($"a model input of {channels} channels cannot be made from an image; expected 1 (gray) or 3 (color)");
+        if (image.Channels == channels) return image;
+        int n = image.Width * image.Height;
+        var pixels = new byte[n * channels];
+        for (int i = 0; i < n; i++)
+        {
+            int s = i * image.Channels;
+            if (channels == 3)
+            {
+                if (image.Channels == 1) pixels[3 * i] = pixels[3 * i + 1] = pixels[3 * i + 2] = image.Pixels[s];
+                else for (int c = 0; c < 3; c++) pixels[3 * i + c] = image.Pixels[s + c];
+            }
+            else
+            {
+                pixels[i] = image.Channels == 1 ? image.Pixels[s]
+                    : (byte)Math.Round(0.299 * image.Pixels[s] + 0.587 * image.Pixels[s + 1] + 0.114 * image.Pixels[s + 2]);
+            }
+        }
+        return new Image8(image.Width, image.Height, channels, pixels);
+    }
+
+    private static float[][] Planes(Image8 image)
+    {
+        var planes = new float[image.Channels][];
+        for (int c = 0; c < image.Channels; c++)
+        {
+            planes[c] = new float[image.Width * image.Height];
+            for (int i = 0; i < planes[c].Length; i++) planes[c][i] = image.Pixels[i * image.Channels + c];
+        }
+        return planes;
+    }
+
+    /// <summary>Resamples each plane from (w, h) to (width, height).</summary>
+    public static float[][] Resize(float[][] planes, int w, int h, int width, int height, ResizeMethod method) =>
+        w == width && h == height ? planes
+        : planes.Select(plane => method == ResizeMethod.Area && width <= w && height <= h
+            ? Area(plane, w, h, width, height) : Bilinear(plane, w, h, width, height)).ToArray();
+
+    private static float[] Bilinear(float[] plane, int w, int h, int width, int height)
+    {
+        var result = new float[width * height];
+        double sx = (double)w / width, sy = (double)h / height;
+        for (int y = 0; y < height; y++)
+        {
+            double fy = Math.Clamp((y + 0.5) * sy - 0.5, 0, h - 1);
+            int y0 = (int)fy, y1 = Math.Min(y0 + 1, h - 1);
+            double wy = fy - y0;
+            for (int x = 0; x < width; x++)
+            {
+                double fx = Math.Clamp((x + 0.5) * sx - 0.5, 0, w - 1);
+                int x0 = (int)fx, x1 = Math.Min(x0 + 1, w - 1);
+                double wx = fx - x0;
+                double top = plane[y0 * w + x0] * (1 - wx) + plane[y0 * w + x1] * wx;
+                double bottom = plane[y1 * w + x0] * (1 - wx) + plane[y1 * w + x1] * wx;
+                result[y * width + x] = (float)(top * (1 - wy) + bottom * wy);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Each output pixel is the area-weighted mean of the source pixels its footprint covers.</summary>
+    private static float[] Area(float[] plane, int w, int h, int width, int height)
+    {
+        var result = new float[width * height];
+        double sx = (double)w / width, sy = (double)h / height;
+        for (int y = 0; y < height; y++)
+        {
+            double y0 = y * sy, y1 = (y + 1) * sy;
+            for (int x = 0; x < width; x++)
+            {
+                double x0 = x * sx, x1 = (x + 1) * sx, sum = 0;
+                for (int iy = (int)y0; iy < Math.Min(h, (int)Math.Ceiling(y1)); iy++)
+                {
+                    double cy = Math.Min(y1, iy + 1) - Math.Max(y0, iy);
+                    for (int ix = (int)x0; ix < Math.Min(w, (int)Math.Ceiling(x1)); ix++)
+                        sum += plane[iy * w + ix] * cy * (Math.Min(x1, ix + 1) - Math.Max(x0, ix));
+                }
+                result[y * width + x] = (float)(sum / (sx * sy));
+            }
+        }
+        return result;
+    }
+}
