@@ -16,6 +16,11 @@ public static class CliApp
         GradcheckCommand.Create(),
         TrainCommand.Create(),
         EvalCommand.Create(),
+        ActivationsCommand.Create(),
+        FiltersCommand.Create(),
+        AttributionCommand.Saliency(),
+        AttributionCommand.Deconv(),
+        AttributionCommand.Guided(),
         DevicesCommand.Create(),
     };
 

@@ -39,5 +39,17 @@ public static class CommonOptions
         DefaultValueFactory = _ => DataSets.DefaultFolder,
     };
 
+    public static Option<string> Out() => new("--out")
+    {
+        Description = "Folder for the images and the experiment card (JSON)",
+        DefaultValueFactory = _ => "convviz-out",
+    };
+
+    public static Option<ConvViz.Engine.Visualization.Colormap> Colormap(ConvViz.Engine.Visualization.Colormap fallback) => new("--colormap")
+    {
+        Description = "Gray, Viridis, Jet or Diverging",
+        DefaultValueFactory = _ => fallback,
+    };
+
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces on errors", Recursive = true };
 }

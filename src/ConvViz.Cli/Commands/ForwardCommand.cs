@@ -53,22 +53,15 @@ public static class ForwardCommand
     /// <summary>The top classes by probability: the model's own softmax output, or a softmax of its logits.</summary>
     public static void PrintTop(ModelBundle bundle, float[] scores, bool areProbabilities, int top)
     {
-        var probabilities = areProbabilities ? scores : Softmax(scores);
         var table = new Table().Border(TableBorder.Rounded).AddColumn("#").AddColumn(new TableColumn("class").RightAligned())
             .AddColumn("name").AddColumn(new TableColumn("probability").RightAligned());
         if (!areProbabilities) table.AddColumn(new TableColumn("logit").RightAligned());
-        foreach (var (k, rank) in probabilities.Select((p, k) => (p, k)).OrderByDescending(e => e.p).Take(top).Select((e, r) => (e.k, r + 1)))
+        foreach (var (entry, rank) in Top.Classes(scores, areProbabilities, top).Select((e, r) => (e, r + 1)))
         {
-            var cells = new List<string> { rank.ToString(), k.ToString(), Markup.Escape(bundle.Classes[k]), $"{probabilities[k]:F4}" };
-            if (!areProbabilities) cells.Add($"{scores[k]:F4}");
+            var cells = new List<string> { rank.ToString(), entry.Index.ToString(), Markup.Escape(bundle.Classes[entry.Index]), $"{entry.Probability:F4}" };
+            if (!areProbabilities) cells.Add($"{entry.Score:F4}");
             table.AddRow(cells.ToArray());
         }
         AnsiConsole.Write(table);
-    }
-
-    private static float[] Softmax(float[] logits)
-    {
-        double max = logits.Max(), sum = logits.Sum(v => Math.Exp(v - max));
-        return logits.Select(v => (float)(Math.Exp(v - max) / sum)).ToArray();
     }
 }

@@ -1,0 +1,70 @@
+using System.CommandLine;
+using System.Diagnostics;
+using ConvViz.Engine.Imaging;
+using ConvViz.Engine.Layers;
+using ConvViz.Engine.Visualization;
+using Spectre.Console;
+
+namespace ConvViz.Cli.Commands;
+
+/// <summary>
+/// `convviz activations --input IMG [--layer L]`: every layer's output for the input as a tiled
+/// grid (one tile per channel, as the Deep Visualization Toolbox shows them) in OUT/activations/,
+/// the top-5 classes, and the experiment card OUT/activations.json.
+/// </summary>
+public static class ActivationsCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var input = CommonOptions.Input();
+        var layer = new Option<string?>("--layer") { Description = "Show only this layer, at a larger scale" };
+        var colormap = CommonOptions.Colormap(Colormap.Gray);
+        var normalize = new Option<Normalization>("--normalize") { Description = "Scale tiles together (PerLayer, as the Toolbox) or each on its own (PerTile)", DefaultValueFactory = _ => Normalization.PerLayer };
+        var output = CommonOptions.Out();
+        var backend = CommonOptions.Backend();
+        var device = CommonOptions.Device();
+        var command = new Command("activations", "Every layer's activations for an input as tiled grids, and the top-5 classes")
+            { model, input, layer, colormap, normalize, output, backend, device };
+        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(input)!, result.GetValue(layer), result.GetValue(colormap),
+            result.GetValue(normalize), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device)));
+        return command;
+    }
+
+    private static void Execute(string modelName, string inputPath, string? layerName, Colormap colormap, Normalization normalization,
+        string outFolder, string backendName, int? device)
+    {
+        using var backend = BackendCatalog.Create(backendName, device);
+        using var bundle = ModelCatalog.Open(modelName, backend);
+        var layers = layerName is null ? bundle.Network.Layers.ToList() : [bundle.Network[layerName]];
+        using var x = Inputs.Load(inputPath, bundle, backend);
+        var card = new ExperimentCard("activations", bundle.Source, inputPath);
+        card.Parameters["layer"] = layerName ?? "all";
+        card.Parameters["colormap"] = colormap.ToString();
+        card.Parameters["normalize"] = normalization.ToString();
+        card.Parameters["backend"] = backend.Description;
+
+        var clock = Stopwatch.StartNew();
+        using var pass = bundle.Network.Forward(x);
+        backend.Synchronize();
+        card.TimingsMs["forward"] = clock.Elapsed.TotalMilliseconds;
+
+        clock.Restart();
+        string folder = Path.Combine(outFolder, "activations");
+        foreach (var layer in layers)
+        {
+            var y = pass.Output(layer.Name);
+            var image = LayerViews.Activations(backend.Download(y), y.Shape, normalization, colormap, tilePixels: layerName is null ? 32 : 96);
+            string file = Path.Combine(folder, Inputs.FileName(layer.Name) + ".png");
+            ImageFile.Write(file, image);
+            card.Outputs.Add(Path.GetRelativePath(outFolder, file));
+        }
+        card.TimingsMs["render"] = clock.Elapsed.TotalMilliseconds;
+
+        var scores = backend.Download(pass.Last);
+        var top = Top.Classes(scores, bundle.Network.Layers[^1] is SoftmaxLayer, 5);
+        card.Results["top5"] = top.Select(t => new { index = t.Index, name = bundle.Classes[t.Index], probability = t.Probability }).ToArray();
+        ForwardCommand.PrintTop(bundle, scores, bundle.Network.Layers[^1] is SoftmaxLayer, 5);
+        AnsiConsole.MarkupLine(Markup.Escape($"wrote {layers.Count} activation grid(s) to {folder}/ and the card {card.Save(outFolder)}"));
+    }
+}

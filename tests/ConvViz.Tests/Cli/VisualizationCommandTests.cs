@@ -1,0 +1,107 @@
+using System.Text.Json;
+using ConvViz.Engine.Backends;
+using ConvViz.Engine.Backends.Cpu;
+using ConvViz.Engine.Imaging;
+using ConvViz.Engine.IO;
+using ConvViz.Engine.Models;
+using ConvViz.Engine.Visualization;
+using ConvViz.Tests.Support;
+
+namespace ConvViz.Tests.Cli;
+
+/// <summary>`convviz activations`, `filters`, `saliency`, `deconv` and `guided` on the default model and
+/// the committed ankle-boot image: the files, the experiment cards, and the bad-input contract.</summary>
+[Collection(CliHarness.Collection)]
+public sealed class VisualizationCommandTests
+{
+    private static string Boot => Fixtures.Path("images", "ankle_boot.png");
+
+    [Fact]
+    public void Activations_WritesOneGridPerLayer_TopFive_AndACard()
+    {
+        string output = FashionMnist.TempFolder();
+        var result = CliHarness.Run("activations", "--input", Boot, "--out", output);
+        Assert.True(result.Exit == 0, result.Error);
+        Assert.Contains("Ankle boot", result.Output);
+        // 24 layers: the 23 of FashionAlexNet and the Flatten before fc6 that the ONNX file holds.
+        Assert.Equal(24, Directory.GetFiles(Path.Combine(output, "activations"), "*.png").Length);
+        using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "activations.json")));
+        Assert.Equal("activations", card.RootElement.GetProperty("method").GetString());
+        Assert.Equal("Ankle boot", card.RootElement.GetProperty("results").GetProperty("top5")[0].GetProperty("name").GetString());
+        Assert.True(card.RootElement.GetProperty("timingsMs").GetProperty("forward").GetDouble() > 0);
+
+        var one = CliHarness.Run("activations", "--input", Boot, "--out", output, "--layer", "conv5", "--colormap", "Viridis");
+        Assert.True(one.Exit == 0, one.Error);
+        Assert.True(ImageFile.Read(Path.Combine(output, "activations", "conv5.png")).Width > 500, "--layer draws the layer at a larger scale");
+    }
+
+    [Fact]
+    public void Filters_WritesEveryConvLayer()
+    {
+        string output = FashionMnist.TempFolder();
+        var result = CliHarness.Run("filters", "--out", output);
+        Assert.True(result.Exit == 0, result.Error);
+        foreach (string layer in new[] { "conv1", "conv2", "conv3", "conv4", "conv5" })
+            Assert.True(File.Exists(Path.Combine(output, "filters", layer + ".png")), layer);
+        CliHarness.AssertOneLineError(CliHarness.Run("filters", "--layer", "relu1"), "--layer relu1 is a Relu layer; filters exist for conv layers: conv1");
+    }
+
+    [Theory]
+    [InlineData("saliency", ReluRule.Gradient)]
+    [InlineData("deconv", ReluRule.Deconvnet)]
+    [InlineData("guided", ReluRule.Guided)]
+    public void Attribution_WritesFourDisplaysTheInputACard_AndTheRawGradient(string method, ReluRule rule)
+    {
+        string output = FashionMnist.TempFolder();
+        string raw = Path.Combine(output, "raw.npy");
+        var result = CliHarness.Run(method, "--input", Boot, "--class", "9", "--out", output, "--raw", raw);
+        Assert.True(result.Exit == 0, result.Error);
+        var files = Directory.GetFiles(Path.Combine(output, method), "*.png").Select(f => Path.GetFileName(f)!).Order().ToArray();
+        Assert.Equal(["ankle_boot-fc8-9-gray.png", "ankle_boot-fc8-9-input.png", "ankle_boot-fc8-9-norm.png", "ankle_boot-fc8-9-normblur.png", "ankle_boot-fc8-9-raw.png"], files);
+        Assert.Equal(ImageFile.Read(Boot).Pixels, ImageFile.Read(Path.Combine(output, method, "ankle_boot-fc8-9-input.png")).Pixels);
+        using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, method + ".json")));
+        Assert.Equal(rule.ToString(), card.RootElement.GetProperty("parameters").GetProperty("rule").GetString());
+        Assert.Equal("fc8 unit 9", card.RootElement.GetProperty("target").GetString());
+
+        // --raw is d logit_9 / d input with seed 1.0, shape (1, 1, 28, 28): the library's result.
+        var written = Npy.Read(raw);
+        Assert.Equal([1, 1, 28, 28], written.Shape);
+        using var backend = new CpuBackend();
+        using var bundle = ModelBundle.Load(Fixtures.Path("..", "..", "weights", "fashion-alexnet"), backend);
+        using var x = backend.Upload(ImageTensors.ToInput(ImageFile.Read(Boot), bundle.Preprocessing), bundle.Network.InputShape(1));
+        var expected = Attribution.InputGradient(bundle.Network, x, new Target("fc8", 9), rule);
+        TensorAssert.Close(expected, written.Data, 1e-6, 1e-6, method);
+    }
+
+    [Fact]
+    public void Attribution_DefaultsToTheTopClass_AndTakesAUnit()
+    {
+        string output = FashionMnist.TempFolder();
+        var top = CliHarness.Run("guided", "--input", Boot, "--out", output);
+        Assert.True(top.Exit == 0, top.Error);
+        Assert.Contains("fc8 unit 9", top.Output);
+        var unit = CliHarness.Run("deconv", "--input", Boot, "--out", output, "--layer", "conv5", "--unit", "3,2,4");
+        Assert.True(unit.Exit == 0, unit.Error);
+        Assert.Contains("conv5 unit 3 at (2, 4)", unit.Output);
+    }
+
+    [Theory]
+    [InlineData("no layer named 'conv9'; the layers are: conv1, relu1, norm1, pool1, conv2", "saliency", "--layer", "conv9", "--unit", "0")]
+    [InlineData("unit 500 is outside layer 'conv5' with 128 channels", "guided", "--layer", "conv5", "--unit", "500")]
+    [InlineData("position (9, 0) is outside layer 'conv5'", "deconv", "--layer", "conv5", "--unit", "1,9,0")]
+    [InlineData("--class 10 is outside the model's classes 0..9", "saliency", "--class", "10")]
+    [InlineData("give either --class K or --layer L --unit C, not both", "saliency", "--class", "1", "--unit", "2")]
+    [InlineData("no layer named 'fc9'", "activations", "--layer", "fc9")]
+    public void BadTargets_AreOneLineErrors(string message, params string[] args)
+    {
+        CliHarness.AssertOneLineError(CliHarness.Run([.. args, "--input", Boot, "--out", FashionMnist.TempFolder()]), message);
+    }
+
+    [Fact]
+    public void UndecodableImage_NamesTheFileAndTheReason()
+    {
+        string path = Path.Combine(FashionMnist.TempFolder(), "notes.png");
+        File.WriteAllText(path, "not an image");
+        CliHarness.AssertOneLineError(CliHarness.Run("saliency", "--input", path), $"{path}: not a PNG, JPEG, PGM or PPM image");
+    }
+}
