@@ -21,6 +21,8 @@ public static class CliApp
         AttributionCommand.Saliency(),
         AttributionCommand.Deconv(),
         AttributionCommand.Guided(),
+        GradCamCommand.Create(),
+        OcclusionCommand.Create(),
         DevicesCommand.Create(),
     };
 

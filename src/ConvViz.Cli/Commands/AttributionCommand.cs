@@ -82,7 +82,7 @@ public static class AttributionCommand
     }
 
     /// <summary>--class K (the logit layer's channel K), --layer/--unit, or by default the top class.</summary>
-    private static Target ResolveTarget(ModelBundle bundle, ConvViz.Engine.Tensors.Tensor x, string? layerName, string? unitText, int? classIndex)
+    internal static Target ResolveTarget(ModelBundle bundle, ConvViz.Engine.Tensors.Tensor x, string? layerName, string? unitText, int? classIndex)
     {
         var network = bundle.Network;
         string logits = Inputs.LogitLayer(bundle);
@@ -104,7 +104,7 @@ public static class AttributionCommand
         return new Target(layer, channel, y, xPosition);
     }
 
-    private static void Write(ExperimentCard card, string outFolder, string path, Image8 image)
+    internal static void Write(ExperimentCard card, string outFolder, string path, Image8 image)
     {
         ImageFile.Write(path, image);
         card.Outputs.Add(Path.GetRelativePath(outFolder, path));

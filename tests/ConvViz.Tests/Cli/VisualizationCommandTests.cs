@@ -85,6 +85,30 @@ public sealed class VisualizationCommandTests
         Assert.Contains("conv5 unit 3 at (2, 4)", unit.Output);
     }
 
+    [Fact]
+    public void GradCam_WritesHeatmapOverlayAndGuidedGradCam()
+    {
+        string output = FashionMnist.TempFolder();
+        var result = CliHarness.Run("gradcam", "--input", Boot, "--out", output);
+        Assert.True(result.Exit == 0, result.Error);
+        Assert.Contains("Grad-CAM of Ankle boot (class 9) on relu5 (7x7)", result.Output);
+        Assert.Equal(3, Directory.GetFiles(Path.Combine(output, "gradcam"), "*.png").Length);
+        using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "gradcam.json")));
+        Assert.Equal(49, card.RootElement.GetProperty("results").GetProperty("map").GetArrayLength());
+    }
+
+    [Fact]
+    public void Occlusion_WritesTheDropMapAndCard()
+    {
+        string output = FashionMnist.TempFolder();
+        var result = CliHarness.Run("occlusion", "--input", Boot, "--out", output, "--patch", "7", "--stride", "7", "--fill", "0");
+        Assert.True(result.Exit == 0, result.Error);
+        Assert.Contains("over 4x4 positions", result.Output);
+        Assert.Equal(2, Directory.GetFiles(Path.Combine(output, "occlusion"), "*.png").Length);
+        using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "occlusion.json")));
+        Assert.Equal(16, card.RootElement.GetProperty("results").GetProperty("values").GetArrayLength());
+    }
+
     [Theory]
     [InlineData("no layer named 'conv9'; the layers are: conv1, relu1, norm1, pool1, conv2", "saliency", "--layer", "conv9", "--unit", "0")]
     [InlineData("unit 500 is outside layer 'conv5' with 128 channels", "guided", "--layer", "conv5", "--unit", "500")]
@@ -92,6 +116,10 @@ public sealed class VisualizationCommandTests
     [InlineData("--class 10 is outside the model's classes 0..9", "saliency", "--class", "10")]
     [InlineData("give either --class K or --layer L --unit C, not both", "saliency", "--class", "1", "--unit", "2")]
     [InlineData("no layer named 'fc9'", "activations", "--layer", "fc9")]
+    [InlineData("Grad-CAM needs feature maps", "gradcam", "--layer", "fc6")]
+    [InlineData("--opacity 2 must be between 0 and 1", "gradcam", "--opacity", "2")]
+    [InlineData("--patch 0 must be between 1 and the input size 28", "occlusion", "--patch", "0")]
+    [InlineData("--fill 300 must be a pixel value in 0..255", "occlusion", "--fill", "300")]
     public void BadTargets_AreOneLineErrors(string message, params string[] args)
     {
         CliHarness.AssertOneLineError(CliHarness.Run([.. args, "--input", Boot, "--out", FashionMnist.TempFolder()]), message);

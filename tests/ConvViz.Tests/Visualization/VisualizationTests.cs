@@ -132,4 +132,67 @@ public sealed class VisualizationTests
         var blurred = Attribution.Render(gradient, p, GradientDisplay.NormBlur, backend, 1f);
         Assert.NotEqual(norm.Pixels, blurred.Pixels);
     }
+
+    private static ModelBundle DefaultBundle(CpuBackend backend) => ModelBundle.Load(Fixtures.Path("..", "..", "weights", "fashion-alexnet"), backend);
+
+    private static float[] Boot(ModelBundle bundle) => ImageTensors.ToInput(ImageFile.Read(Fixtures.Path("images", "ankle_boot.png")), bundle.Preprocessing);
+
+    [Theory]
+    [InlineData("relu5", 7)]
+    [InlineData("conv3", 7)]
+    [InlineData("pool1", 14)]
+    public void GradCam_IsNonNegative_AtTheLayersSpatialSize(string layer, int size)
+    {
+        using var backend = new CpuBackend();
+        using var bundle = DefaultBundle(backend);
+        using var x = backend.Upload(Boot(bundle), bundle.Network.InputShape(1));
+        var cam = GradCam.Compute(bundle.Network, x, layer, new Target("fc8", 9));
+        Assert.Equal((size, size, size * size), (cam.Height, cam.Width, cam.Map.Length));
+        Assert.All(cam.Map, v => Assert.True(v >= 0));
+        Assert.Contains(cam.Map, v => v > 0);
+        var upsampled = GradCam.Upsampled(cam, 28, 28);
+        Assert.Equal(784, upsampled.Length);
+        // Bilinear samples fall between the map's cells, so the peak of 1 is approached, not hit.
+        Assert.InRange(upsampled.Max(), 0.5f, 1f);
+        var e = Assert.Throws<ArgumentException>(() => GradCam.Compute(bundle.Network, x, "fc6", new Target("fc8", 9)));
+        Assert.Contains("Grad-CAM needs feature maps", e.Message);
+    }
+
+    /// <summary>
+    /// The ankle boot sits on a black background. A black patch over black pixels leaves the input
+    /// unchanged, so the class probability must not move (within float noise of running the copy
+    /// in another batch position: 1e-6); patches over the boot must move it.
+    /// </summary>
+    [Fact]
+    public void Occlusion_OverABlankRegion_LeavesTheProbabilityUnchanged()
+    {
+        using var backend = new CpuBackend();
+        using var bundle = DefaultBundle(backend);
+        var image = ImageFile.Read(Fixtures.Path("images", "ankle_boot.png"));
+        using var x = backend.Upload(Boot(bundle), bundle.Network.InputShape(1));
+        var p = bundle.Preprocessing;
+        float black = (0 * p.PixelScale - p.Mean[0]) * p.Scale[0];
+        var map = Occlusion.Compute(bundle.Network, x, new Target("fc8", 9), isClass: true, patch: 4, stride: 4, fill: [black], batchSize: 10);
+        Assert.Equal((7, 7), (map.Rows, map.Cols));
+        int blank = 0, moved = 0;
+        for (int r = 0; r < map.Rows; r++)
+            for (int c = 0; c < map.Cols; c++)
+            {
+                bool allBlack = true;
+                for (int y = map.Tops[r]; y < map.Tops[r] + 4; y++)
+                    for (int xx = map.Lefts[c]; xx < map.Lefts[c] + 4; xx++)
+                        allBlack &= image.Pixels[y * 28 + xx] == 0;
+                float value = map.Values[r * map.Cols + c];
+                if (allBlack)
+                {
+                    blank++;
+                    Assert.True(Math.Abs(value - map.Baseline) <= 1e-6, $"patch ({r}, {c}) over black pixels moved the probability from {map.Baseline} to {value}");
+                }
+                else if (Math.Abs(value - map.Baseline) > 1e-3) moved++;
+            }
+        Assert.True(blank >= 5, $"only {blank} blank patches");
+        Assert.True(moved >= 3, $"only {moved} patches over the boot changed the probability");
+        var drop = OcclusionMaps.DropPerPixel(map, 28, 28);
+        Assert.Equal(784, drop.Length);
+    }
 }

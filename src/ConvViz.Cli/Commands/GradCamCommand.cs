@@ -1,0 +1,82 @@
+using System.CommandLine;
+using System.Diagnostics;
+using ConvViz.Engine.Backends;
+using ConvViz.Engine.Imaging;
+using ConvViz.Engine.Layers;
+using ConvViz.Engine.Visualization;
+using Spectre.Console;
+
+namespace ConvViz.Cli.Commands;
+
+/// <summary>
+/// `convviz gradcam --input IMG [--layer L] [--class K]`: the Grad-CAM heatmap of a class on a conv
+/// layer's feature maps (default: the rectified output of the last conv layer), overlaid on the
+/// input, and guided Grad-CAM; images in OUT/gradcam/ and the card OUT/gradcam.json.
+/// </summary>
+public static class GradCamCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var input = CommonOptions.Input();
+        var layer = new Option<string?>("--layer") { Description = "Feature-map layer (default: the ReLU after the last conv layer)" };
+        var classIndex = new Option<int?>("--class") { Description = "Class to explain (default: the top predicted class)" };
+        var colormap = CommonOptions.Colormap(Colormap.Jet);
+        var opacity = new Option<float>("--opacity") { Description = "Heatmap opacity over the input, 0..1", DefaultValueFactory = _ => 0.5f };
+        var output = CommonOptions.Out();
+        var backend = CommonOptions.Backend();
+        var device = CommonOptions.Device();
+        var command = new Command("gradcam", "Grad-CAM and guided Grad-CAM (Selvaraju et al. 2017) of a class on a conv layer")
+            { model, input, layer, classIndex, colormap, opacity, output, backend, device };
+        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(input)!, result.GetValue(layer), result.GetValue(classIndex),
+            result.GetValue(colormap), result.GetValue(opacity), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device)));
+        return command;
+    }
+
+    private static void Execute(string modelName, string inputPath, string? layerName, int? classIndex, Colormap colormap, float opacity,
+        string outFolder, string backendName, int? device)
+    {
+        if (!(opacity >= 0 && opacity <= 1)) throw new UserError($"--opacity {opacity} must be between 0 and 1");
+        using var backend = BackendCatalog.Create(backendName, device);
+        using var bundle = ModelCatalog.Open(modelName, backend);
+        using var x = Inputs.Load(inputPath, bundle, backend);
+        var network = bundle.Network;
+        string layer = layerName ?? DefaultLayer(bundle);
+        network.IndexOf(layer);
+        var target = AttributionCommand.ResolveTarget(bundle, x, null, null, classIndex);
+        var p = bundle.Preprocessing;
+
+        var card = new ExperimentCard("gradcam", bundle.Source, inputPath) { Target = target.ToString() };
+        card.Parameters["layer"] = layer;
+        card.Parameters["colormap"] = colormap.ToString();
+        card.Parameters["opacity"] = opacity;
+        card.Parameters["backend"] = backend.Description;
+        var clock = Stopwatch.StartNew();
+        var cam = GradCam.Compute(network, x, layer, target);
+        card.TimingsMs["gradcam"] = clock.Elapsed.TotalMilliseconds;
+        clock.Restart();
+        var guided = Attribution.InputGradient(network, x, target, ReluRule.Guided);
+        card.TimingsMs["guided backprop"] = clock.Elapsed.TotalMilliseconds;
+
+        var heat = GradCam.Upsampled(cam, p.Height, p.Width);
+        var image = ImageTensors.ToImage(backend.Download(x), p);
+        string folder = Path.Combine(outFolder, "gradcam");
+        string stem = Inputs.FileName($"{Path.GetFileNameWithoutExtension(inputPath)}-{layer}-class{target.Channel}");
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-heatmap.png"), Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-overlay.png"), GradCam.Overlay(image, heat, colormap, opacity));
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-guided-gradcam.png"),
+            Attribution.Render(GradCam.Guided(guided, heat), p, GradientDisplay.Raw, backend, 1f));
+        card.Results["mapSize"] = new[] { cam.Height, cam.Width };
+        card.Results["map"] = cam.Map;
+        AnsiConsole.MarkupLine(Markup.Escape($"Grad-CAM of {bundle.Classes[target.Channel]} (class {target.Channel}) on {layer} ({cam.Height}x{cam.Width}): wrote {folder}/ and the card {card.Save(outFolder)}"));
+    }
+
+    /// <summary>The ReLU right after the last conv layer, else the last conv layer.</summary>
+    private static string DefaultLayer(Engine.Models.ModelBundle bundle)
+    {
+        var layers = bundle.Network.Layers;
+        int lastConv = layers.Select((l, i) => (l, i)).LastOrDefault(e => e.l is Conv2dLayer, (null!, -1)).Item2;
+        if (lastConv < 0) throw new UserError("the model has no conv layer for Grad-CAM");
+        return lastConv + 1 < layers.Count && layers[lastConv + 1] is ReluLayer ? layers[lastConv + 1].Name : layers[lastConv].Name;
+    }
+}

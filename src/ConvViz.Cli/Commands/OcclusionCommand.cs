@@ -1,0 +1,87 @@
+using System.CommandLine;
+using System.Diagnostics;
+using ConvViz.Engine.Imaging;
+using ConvViz.Engine.Visualization;
+using Spectre.Console;
+
+namespace ConvViz.Cli.Commands;
+
+/// <summary>
+/// `convviz occlusion --input IMG [--class K | --layer L --unit C|C,Y,X] [--patch N] [--stride N] [--fill PIXEL]`:
+/// slides a patch over the input, records the class probability (or the unit's activation), and
+/// renders the drop as a heatmap and an overlay in OUT/occlusion/, with the card OUT/occlusion.json.
+/// </summary>
+public static class OcclusionCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var input = CommonOptions.Input();
+        var layer = new Option<string?>("--layer") { Description = "Layer of --unit" };
+        var unit = new Option<string?>("--unit") { Description = "Channel C (summed over positions) or C,Y,X of --layer" };
+        var classIndex = new Option<int?>("--class") { Description = "Class whose probability is recorded (default: the top predicted class)" };
+        var patch = new Option<int?>("--patch") { Description = "Patch side in input pixels (default: a seventh of the input)" };
+        var stride = new Option<int?>("--stride") { Description = "Step between patches (default: half the patch)" };
+        var fill = new Option<float?>("--fill") { Description = "Patch pixel value 0..255 (default: the model's mean pixel, i.e. input value 0)" };
+        var batch = new Option<int>("--batch") { Description = "Occluded copies per forward pass", DefaultValueFactory = _ => 32 };
+        var colormap = CommonOptions.Colormap(Colormap.Jet);
+        var output = CommonOptions.Out();
+        var backend = CommonOptions.Backend();
+        var device = CommonOptions.Device();
+        var command = new Command("occlusion", "Occlusion sensitivity (Zeiler & Fergus 2014): where covering the image changes the answer")
+            { model, input, layer, unit, classIndex, patch, stride, fill, batch, colormap, output, backend, device };
+        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(input)!, result.GetValue(layer), result.GetValue(unit),
+            result.GetValue(classIndex), result.GetValue(patch), result.GetValue(stride), result.GetValue(fill), result.GetValue(batch),
+            result.GetValue(colormap), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device)));
+        return command;
+    }
+
+    private static void Execute(string modelName, string inputPath, string? layerName, string? unitText, int? classIndex, int? patchSize, int? strideSize,
+        float? fillPixel, int batch, Colormap colormap, string outFolder, string backendName, int? device)
+    {
+        if (fillPixel is < 0 or > 255) throw new UserError($"--fill {fillPixel} must be a pixel value in 0..255");
+        using var backend = BackendCatalog.Create(backendName, device);
+        using var bundle = ModelCatalog.Open(modelName, backend);
+        using var x = Inputs.Load(inputPath, bundle, backend);
+        var target = AttributionCommand.ResolveTarget(bundle, x, layerName, unitText, classIndex);
+        bool isClass = unitText is null;
+        var p = bundle.Preprocessing;
+        int patch = patchSize ?? Math.Max(1, (int)Math.Round(Math.Min(p.Height, p.Width) / 7.0));
+        int stride = strideSize ?? Math.Max(1, patch / 2);
+        var fill = Enumerable.Range(0, p.Channels).Select(c => fillPixel is { } v ? (v * p.PixelScale - p.Mean[c]) * p.Scale[c] : 0f).ToArray();
+
+        var card = new ExperimentCard("occlusion", bundle.Source, inputPath) { Target = isClass ? $"probability of class {target.Channel} ({bundle.Classes[target.Channel]})" : target.ToString() };
+        card.Parameters["patch"] = patch;
+        card.Parameters["stride"] = stride;
+        card.Parameters["fillPixel"] = fillPixel?.ToString() ?? "model mean (input value 0)";
+        card.Parameters["batch"] = batch;
+        card.Parameters["backend"] = backend.Description;
+        OcclusionMap map = null!;
+        var clock = Stopwatch.StartNew();
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(progress =>
+            {
+                var task = progress.AddTask("occluding", maxValue: 1);
+                map = Occlusion.Compute(bundle.Network, x, target, isClass, patch, stride, fill, batch, (done, total) =>
+                {
+                    task.MaxValue = total;
+                    task.Value = done;
+                    task.Description = $"occluding {done}/{total} positions";
+                });
+            });
+        card.TimingsMs["occlusion"] = clock.Elapsed.TotalMilliseconds;
+
+        var drop = OcclusionMaps.DropPerPixel(map, p.Height, p.Width);
+        float largest = drop.Max(Math.Abs);
+        var heat = drop.Select(d => largest > 0 ? Math.Max(0, d) / largest : 0f).ToArray();
+        string folder = Path.Combine(outFolder, "occlusion");
+        string stem = Inputs.FileName($"{Path.GetFileNameWithoutExtension(inputPath)}-{target.Layer}-{target.Channel}");
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-drop.png"), Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-overlay.png"),
+            GradCam.Overlay(ImageTensors.ToImage(backend.Download(x), p), heat, colormap));
+        card.Results["baseline"] = map.Baseline;
+        card.Results["grid"] = new[] { map.Rows, map.Cols };
+        card.Results["values"] = map.Values;
+        AnsiConsole.MarkupLine(Markup.Escape($"occlusion of {card.Target}: baseline {map.Baseline:G4}, lowest {map.Values.Min():G4} over {map.Rows}x{map.Cols} positions in {card.TimingsMs["occlusion"] / 1000:F1} s; wrote {folder}/ and the card {card.Save(outFolder)}"));
+    }
+}

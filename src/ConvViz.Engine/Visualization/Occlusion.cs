@@ -1,0 +1,122 @@
+using ConvViz.Engine.Networks;
+using ConvViz.Engine.Tensors;
+
+namespace ConvViz.Engine.Visualization;
+
+/// <summary>The target's value with a patch over each position (Rows x Cols, row-major), and without any patch.</summary>
+public sealed record OcclusionMap(float[] Values, int Rows, int Cols, float Baseline, int[] Tops, int[] Lefts, int Patch);
+
+/// <summary>
+/// Occlusion sensitivity (Zeiler &amp; Fergus 2014): slide a square patch of a fill value over the
+/// input, run the network on every occluded copy (in batches), and record the target's value: a
+/// class's probability (softmax of the logits) or a unit's activation (at its position, or summed
+/// over its channel). Where the value drops, the network was looking.
+/// </summary>
+public static class Occlusion
+{
+    /// <param name="fill">The patch's value in input space, one per input channel.</param>
+    /// <param name="onBatch">Called with (positions done, positions in all).</param>
+    public static OcclusionMap Compute(Network network, Tensor input, Target target, bool isClass, int patch, int stride, float[] fill,
+        int batchSize = 32, Action<int, int>? onBatch = null, CancellationToken cancellation = default)
+    {
+        var sample = network.SampleShape;
+        int channels = sample[0], height = sample[1], width = sample[2], plane = height * width;
+        if (patch < 1 || patch > Math.Min(height, width)) throw new ArgumentException($"--patch {patch} must be between 1 and the input size {Math.Min(height, width)}");
+        if (stride < 1) throw new ArgumentException($"--stride {stride} must be at least 1");
+        if (fill.Length != channels) throw new ArgumentException($"{fill.Length} fill values for {channels} input channels");
+        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        var backend = input.Backend;
+        var original = backend.Download(input).AsSpan(0, channels * plane).ToArray();
+        var tops = Positions(height, patch, stride);
+        var lefts = Positions(width, patch, stride);
+        int total = tops.Length * lefts.Length;
+
+        float baseline = Values(network, backend, [original], target, isClass)[0];
+        var values = new float[total];
+        for (int start = 0; start < total; start += batchSize)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            int n = Math.Min(batchSize, total - start);
+            var batch = new float[n][];
+            for (int b = 0; b < n; b++)
+            {
+                int top = tops[(start + b) / lefts.Length], left = lefts[(start + b) % lefts.Length];
+                var copy = (float[])original.Clone();
+                for (int c = 0; c < channels; c++)
+                    for (int y = top; y < top + patch; y++)
+                        Array.Fill(copy, fill[c], (c * height + y) * width + left, patch);
+                batch[b] = copy;
+            }
+            Values(network, backend, batch, target, isClass).CopyTo(values, start);
+            onBatch?.Invoke(start + n, total);
+        }
+        return new OcclusionMap(values, tops.Length, lefts.Length, baseline, tops, lefts, patch);
+    }
+
+    /// <summary>Patch offsets 0, stride, ... and, when the last one leaves a strip uncovered, size - patch.</summary>
+    private static int[] Positions(int size, int patch, int stride)
+    {
+        var positions = new List<int>();
+        for (int p = 0; p + patch <= size; p += stride) positions.Add(p);
+        if (positions[^1] != size - patch) positions.Add(size - patch);
+        return positions.ToArray();
+    }
+
+    private static float[] Values(Network network, Backends.Backend backend, float[][] images, Target target, bool isClass)
+    {
+        int n = images.Length;
+        using var x = backend.Upload(images.SelectMany(i => i).ToArray(), network.InputShape(n));
+        using var pass = network.Forward(x, upTo: target.Layer);
+        var output = backend.Download(pass.Last);
+        var shape = pass.Last.Shape;
+        int perItem = shape.SampleSize, channels = shape[1], positions = perItem / channels;
+        var result = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            var row = output.AsSpan(i * perItem, perItem);
+            if (isClass)
+            {
+                float max = float.NegativeInfinity;
+                foreach (float v in row) max = Math.Max(max, v);
+                double sum = 0;
+                foreach (float v in row) sum += Math.Exp(v - max);
+                result[i] = (float)(Math.Exp(row[target.Channel] - max) / sum);
+            }
+            else if (target.Y is { } y)
+                result[i] = row[target.Channel * positions + y * shape.W + target.X!.Value];
+            else
+            {
+                double sum = 0;
+                foreach (float v in row.Slice(target.Channel * positions, positions)) sum += v;
+                result[i] = (float)sum;
+            }
+        }
+        return result;
+    }
+}
+
+/// <summary>Occlusion maps in input pixels.</summary>
+public static class OcclusionMaps
+{
+    /// <summary>
+    /// Each input pixel gets the mean drop (baseline - value) over the patches that covered it, so
+    /// the map has the input's size; pixels no patch covered get 0.
+    /// </summary>
+    public static float[] DropPerPixel(OcclusionMap map, int height, int width)
+    {
+        var sum = new double[height * width];
+        var count = new int[height * width];
+        for (int r = 0; r < map.Rows; r++)
+            for (int c = 0; c < map.Cols; c++)
+            {
+                double drop = map.Baseline - map.Values[r * map.Cols + c];
+                for (int y = map.Tops[r]; y < map.Tops[r] + map.Patch; y++)
+                    for (int x = map.Lefts[c]; x < map.Lefts[c] + map.Patch; x++)
+                    {
+                        sum[y * width + x] += drop;
+                        count[y * width + x]++;
+                    }
+            }
+        return sum.Select((s, i) => count[i] == 0 ? 0f : (float)(s / count[i])).ToArray();
+    }
+}
