@@ -5,11 +5,12 @@
 #   python3-onnx                        the ONNX project's own checker, run on the models ConvViz exports
 #   dataset-fashion-mnist               Fashion-MNIST (/usr/share/datasets/fashion-mnist): training, eval and the default bundle
 #   libturbojpeg0                       libjpeg-turbo, which convviz loads at run time to read JPEG images
+#   chromium                            the browser the report test opens report.html in (driven by Playwright)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd python3-onnx dataset-fashion-mnist libturbojpeg0; do
+for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd python3-onnx dataset-fashion-mnist libturbojpeg0 chromium; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -21,6 +21,7 @@ public static class CliApp
         AttributionCommand.Saliency(),
         AttributionCommand.Deconv(),
         AttributionCommand.Guided(),
+        ReportCommand.Create(),
         GradCamCommand.Create(),
         OcclusionCommand.Create(),
         DevicesCommand.Create(),
