@@ -53,7 +53,7 @@ public static class AttributionCommand
         using var x = Inputs.Load(inputPath, bundle, backend);
         var target = ResolveTarget(bundle, x, layerName, unitText, classIndex);
         var p = bundle.Preprocessing;
-        float sigma = blurSigma ?? Math.Max(0.5f, 4f * Math.Min(p.Height, p.Width) / 227f);
+        float sigma = blurSigma ?? Attribution.DefaultBlurSigma(p);
 
         var card = new ExperimentCard(method, bundle.Source, inputPath) { Target = target.ToString() };
         card.Parameters["rule"] = rule.ToString();

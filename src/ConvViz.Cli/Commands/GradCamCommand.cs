@@ -63,7 +63,7 @@ public static class GradCamCommand
         string folder = Path.Combine(outFolder, "gradcam");
         string stem = Inputs.FileName($"{Path.GetFileNameWithoutExtension(inputPath)}-{layer}-class{target.Channel}");
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-heatmap.png"), Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-overlay.png"), GradCam.Overlay(image, heat, colormap, opacity));
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-overlay.png"), colormap.Overlay(image, heat, opacity));
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-guided-gradcam.png"),
             Attribution.Render(GradCam.Guided(guided, heat), p, GradientDisplay.Raw, backend, 1f));
         card.Results["mapSize"] = new[] { cam.Height, cam.Width };

@@ -46,7 +46,7 @@ public static class OcclusionCommand
         var target = AttributionCommand.ResolveTarget(bundle, x, layerName, unitText, classIndex);
         bool isClass = unitText is null;
         var p = bundle.Preprocessing;
-        int patch = patchSize ?? Math.Max(1, (int)Math.Round(Math.Min(p.Height, p.Width) / 7.0));
+        int patch = patchSize ?? Occlusion.DefaultPatch(p.Height, p.Width);
         int stride = strideSize ?? Math.Max(1, patch / 2);
         var fill = Enumerable.Range(0, p.Channels).Select(c => fillPixel is { } v ? (v * p.PixelScale - p.Mean[c]) * p.Scale[c] : 0f).ToArray();
 
@@ -71,14 +71,12 @@ public static class OcclusionCommand
             });
         card.TimingsMs["occlusion"] = clock.Elapsed.TotalMilliseconds;
 
-        var drop = OcclusionMaps.DropPerPixel(map, p.Height, p.Width);
-        float largest = drop.Max(Math.Abs);
-        var heat = drop.Select(d => largest > 0 ? Math.Max(0, d) / largest : 0f).ToArray();
+        var heat = OcclusionMaps.Heat(map, p.Height, p.Width);
         string folder = Path.Combine(outFolder, "occlusion");
         string stem = Inputs.FileName($"{Path.GetFileNameWithoutExtension(inputPath)}-{target.Layer}-{target.Channel}");
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-drop.png"), Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-overlay.png"),
-            GradCam.Overlay(ImageTensors.ToImage(backend.Download(x), p), heat, colormap));
+            colormap.Overlay(ImageTensors.ToImage(backend.Download(x), p), heat));
         card.Results["baseline"] = map.Baseline;
         card.Results["grid"] = new[] { map.Rows, map.Cols };
         card.Results["values"] = map.Values;

@@ -123,7 +123,7 @@ public static class ReportCommand
     {
         var p = bundle.Preprocessing;
         var network = bundle.Network;
-        float sigma = Math.Max(0.5f, 4f * Math.Min(p.Height, p.Width) / 227f);
+        float sigma = Attribution.DefaultBlurSigma(p);
         var gradient = Attribution.InputGradient(network, x, target, ReluRule.Gradient);
         var deconv = Attribution.InputGradient(network, x, target, ReluRule.Deconvnet);
         var guided = Attribution.InputGradient(network, x, target, ReluRule.Guided);
@@ -138,14 +138,12 @@ public static class ReportCommand
         {
             var cam = GradCam.Compute(network, x, camLayer, target);
             var heat = GradCam.Upsampled(cam, p.Height, p.Width);
-            views.Add((GradCam.Overlay(seen, heat, Colormap.Jet), $"Grad-CAM (Selvaraju et al.) on {camLayer} ({cam.Height}x{cam.Width}, upsampled): red regions' features raise the target."));
+            views.Add((Colormap.Jet.Overlay(seen, heat), $"Grad-CAM (Selvaraju et al.) on {camLayer} ({cam.Height}x{cam.Width}, upsampled): red regions' features raise the target."));
             views.Add((Attribution.Render(GradCam.Guided(guided, heat), p, GradientDisplay.Raw, backend, sigma), "Guided Grad-CAM: guided backprop times the Grad-CAM map."));
         }
-        int patch = Math.Max(1, (int)Math.Round(Math.Min(p.Height, p.Width) / 7.0));
+        int patch = Occlusion.DefaultPatch(p.Height, p.Width);
         var occlusion = Occlusion.Compute(network, x, target, isClass, patch, Math.Max(1, patch / 2), new float[p.Channels]);
-        var drop = OcclusionMaps.DropPerPixel(occlusion, p.Height, p.Width);
-        float largest = drop.Max(Math.Abs);
-        views.Add((GradCam.Overlay(seen, drop.Select(d => largest > 0 ? Math.Max(0, d) / largest : 0f).ToArray(), Colormap.Jet),
+        views.Add((Colormap.Jet.Overlay(seen, OcclusionMaps.Heat(occlusion, p.Height, p.Width)),
             $"Occlusion (Zeiler & Fergus): a {patch}x{patch} patch of the mean pixel slid over the image; red where covering it lowers the " +
             (isClass ? $"probability (from {occlusion.Baseline:F3}, lowest {occlusion.Values.Min():F3})." : $"activation (from {occlusion.Baseline:G3}, lowest {occlusion.Values.Min():G3}).")));
         return views;

@@ -25,6 +25,9 @@ public enum GradientDisplay { Raw, Gray, Norm, NormBlur }
 /// </summary>
 public static class Attribution
 {
+    /// <summary>The Toolbox's normblur sigma, 4 pixels at 227, scaled to the input's shorter side (at least 0.5).</summary>
+    public static float DefaultBlurSigma(Preprocessing p) => Math.Max(0.5f, 4f * Math.Min(p.Height, p.Width) / 227f);
+
     /// <summary>d target / d input for batch item 0, shape of the input.</summary>
     public static float[] InputGradient(Network network, Tensor input, Target target, ReluRule rule)
     {

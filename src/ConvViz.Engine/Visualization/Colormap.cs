@@ -1,3 +1,5 @@
+using ConvViz.Engine.Imaging;
+
 namespace ConvViz.Engine.Visualization;
 
 /// <summary>
@@ -30,6 +32,23 @@ public static class Colormaps
             _ => Interpolate(DivergingStops, t),
         };
     }
+
+    /// <summary>The heatmap through a colormap, blended over the (gray or RGB) image with weight <paramref name="opacity"/>.</summary>
+    public static Image8 Overlay(this Colormap colormap, Image8 image, float[] heat, float opacity = 0.5f)
+    {
+        var rgb = ImageTensors.ToChannels(image, 3);
+        var pixels = new byte[rgb.Pixels.Length];
+        for (int i = 0; i < heat.Length; i++)
+        {
+            var (r, g, b) = colormap.Color(heat[i]);
+            pixels[3 * i] = Blend(rgb.Pixels[3 * i], r, opacity);
+            pixels[3 * i + 1] = Blend(rgb.Pixels[3 * i + 1], g, opacity);
+            pixels[3 * i + 2] = Blend(rgb.Pixels[3 * i + 2], b, opacity);
+        }
+        return new Image8(rgb.Width, rgb.Height, 3, pixels);
+    }
+
+    private static byte Blend(byte under, byte over, float opacity) => (byte)Math.Round(under * (1 - opacity) + over * opacity);
 
     private static (byte, byte, byte) Interpolate((byte R, byte G, byte B)[] stops, float t)
     {

@@ -56,21 +56,6 @@ public static class GradCam
         return ImageTensors.Resize([scaled], cam.Width, cam.Height, width, height, ResizeMethod.Bilinear)[0];
     }
 
-    /// <summary>The heatmap through a colormap, blended over the (gray or RGB) image with weight <paramref name="opacity"/>.</summary>
-    public static Image8 Overlay(Image8 image, float[] heat, Colormap colormap, float opacity = 0.5f)
-    {
-        var rgb = ImageTensors.ToChannels(image, 3);
-        var pixels = new byte[rgb.Pixels.Length];
-        for (int i = 0; i < heat.Length; i++)
-        {
-            var (r, g, b) = colormap.Color(heat[i]);
-            pixels[3 * i] = Blend(rgb.Pixels[3 * i], r, opacity);
-            pixels[3 * i + 1] = Blend(rgb.Pixels[3 * i + 1], g, opacity);
-            pixels[3 * i + 2] = Blend(rgb.Pixels[3 * i + 2], b, opacity);
-        }
-        return new Image8(rgb.Width, rgb.Height, 3, pixels);
-    }
-
     /// <summary>Guided Grad-CAM: the guided-backprop input gradient (C, H, W) times the upsampled map.</summary>
     public static float[] Guided(float[] guidedGradient, float[] upsampledMap)
     {
@@ -78,6 +63,4 @@ public static class GradCam
         for (int i = 0; i < result.Length; i++) result[i] = guidedGradient[i] * upsampledMap[i % upsampledMap.Length];
         return result;
     }
-
-    private static byte Blend(byte under, byte over, float opacity) => (byte)Math.Round(under * (1 - opacity) + over * opacity);
 }

@@ -14,6 +14,9 @@ public sealed record OcclusionMap(float[] Values, int Rows, int Cols, float Base
 /// </summary>
 public static class Occlusion
 {
+    /// <summary>A seventh of the input's shorter side: the default patch.</summary>
+    public static int DefaultPatch(int height, int width) => Math.Max(1, (int)Math.Round(Math.Min(height, width) / 7.0));
+
     /// <param name="fill">The patch's value in input space, one per input channel.</param>
     /// <param name="onBatch">Called with (positions done, positions in all).</param>
     public static OcclusionMap Compute(Network network, Tensor input, Target target, bool isClass, int patch, int stride, float[] fill,
@@ -118,5 +121,13 @@ public static class OcclusionMaps
                     }
             }
         return sum.Select((s, i) => count[i] == 0 ? 0f : (float)(s / count[i])).ToArray();
+    }
+
+    /// <summary>The positive part of <see cref="DropPerPixel"/> scaled to [0, 1] by its largest magnitude: a heatmap.</summary>
+    public static float[] Heat(OcclusionMap map, int height, int width)
+    {
+        var drop = DropPerPixel(map, height, width);
+        float largest = drop.Max(Math.Abs);
+        return drop.Select(d => largest > 0 ? Math.Max(0, d) / largest : 0f).ToArray();
     }
 }
