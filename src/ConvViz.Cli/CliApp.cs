@@ -22,6 +22,7 @@ public static class CliApp
         AttributionCommand.Deconv(),
         AttributionCommand.Guided(),
         ReportCommand.Create(),
+        OptimizeCommand.Create(),
         GradCamCommand.Create(),
         OcclusionCommand.Create(),
         DevicesCommand.Create(),

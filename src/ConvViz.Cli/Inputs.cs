@@ -20,10 +20,7 @@ public static class Inputs
         var sample = bundle.Network.SampleShape;
         if (!path.EndsWith(".npy", StringComparison.OrdinalIgnoreCase))
         {
-            float[] values;
-            try { values = ImageTensors.ToInput(ImageFile.Read(path), bundle.Preprocessing); }
-            catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw new UserError($"--input {e.Message}"); }
-            return backend.Upload(values, new Shape([1, .. sample.ToArray()]));
+            return backend.Upload(ImageTensors.ToInput(ReadImage(path), bundle.Preprocessing), new Shape([1, .. sample.ToArray()]));
         }
         string expected = $"(1, {string.Join(", ", sample.ToArray())}) or ({string.Join(", ", sample.ToArray())})";
         NpyArray array;
@@ -33,6 +30,13 @@ public static class Inputs
         if (!dims.SequenceEqual([1, .. sample.ToArray()]))
             throw new UserError($"--input {path}: shape ({string.Join(", ", array.Shape)}) does not fit the model; expected {expected}");
         return backend.Upload(array.Data, new Shape(dims));
+    }
+
+    /// <summary>An image file for --input; a file that cannot be read or decoded is a one-line error naming it and why.</summary>
+    public static Image8 ReadImage(string path)
+    {
+        try { return ImageFile.Read(path); }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { throw new UserError($"--input {e.Message}"); }
     }
 
     /// <summary>--unit C (a whole channel) or C,Y,X (one neuron).</summary>

@@ -40,7 +40,7 @@ public static class ReportCommand
         if (sampleCount < 1) throw new UserError($"--samples {sampleCount} must be at least 1");
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
-        var images = inputPaths.Length > 0 ? inputPaths.Select(p => (Name: p, Image: ReadImage(p))).ToList() : Samples(bundle, sampleCount);
+        var images = inputPaths.Length > 0 ? inputPaths.Select(p => (Name: p, Image: Inputs.ReadImage(p))).ToList() : Samples(bundle, sampleCount);
         var card = new ExperimentCard("report", bundle.Source, string.Join(", ", images.Select(i => i.Name)));
         card.Parameters["backend"] = backend.Description;
         var page = new ReportPage($"ConvViz report: {bundle.Source}");
@@ -67,12 +67,6 @@ public static class ReportCommand
         File.WriteAllText(file, page.ToHtml());
         card.Outputs.Add("report.html");
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {file} ({new FileInfo(file).Length / 1024} KB, {images.Count} image(s), {clock.Elapsed.TotalSeconds:F1} s) and the card {card.Save(outFolder)}"));
-    }
-
-    private static Image8 ReadImage(string path)
-    {
-        try { return ImageFile.Read(path); }
-        catch (Exception e) when (e is InvalidDataException or NotSupportedException or FileNotFoundException) { throw new UserError($"--input {e.Message}"); }
     }
 
     /// <summary>The first sample of each of the first <paramref name="count"/> classes of the bundle's samples/.</summary>

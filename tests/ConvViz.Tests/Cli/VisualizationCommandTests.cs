@@ -109,6 +109,20 @@ public sealed class VisualizationCommandTests
         Assert.Equal(16, card.RootElement.GetProperty("results").GetProperty("values").GetArrayLength());
     }
 
+    [Fact]
+    public void Optimize_WritesBestAndLastImages_AndACardWithEveryObjective()
+    {
+        string output = FashionMnist.TempFolder();
+        var result = CliHarness.Run("optimize", "--class", "9", "--lr", "1", "--iterations", "60", "--out", output);
+        Assert.True(result.Exit == 0, result.Error);
+        Assert.Contains("fc8 unit 9: best objective", result.Output);
+        Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-seed0-best.png")));
+        Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-seed0-last.png")));
+        using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "optimize.json")));
+        Assert.Equal(60, card.RootElement.GetProperty("results").GetProperty("objectives").GetArrayLength());
+        Assert.Equal(1, card.RootElement.GetProperty("parameters").GetProperty("options").GetProperty("learningRate").GetDouble());
+    }
+
     [Theory]
     [InlineData("no layer named 'conv9'; the layers are: conv1, relu1, norm1, pool1, conv2", "saliency", "--layer", "conv9", "--unit", "0")]
     [InlineData("unit 500 is outside layer 'conv5' with 128 channels", "guided", "--layer", "conv5", "--unit", "500")]
@@ -120,6 +134,9 @@ public sealed class VisualizationCommandTests
     [InlineData("--opacity 2 must be between 0 and 1", "gradcam", "--opacity", "2")]
     [InlineData("--patch 0 must be between 1 and the input size 28", "occlusion", "--patch", "0")]
     [InlineData("--fill 300 must be a pixel value in 0..255", "occlusion", "--fill", "300")]
+    [InlineData("--preset 7 is unknown", "optimize", "--class", "1", "--preset", "7")]
+    [InlineData("--norm-percentile 120 must be in 0..100", "optimize", "--class", "1", "--norm-percentile", "120")]
+    [InlineData("unit 300 is outside layer 'conv5' with 128 channels", "optimize", "--layer", "conv5", "--unit", "300")]
     public void BadTargets_AreOneLineErrors(string message, params string[] args)
     {
         CliHarness.AssertOneLineError(CliHarness.Run([.. args, "--input", Boot, "--out", FashionMnist.TempFolder()]), message);
