@@ -118,9 +118,8 @@ public static class ReportCommand
         var p = bundle.Preprocessing;
         var network = bundle.Network;
         float sigma = Attribution.DefaultBlurSigma(p);
-        var gradient = Attribution.InputGradient(network, x, target, ReluRule.Gradient);
-        var deconv = Attribution.InputGradient(network, x, target, ReluRule.Deconvnet);
-        var guided = Attribution.InputGradient(network, x, target, ReluRule.Guided);
+        var gradients = Attribution.InputGradients(network, x, target, ReluRule.Gradient, ReluRule.Deconvnet, ReluRule.Guided);
+        var (gradient, deconv, guided) = (gradients[0], gradients[1], gradients[2]);
         var views = new List<(Image8, string)>
         {
             (Attribution.Render(gradient, p, GradientDisplay.Norm, backend, sigma), "Saliency (Simonyan et al.): |d target / d input|, the L2 norm over channels; bright pixels change the target most."),

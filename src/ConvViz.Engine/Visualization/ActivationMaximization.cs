@@ -111,15 +111,15 @@ public static class ActivationMaximization
             using var pass = network.Forward(input, upTo: target.Layer);
             var output = backend.Download(pass.Last);
             var (y, xPos) = Position(pass.Last.Shape, target);
-            int plane2 = pass.Last.Shape.Rank == 4 ? pass.Last.Shape.H * pass.Last.Shape.W : 1;
-            int index = target.Channel * plane2 + (pass.Last.Shape.Rank == 4 ? y * pass.Last.Shape.W + xPos : 0);
+            int unitPlane = pass.Last.Shape.Rank == 4 ? pass.Last.Shape.H * pass.Last.Shape.W : 1;
+            int index = target.Channel * unitPlane + (pass.Last.Shape.Rank == 4 ? y * pass.Last.Shape.W + xPos : 0);
             float objective = output[index];
             objectives.Add(objective);
             if (sign * objective > sign * bestObjective || bestIteration < 0)
             {
                 (best, bestObjective, bestIteration) = (x, objective, it);
             }
-            if (majority is null && IsArgMax(output, index, plane2, target.Channel, pass.Last.Shape, o.Minimize))
+            if (majority is null && IsArgMax(output, index, unitPlane, target.Channel, pass.Last.Shape, o.Minimize))
                 (majority, majorityIteration) = (x, it);
             onIteration?.Invoke(it, objective);
             if (it == o.Iterations - 1) break;

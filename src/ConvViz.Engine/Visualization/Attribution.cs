@@ -29,13 +29,20 @@ public static class Attribution
     public static float DefaultBlurSigma(Preprocessing p) => Math.Max(0.5f, 4f * Math.Min(p.Height, p.Width) / 227f);
 
     /// <summary>d target / d input for batch item 0, shape of the input.</summary>
-    public static float[] InputGradient(Network network, Tensor input, Target target, ReluRule rule)
+    public static float[] InputGradient(Network network, Tensor input, Target target, ReluRule rule) =>
+        InputGradients(network, input, target, rule)[0];
+
+    /// <summary>d target / d input under each rule, from one shared forward pass (backward only reads it).</summary>
+    public static float[][] InputGradients(Network network, Tensor input, Target target, params ReluRule[] rules)
     {
         var backend = input.Backend;
         using var pass = network.Forward(input, upTo: target.Layer);
         using var seed = network.UnitSeed(pass, target.Layer, target.Channel, target.Y, target.X, n: 0);
-        using var gradient = network.Backward(pass, target.Layer, seed, new BackwardOptions(rule))!;
-        return backend.Download(gradient);
+        return rules.Select(rule =>
+        {
+            using var gradient = network.Backward(pass, target.Layer, seed, new BackwardOptions(rule))!;
+            return backend.Download(gradient);
+        }).ToArray();
     }
 
     /// <summary>

@@ -119,6 +119,21 @@ public sealed class VisualizationTests
     }
 
     [Fact]
+    public void GradientsFromOneSharedForwardPass_EqualSeparateRuns()
+    {
+        using var backend = new CpuBackend();
+        using var network = AlexNet.Create(backend, seed: 4);
+        var shape = network.InputShape(1);
+        using var x = backend.Upload(TestData.Uniform(shape.ElementCount, 6), shape);
+        var target = new Target("conv5", 11, 6, 6);
+        ReluRule[] rules = [ReluRule.Gradient, ReluRule.Deconvnet, ReluRule.Guided];
+        var shared = Attribution.InputGradients(network, x, target, rules);
+        for (int r = 0; r < rules.Length; r++)
+            Assert.Equal(Attribution.InputGradient(network, x, target, rules[r]), shared[r]);
+        Assert.NotEqual(shared[0], shared[1]);
+    }
+
+    [Fact]
     public void Displays_NormIsNonNegativeAndZeroGradientIsMidGray()
     {
         using var backend = new CpuBackend();
