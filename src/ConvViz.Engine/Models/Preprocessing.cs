@@ -83,6 +83,29 @@ public sealed record Preprocessing(
         $"{Order.ToString().ToUpperInvariant()} {Channels}x{Height}x{Width}" + (ResizeShorter is { } r ? $" (resize shorter side to {r}, center crop)" : "") +
         $", x = (pixel * {Format(PixelScale)} - mean [{string.Join(", ", Mean.Select(Format))}]) * scale [{string.Join(", ", Scale.Select(Format))}]";
 
+    /// <summary>The model input value of <paramref name="pixel"/> (0..255) in <paramref name="channel"/>.</summary>
+    public float ToInput(float pixel, int channel) => (pixel * PixelScale - Mean[channel]) * Scale[channel];
+
+    /// <summary>How many input units one pixel level is in <paramref name="channel"/>.</summary>
+    public float InputPerPixel(int channel) => PixelScale * Scale[channel];
+
+    /// <summary>Clamps model inputs (N, C, H, W) in place to the valid pixel range [0, 255] of each
+    /// channel; <paramref name="plane"/> is H·W, the model's own size when null.</summary>
+    public void ClampToPixelRange(Span<float> input, int? plane = null)
+    {
+        int size = plane ?? Height * Width;
+        if (input.Length % size != 0 || input.Length / size % Channels != 0)
+            throw new ArgumentException($"an input of {input.Length} values is not a whole number of {Channels}-channel images of {size} pixels");
+        for (int i = 0; i < input.Length; i += size)
+        {
+            int c = i / size % Channels;
+            float low = ToInput(0, c), high = ToInput(255, c);
+            if (low > high) (low, high) = (high, low);
+            var channel = input.Slice(i, size);
+            for (int j = 0; j < size; j++) channel[j] = Math.Clamp(channel[j], low, high);
+        }
+    }
+
     private static string Format(float v) => v.ToString("R", CultureInfo.InvariantCulture);
 
     private static float[] Numbers(string text, string key) =>

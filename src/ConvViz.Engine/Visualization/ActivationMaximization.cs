@@ -87,10 +87,8 @@ public static class ActivationMaximization
             throw new ArgumentException($"position ({target.Y}, {target.X}) is outside layer '{target.Layer}' of shape {layerShape}");
         var backend = network.Parameters.First().Value.Backend;
         int c = p.Channels, plane = p.Height * p.Width;
-        var meanPixel = Enumerable.Range(0, c).Select(ch => p.Mean[ch] / p.PixelScale).ToArray();
-        var toInput = Enumerable.Range(0, c).Select(ch => p.PixelScale * p.Scale[ch]).ToArray();
-        // u is the model input (C, H, W); pixel = u / toInput + mean pixel.
-        var u = start is null ? Start(c, plane, o).Select((v, i) => v * toInput[i / plane]).ToArray() : (float[])start.Clone();
+        // u is the model input (C, H, W); the start noise is in pixel units.
+        var u = start is null ? Start(c, plane, o).Select((v, i) => v * p.InputPerPixel(i / plane)).ToArray() : (float[])start.Clone();
         if (u.Length != c * plane) throw new ArgumentException($"the start image has {u.Length} values, the model takes ({c}, {p.Height}, {p.Width})");
         var objectives = new List<float>();
         float[] best = [];
@@ -103,9 +101,7 @@ public static class ActivationMaximization
         for (int it = 0; it < o.Iterations; it++)
         {
             cancellation.ThrowIfCancellationRequested();
-            for (int ch = 0; ch < c; ch++)
-                for (int i = 0; i < plane; i++)
-                    u[ch * plane + i] = Math.Clamp(u[ch * plane + i], -meanPixel[ch] * toInput[ch], (255f - meanPixel[ch]) * toInput[ch]);
+            p.ClampToPixelRange(u);
             var x = (float[])u.Clone();
             using var input = backend.Upload(x, network.InputShape(1));
             using var pass = network.Forward(input, upTo: target.Layer);
