@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
@@ -14,9 +15,8 @@ public enum StepPolicy { Constant, Progress }
 /// Regularized activation maximization as in Yosinski et al. 2015 (the Deep Visualization
 /// Toolbox's gradient_optimizer.py). The image is optimized in the model's own input space: for a
 /// Caffe model that is the paper's mean-subtracted pixel space exactly; for a model that scales
-/// its pixels (e.g. by 1/255 and 1/std) the step, decay, blur and clips act on its scaled input,
-/// where a pixel-space rate would be far too small. The start noise and the [0, 255] clip are in
-/// pixels, mapped through the model's preprocessing.
+/// its pixels (e.g. by 1/255 and 1/std) the step, decay, blur and clips act on its scaled input.
+/// The start noise and the [0, 255] clip are in pixels, mapped through the model's preprocessing.
 /// </summary>
 public sealed record OptimizationOptions
 {
@@ -37,6 +37,18 @@ public sealed record OptimizationOptions
     /// <summary>Maximize (+1) or minimize (-1) the objective.</summary>
     public bool Minimize { get; init; }
     public int Seed { get; init; }
+    /// <summary>keras-vis's Lp-norm penalty weight (0: off; keras-vis uses 10) and its p.</summary>
+    public float LpWeight { get; init; }
+    public float LpPower { get; init; } = 6;
+    /// <summary>keras-vis's total-variation penalty weight (0: off; keras-vis uses 10) and its β.</summary>
+    public float TvWeight { get; init; }
+    public float TvBeta { get; init; } = 2;
+    /// <summary>Transformation robustness: each step the network sees the image shifted by up to this
+    /// many pixels, scaled by up to ±ScaleJitter and rotated by up to ±RotateDegrees (0: off).</summary>
+    public int Jitter { get; init; }
+    public float ScaleJitter { get; init; }
+    public float RotateDegrees { get; init; }
+    [JsonIgnore] public bool UsesTransforms => Jitter > 0 || ScaleJitter > 0 || RotateDegrees > 0;
     /// <summary>The start image's deviation in pixel units (mean plus N(0, StartStd²) noise, as the Toolbox's mean_plus_rand).</summary>
     public float StartStd { get; init; } = 10f;
 
@@ -50,6 +62,26 @@ public sealed record OptimizationOptions
         _ => throw new ArgumentException($"--preset {number} is unknown; the paper's Table 1 has presets 1 to 4"),
     };
 
+    /// <summary>
+    /// The factor <see cref="AdaptedTo"/> applies to the constant learning rate of a model whose input
+    /// is scaled. Table 1's constant rate (100) was tuned on CaffeNet, whose input is raw pixels. In a
+    /// model's scaled input space the same number overshoots: the step saturates the pixel clip every
+    /// iteration (on the default Fashion-MNIST model, rate 100 stays below the best bundled sample's
+    /// logit for 9 of 10 classes), while the exact pixel-space equivalent (rate × (input units per
+    /// pixel)², 0.012 there) barely moves. pytorch-cnn-visualizations runs this preset (blur 1 every 4
+    /// steps, decay 1e-4) on torchvision's normalized input with rate 6; ConvViz adopts that ratio.
+    /// </summary>
+    public const float ScaledInputRateFactor = 0.06f;
+
+    /// <summary>These options for a model with preprocessing <paramref name="p"/>: unchanged for a
+    /// raw-pixel (Caffe) input; the constant learning rate times <see cref="ScaledInputRateFactor"/>
+    /// otherwise. The progress policy sets its own rate from the gradient and is left alone.</summary>
+    public OptimizationOptions AdaptedTo(Preprocessing p) =>
+        IsRawPixelInput(p) ? this : this with { LearningRate = LearningRate * ScaledInputRateFactor };
+
+    /// <summary>Whether one input unit is one pixel level in every channel, as in Caffe models.</summary>
+    public static bool IsRawPixelInput(Preprocessing p) => Enumerable.Range(0, p.Channels).All(c => Math.Abs(p.InputPerPixel(c) - 1f) < 1e-6f);
+
     public void Validate()
     {
         if (Iterations < 1) throw new ArgumentException($"--iterations {Iterations} must be at least 1");
@@ -59,86 +91,135 @@ public sealed record OptimizationOptions
         if (BlurEvery < 0) throw new ArgumentException($"--blur-every {BlurEvery} must be zero (never) or positive");
         if (!(Decay is >= 0 and < 1)) throw new ArgumentException($"--decay {Decay} must be in [0, 1)");
         if (!(LearningRate > 0) || !(MaxLearningRate > 0) || !(DesiredProgress > 0)) throw new ArgumentException("learning rates and the desired progress must be positive");
+        if (!(LpWeight >= 0)) throw new ArgumentException($"--lp-weight {LpWeight} must be zero (off) or positive");
+        if (!(LpPower >= 1)) throw new ArgumentException($"--lp-power {LpPower} must be at least 1");
+        if (!(TvWeight >= 0)) throw new ArgumentException($"--tv-weight {TvWeight} must be zero (off) or positive");
+        if (!(TvBeta > 0)) throw new ArgumentException($"--tv-beta {TvBeta} must be positive");
+        if (Jitter < 0) throw new ArgumentException($"--jitter {Jitter} must be zero (off) or a positive number of pixels");
+        if (!(ScaleJitter is >= 0 and < 0.5f)) throw new ArgumentException($"--scale-jitter {ScaleJitter} must be in [0, 0.5)");
+        if (!(RotateDegrees is >= 0 and <= 180)) throw new ArgumentException($"--rotate {RotateDegrees} must be in 0..180 degrees");
     }
 }
 
 /// <summary>The result: the last, the best and (when reached) the first "majority" iterate, as model inputs (C, H, W).</summary>
-public sealed record OptimizationResult(float[] Last, float[] Best, float BestObjective, int BestIteration, float[]? Majority, int? MajorityIteration,
+public sealed record OptimizationResult(Target Target, float[] Last, float[] Best, float BestObjective, int BestIteration, float[]? Majority, int? MajorityIteration,
     IReadOnlyList<float> Objectives);
 
 public static class ActivationMaximization
 {
+    /// <summary>Optimizes one target; the same as a batch of one.</summary>
+    public static OptimizationResult Run(Network network, Preprocessing p, Target target, OptimizationOptions o, float[]? start = null,
+        Action<int, float>? onIteration = null, CancellationToken cancellation = default) =>
+        RunBatch(network, p, [target], o, start, onIteration is null ? null : (it, objectives) => onIteration(it, objectives[0]), cancellation)[0];
+
     /// <summary>
-    /// Runs the optimization for batch item 0. Each iteration: clip u + mean to [0, 255]; forward;
-    /// objective = the target's value (a unit at its position, or at the center of its channel); backward
-    /// with seed ±1 at the target; then (except after the last forward) u += lr·g, u *= 1 - decay,
-    /// blur every N iterations, zero small-norm pixels, zero small-contribution pixels.
+    /// Optimizes one image per target as one batch (one forward and one backward per step for all of
+    /// them); the targets share a layer, and every image starts from the same start (the seeded noise
+    /// or <paramref name="start"/>), so item i equals a single run for target i. Each iteration: clip
+    /// u + mean to [0, 255]; forward; objective = the target's value (a unit at its position, or at the
+    /// center of its channel); backward with seed ±1 at each item's target; then (except after the
+    /// last forward) u += lr·g, u *= 1 - decay, blur every N iterations, zero small-norm pixels, zero
+    /// small-contribution pixels, each per image.
     /// </summary>
     /// <param name="start">A start image as a model input (C, H, W); null for the mean plus noise.</param>
-    public static OptimizationResult Run(Network network, Preprocessing p, Target target, OptimizationOptions o, float[]? start = null,
-        Action<int, float>? onIteration = null, CancellationToken cancellation = default)
+    /// <param name="onIteration">Called after each forward with the iteration and every item's objective.</param>
+    public static IReadOnlyList<OptimizationResult> RunBatch(Network network, Preprocessing p, IReadOnlyList<Target> targets, OptimizationOptions o,
+        float[]? start = null, Action<int, float[]>? onIteration = null, CancellationToken cancellation = default)
     {
         o.Validate();
-        var layerShape = network.OutputShape(target.Layer, 1);
-        int units = layerShape.Rank >= 2 ? layerShape[1] : 1;
-        if (target.Channel < 0 || target.Channel >= units)
-            throw new ArgumentException($"unit {target.Channel} is outside layer '{target.Layer}' with {units} channels, shape {layerShape}");
-        if (target.Y is { } ty && (layerShape.Rank != 4 || ty < 0 || ty >= layerShape.H || target.X is not { } tx || tx < 0 || tx >= layerShape.W))
-            throw new ArgumentException($"position ({target.Y}, {target.X}) is outside layer '{target.Layer}' of shape {layerShape}");
+        if (targets.Count == 0) throw new ArgumentException("give at least one unit to optimize");
+        string layer = targets[0].Layer;
+        if (targets.Any(t => t.Layer != layer)) throw new ArgumentException("the units of one batch must belong to one layer");
+        int n = targets.Count, c = p.Channels, plane = p.Height * p.Width, size = c * plane;
+        var layerShape = network.OutputShape(layer, n);
+        var unitIndex = targets.Select(t => UnitIndex(layerShape, t)).ToArray();
+        int perItem = layerShape.ElementCount / n;
         var backend = network.Parameters.First().Value.Backend;
-        int c = p.Channels, plane = p.Height * p.Width;
-        // u is the model input (C, H, W); the start noise is in pixel units.
-        var u = start is null ? Start(c, plane, o).Select((v, i) => v * p.InputPerPixel(i / plane)).ToArray() : (float[])start.Clone();
-        if (u.Length != c * plane) throw new ArgumentException($"the start image has {u.Length} values, the model takes ({c}, {p.Height}, {p.Width})");
-        var objectives = new List<float>();
-        float[] best = [];
-        float bestObjective = float.NegativeInfinity;
-        int bestIteration = -1;
-        float[]? majority = null;
-        int? majorityIteration = null;
+
+        // u holds the n model inputs (N, C, H, W); the start noise is in pixel units.
+        var first = start is null ? Start(c, plane, o).Select((v, i) => v * p.InputPerPixel(i / plane)).ToArray() : (float[])start.Clone();
+        if (first.Length != size) throw new ArgumentException($"the start image has {first.Length} values, the model takes ({c}, {p.Height}, {p.Width})");
+        var u = new float[n * size];
+        for (int i = 0; i < n; i++) first.CopyTo(u, i * size);
+
+        var seedValues = new float[layerShape.ElementCount];
+        for (int i = 0; i < n; i++) seedValues[i * perItem + unitIndex[i]] = o.Minimize ? -1f : 1f;
+        using var seed = backend.Upload(seedValues, layerShape);
+        using var input = backend.Allocate(network.InputShape(n));
         float sign = o.Minimize ? -1f : 1f;
+        var best = new float[n][];
+        var bestObjective = new float[n];
+        var bestIteration = new int[n];
+        var majority = new float[n][];
+        var majorityIteration = new int?[n];
+        var objectives = Enumerable.Range(0, n).Select(_ => new List<float>(o.Iterations)).ToArray();
+        var current = new float[n];
+        var seen = o.UsesTransforms ? new float[u.Length] : [];
 
         for (int it = 0; it < o.Iterations; it++)
         {
             cancellation.ThrowIfCancellationRequested();
             p.ClampToPixelRange(u);
-            var x = (float[])u.Clone();
-            using var input = backend.Upload(x, network.InputShape(1));
-            using var pass = network.Forward(input, upTo: target.Layer);
-            var output = backend.Download(pass.Last);
-            var (y, xPos) = Position(pass.Last.Shape, target);
-            int unitPlane = pass.Last.Shape.Rank == 4 ? pass.Last.Shape.H * pass.Last.Shape.W : 1;
-            int index = target.Channel * unitPlane + (pass.Last.Shape.Rank == 4 ? y * pass.Last.Shape.W + xPos : 0);
-            float objective = output[index];
-            objectives.Add(objective);
-            if (sign * objective > sign * bestObjective || bestIteration < 0)
+            var transform = o.UsesTransforms ? RobustnessTransform.Random(p.Height, p.Width, o.Jitter, o.ScaleJitter, o.RotateDegrees, o.Seed, it) : null;
+            if (transform is null) backend.Upload(u, input);
+            else
             {
-                (best, bestObjective, bestIteration) = (x, objective, it);
+                transform.Apply(u, seen);
+                backend.Upload(seen, input);
             }
-            if (majority is null && IsArgMax(output, index, unitPlane, target.Channel, pass.Last.Shape, o.Minimize))
-                (majority, majorityIteration) = (x, it);
-            onIteration?.Invoke(it, objective);
+            using var pass = network.Forward(input, upTo: layer);
+            var output = backend.Download(pass.Last);
+            for (int i = 0; i < n; i++)
+            {
+                float objective = current[i] = output[i * perItem + unitIndex[i]];
+                objectives[i].Add(objective);
+                if (it == 0 || sign * objective > sign * bestObjective[i])
+                {
+                    best[i] = u.AsSpan(i * size, size).ToArray();
+                    (bestObjective[i], bestIteration[i]) = (objective, it);
+                }
+                if (majority[i] is null && IsArgMax(output.AsSpan(i * perItem, perItem), unitIndex[i], layerShape, o.Minimize))
+                    (majority[i], majorityIteration[i]) = (u.AsSpan(i * size, size).ToArray(), it);
+            }
+            onIteration?.Invoke(it, current);
             if (it == o.Iterations - 1) break;
 
-            using var seed = network.UnitSeed(pass, target.Layer, target.Channel, pass.Last.Shape.Rank == 4 ? y : null, pass.Last.Shape.Rank == 4 ? xPos : null, n: 0);
-            if (o.Minimize) backend.Scale(seed, -1f);
-            using var dx = network.Backward(pass, target.Layer, seed)!;
-            Step(u, backend.Download(dx), it, c, plane, o, p, backend);
+            using var dx = network.Backward(pass, layer, seed)!;
+            var g = backend.Download(dx);
+            if (transform is not null)
+            {
+                transform.ApplyAdjoint(g, seen);
+                (g, seen) = (seen, g);
+            }
+            Step(u, g, it, c, plane, o, p, backend);
         }
-        return new OptimizationResult(u, best, bestObjective, bestIteration, majority, majorityIteration, objectives);
+        return Enumerable.Range(0, n).Select(i => new OptimizationResult(targets[i], u.AsSpan(i * size, size).ToArray(), best[i], bestObjective[i], bestIteration[i],
+            majority[i], majorityIteration[i], objectives[i])).ToArray();
     }
 
-    /// <summary>One update of the input u from the gradient g (both (C, H, W)).</summary>
+    /// <summary>One update of the inputs u from their objective gradients g (both (N, C, H, W)); the
+    /// penalties' gradients are subtracted from g first; the step size and the percentile clips are per image.</summary>
     public static void Step(float[] u, float[] g, int iteration, int channels, int plane, OptimizationOptions o, Preprocessing p, Backend backend)
     {
-        double squared = 0;
-        foreach (float v in g) squared += (double)v * v;
-        float lr = o.Policy == StepPolicy.Constant ? o.LearningRate : (float)Math.Min(o.MaxLearningRate, o.DesiredProgress / Math.Max(squared, 1e-30));
-        for (int i = 0; i < u.Length; i++) u[i] += lr * g[i];
+        int size = channels * plane;
+        for (int item = 0; item < u.Length; item += size)
+        {
+            if (o.LpWeight > 0) ImagePenalties.LpNorm(u.AsSpan(item, size), o.LpPower, -o.LpWeight, g.AsSpan(item, size));
+            if (o.TvWeight > 0) ImagePenalties.TotalVariation(u.AsSpan(item, size), channels, p.Height, p.Width, o.TvBeta, -o.TvWeight, g.AsSpan(item, size));
+
+            double squared = 0;
+            for (int i = item; i < item + size; i++) squared += (double)g[i] * g[i];
+            float lr = o.Policy == StepPolicy.Constant ? o.LearningRate : (float)Math.Min(o.MaxLearningRate, o.DesiredProgress / Math.Max(squared, 1e-30));
+            for (int i = item; i < item + size; i++) u[i] += lr * g[i];
+        }
         Regularizers.Decay(u, o.Decay);
         if (o.BlurEvery > 0 && iteration % o.BlurEvery == 0) Regularizers.Blur(u, channels, p.Height, p.Width, o.BlurSigma, backend);
-        if (o.NormPercentile > 0) Regularizers.ZeroSmallNorm(u, channels, plane, o.NormPercentile);
-        if (o.ContributionPercentile > 0) Regularizers.ZeroSmallContribution(u, g, channels, plane, o.ContributionPercentile);
+        for (int item = 0; item < u.Length; item += size)
+        {
+            var image = u.AsSpan(item, size);
+            if (o.NormPercentile > 0) Regularizers.ZeroSmallNorm(image, channels, plane, o.NormPercentile);
+            if (o.ContributionPercentile > 0) Regularizers.ZeroSmallContribution(image, g.AsSpan(item, size), channels, plane, o.ContributionPercentile);
+        }
     }
 
     private static float[] Start(int channels, int plane, OptimizationOptions o)
@@ -153,18 +234,30 @@ public static class ActivationMaximization
         return u;
     }
 
-    /// <summary>The unit's position: the given one, or the center of its channel.</summary>
-    private static (int Y, int X) Position(Shape shape, Target target) =>
-        shape.Rank != 4 ? (0, 0) : (target.Y ?? shape.H / 2, target.X ?? shape.W / 2);
-
-    /// <summary>Whether the target is the largest (smallest when minimizing) unit of its layer at its position.</summary>
-    private static bool IsArgMax(float[] output, int index, int plane, int channel, Shape shape, bool minimize)
+    /// <summary>The target's offset within one item of a layer output of <paramref name="shape"/>: its
+    /// channel at the given position, or at the center of its channel.</summary>
+    private static int UnitIndex(Shape shape, Target target)
     {
-        int offset = index - channel * plane, channels = shape[1];
+        int units = shape.Rank >= 2 ? shape[1] : 1;
+        if (target.Channel < 0 || target.Channel >= units)
+            throw new ArgumentException($"unit {target.Channel} is outside layer '{target.Layer}' with {units} channels, shape {shape}");
+        if (shape.Rank != 4) return target.Channel;
+        if (target.Y is { } ty && (ty < 0 || ty >= shape.H || target.X is not { } tx || tx < 0 || tx >= shape.W))
+            throw new ArgumentException($"position ({target.Y}, {target.X}) is outside layer '{target.Layer}' of shape {shape}");
+        int y = target.Y ?? shape.H / 2, x = target.X ?? shape.W / 2;
+        return (target.Channel * shape.H + y) * shape.W + x;
+    }
+
+    /// <summary>Whether the unit at <paramref name="index"/> of one item's output is the largest (smallest
+    /// when minimizing) of its layer at its position.</summary>
+    private static bool IsArgMax(ReadOnlySpan<float> output, int index, Shape shape, bool minimize)
+    {
+        int plane = shape.Rank == 4 ? shape.H * shape.W : 1, channels = shape.Rank >= 2 ? shape[1] : 1;
+        int offset = index % plane;
         for (int ch = 0; ch < channels; ch++)
         {
             float v = output[ch * plane + offset];
-            if (ch != channel && (minimize ? v <= output[index] : v >= output[index])) return false;
+            if (ch * plane + offset != index && (minimize ? v <= output[index] : v >= output[index])) return false;
         }
         return true;
     }
@@ -180,17 +273,17 @@ public static class Regularizers
         for (int i = 0; i < u.Length; i++) u[i] *= 1 - decay;
     }
 
-    /// <summary>A Gaussian blur of each channel (sigma in pixels), through the backend's blur op.</summary>
+    /// <summary>A Gaussian blur of each channel of the images u (N, C, H, W) (sigma in pixels), through the backend's blur op.</summary>
     public static void Blur(float[] u, int channels, int height, int width, float sigma, Backend backend)
     {
-        using var x = backend.Upload(u, new Shape(1, channels, height, width));
+        using var x = backend.Upload(u, new Shape(u.Length / (channels * height * width), channels, height, width));
         using var y = backend.Allocate(x.Shape);
         backend.GaussianBlur(x, y, sigma);
         backend.Download(y).CopyTo(u, 0);
     }
 
     /// <summary>Zeroes every pixel whose L2 norm over channels is below the given percentile of those norms.</summary>
-    public static void ZeroSmallNorm(float[] u, int channels, int plane, float percentile)
+    public static void ZeroSmallNorm(Span<float> u, int channels, int plane, float percentile)
     {
         var norms = new float[plane];
         for (int i = 0; i < plane; i++)
@@ -204,7 +297,7 @@ public static class Regularizers
 
     /// <summary>Zeroes every pixel whose linearized contribution |Σ_c u·(-g)| (the objective's change if
     /// the pixel were set to 0) is below the given percentile.</summary>
-    public static void ZeroSmallContribution(float[] u, float[] g, int channels, int plane, float percentile)
+    public static void ZeroSmallContribution(Span<float> u, ReadOnlySpan<float> g, int channels, int plane, float percentile)
     {
         var contributions = new float[plane];
         for (int i = 0; i < plane; i++)
@@ -225,7 +318,7 @@ public static class Regularizers
         return (float)(sorted[low] + (sorted[high] - sorted[low]) * (rank - low));
     }
 
-    private static void ZeroBelow(float[] u, int channels, int plane, float[] scores, float percentile)
+    private static void ZeroBelow(Span<float> u, int channels, int plane, float[] scores, float percentile)
     {
         float threshold = Percentile(scores, percentile);
         for (int i = 0; i < plane; i++)

@@ -1,5 +1,7 @@
 using ConvViz.Engine.Backends.Cpu;
+using ConvViz.Engine.Data;
 using ConvViz.Engine.Models;
+using ConvViz.Engine.Training;
 using ConvViz.Engine.Visualization;
 using ConvViz.Tests.Support;
 
@@ -85,6 +87,150 @@ public sealed class OptimizationTests
         Assert.NotEqual(Run(1), Run(2));
     }
 
+    /// <summary>The largest value of the target over the model's 1,000 bundled sample images (a unit at
+    /// the center of its channel, as the optimizer measures it).</summary>
+    private static float BestOverSamples(ModelBundle bundle, CpuBackend backend, Target target)
+    {
+        var data = LabeledImages.LoadSplit(bundle.Samples!, LabeledImages.TestSplit);
+        var x = new float[data.Count * data.PixelsPerImage];
+        ImageBatches.Assemble(data, Enumerable.Range(0, data.Count).ToArray(), bundle.Preprocessing, x, new int[data.Count]);
+        using var input = backend.Upload(x, bundle.Network.InputShape(data.Count));
+        using var pass = bundle.Network.Forward(input, upTo: target.Layer);
+        var output = backend.Download(pass.Last);
+        var shape = pass.Last.Shape;
+        int perItem = output.Length / data.Count;
+        int offset = shape.Rank == 4 ? (target.Channel * shape.H + shape.H / 2) * shape.W + shape.W / 2 : target.Channel;
+        Assert.Equal(1000, data.Count);
+        return Enumerable.Range(0, data.Count).Max(i => output[i * perItem + offset]);
+    }
+
+    [Theory]
+    [InlineData("fc8", 9)]
+    [InlineData("conv5", 3)]
+    public void Preset3_BeatsEveryBundledSample(string layer, int unit)
+    {
+        using var backend = new CpuBackend();
+        using var bundle = DefaultBundle(backend);
+        var target = new Target(layer, unit);
+        float samples = BestOverSamples(bundle, backend, target);
+        var options = OptimizationOptions.Preset(3).AdaptedTo(bundle.Preprocessing);
+        var result = ActivationMaximization.Run(bundle.Network, bundle.Preprocessing, target, options);
+        Assert.Equal(1000, result.Objectives.Count);
+        Assert.True(result.BestObjective > samples, $"{target}: preset 3 reached {result.BestObjective}, the best of the 1,000 samples {samples}");
+    }
+
+    [Fact]
+    public void AdaptedTo_KeepsCaffeRatesAndScalesTheConstantRateOfScaledInputs()
+    {
+        var caffe = new Preprocessing(3, 227, 227, ChannelOrder.Bgr, 1f, [104f, 117f, 123f], [1f, 1f, 1f]);
+        var fashion = FashionAlexNet.Preprocessing;
+        Assert.Equal(100f, OptimizationOptions.Preset(3).AdaptedTo(caffe).LearningRate);
+        Assert.Equal(100f * OptimizationOptions.ScaledInputRateFactor, OptimizationOptions.Preset(3).AdaptedTo(fashion).LearningRate, 4);
+        Assert.Equal(OptimizationOptions.Preset(1).MaxLearningRate, OptimizationOptions.Preset(1).AdaptedTo(fashion).MaxLearningRate);
+    }
+
+    [Fact]
+    public void BatchOfEightUnits_GivesTheImagesOfEightSingleRuns()
+    {
+        using var backend = new CpuBackend();
+        using var bundle = DefaultBundle(backend);
+        var options = OptimizationOptions.Preset(3).AdaptedTo(bundle.Preprocessing) with { Iterations = 40, Seed = 5 };
+        var targets = Enumerable.Range(0, 8).Select(k => new Target("conv5", k * 3)).ToArray();
+        var batched = ActivationMaximization.RunBatch(bundle.Network, bundle.Preprocessing, targets, options);
+        for (int i = 0; i < targets.Length; i++)
+        {
+            var single = ActivationMaximization.Run(bundle.Network, bundle.Preprocessing, targets[i], options);
+            Assert.Equal(targets[i], batched[i].Target);
+            // Not bit for bit: the Cpu backend's GEMM sums in another order at batch 8 than at batch 1,
+            // and 40 steps carry those last-bit differences along; 1e-3 of the image's range is far
+            // below what a different unit, seed or step would change (those differ by O(1)).
+            TensorAssert.Close(single.Last, batched[i].Last, 1e-3, 0, $"unit {targets[i].Channel}");
+            Assert.Equal(single.BestIteration, batched[i].BestIteration);
+            Assert.Equal(single.BestObjective, batched[i].BestObjective, 2);
+        }
+        Assert.NotEqual(batched[0].Last, batched[1].Last);
+    }
+
+    [Fact]
+    public void LpNormGradient_MatchesFiniteDifferences()
+    {
+        var u = TestData.AwayFromZero(2 * 5 * 6, 7, 0.1f, 1.5f);
+        CheckPenaltyGradient(u, (v, weight, gradient) => ImagePenalties.LpNorm(v, 6, weight, gradient));
+        Assert.Equal(Math.Pow(u.Sum(v => Math.Pow(Math.Abs(v), 6)), 1 / 6.0) / u.Length, ImagePenalties.LpNorm(u, 6), 9);
+    }
+
+    [Fact]
+    public void TotalVariationGradient_MatchesFiniteDifferences()
+    {
+        var u = TestData.AwayFromZero(2 * 5 * 6, 8, 0.1f, 1.5f);
+        CheckPenaltyGradient(u, (v, weight, gradient) => ImagePenalties.TotalVariation(v, 2, 5, 6, 2, weight, gradient));
+        CheckPenaltyGradient(u, (v, weight, gradient) => ImagePenalties.TotalVariation(v, 2, 5, 6, 1.5f, weight, gradient));
+        var flat = Enumerable.Repeat(0.7f, 2 * 5 * 6).ToArray();
+        Assert.Equal(0, ImagePenalties.TotalVariation(flat, 2, 5, 6, 2));
+    }
+
+    private delegate double Penalty(float[] u, float weight, Span<float> gradient);
+
+    /// <summary>The analytic gradient against central differences (step 1e-4 on float inputs; the penalties
+    /// sum in double, so the difference quotient is exact up to its O(h²) truncation, far below the 1e-3
+    /// relative tolerance; a wrong factor or sign misses by 100% or more).</summary>
+    private static void CheckPenaltyGradient(float[] u, Penalty penalty)
+    {
+        var gradient = new float[u.Length];
+        penalty(u, 1f, gradient);
+        for (int i = 0; i < u.Length; i++)
+        {
+            var plus = (float[])u.Clone();
+            var minus = (float[])u.Clone();
+            plus[i] += 1e-4f;
+            minus[i] -= 1e-4f;
+            double numeric = (penalty(plus, 0, default) - penalty(minus, 0, default)) / (plus[i] - minus[i]);
+            Assert.True(Math.Abs(numeric - gradient[i]) <= 1e-3 * Math.Max(Math.Abs(numeric), 1e-4), $"value {i}: analytic {gradient[i]}, numeric {numeric}");
+        }
+    }
+
+    [Fact]
+    public void RobustnessTransform_IdentityCopies_AndTheAdjointIsTheTranspose()
+    {
+        var u = TestData.Uniform(2 * 9 * 11, 3);
+        var copy = new float[u.Length];
+        new RobustnessTransform(9, 11, 0, 0, 1, 0).Apply(u, copy);
+        Assert.Equal(u, copy);
+
+        // <T u, v> = <u, Tᵀ v> for a shift, a scale and a rotation together.
+        var t = new RobustnessTransform(9, 11, 2, -1, 1.07f, 8f);
+        var v = TestData.Uniform(u.Length, 4);
+        var tu = new float[u.Length];
+        var tv = new float[u.Length];
+        t.Apply(u, tu);
+        t.ApplyAdjoint(v, tv);
+        double left = tu.Zip(v, (a, b) => (double)a * b).Sum(), right = u.Zip(tv, (a, b) => (double)a * b).Sum();
+        Assert.Equal(left, right, 4);
+        Assert.True(tu.Zip(u).Any(pair => Math.Abs(pair.First - pair.Second) > 0.1f), "the transform moves the image");
+    }
+
+    [Fact]
+    public void RobustnessTransform_ShiftMovesPixels()
+    {
+        var u = new float[5 * 5];
+        u[2 * 5 + 2] = 1;
+        var moved = new float[u.Length];
+        new RobustnessTransform(5, 5, 1, -2, 1, 0).Apply(u, moved);
+        Assert.Equal(1f, moved[3 * 5 + 0]);
+        Assert.Equal(1f, moved.Sum());
+    }
+
+    [Fact]
+    public void TransformsAndPenalties_StillRaiseTheObjective()
+    {
+        using var backend = new CpuBackend();
+        using var bundle = DefaultBundle(backend);
+        var options = OptimizationOptions.Preset(3).AdaptedTo(bundle.Preprocessing) with
+            { Iterations = 150, Jitter = 2, ScaleJitter = 0.05f, RotateDegrees = 5, LpWeight = 10, TvWeight = 10 };
+        var result = ActivationMaximization.Run(bundle.Network, bundle.Preprocessing, new Target("fc8", 1), options);
+        Assert.True(result.BestObjective > result.Objectives[0] + 5, $"objective {result.Objectives[0]} -> best {result.BestObjective}");
+    }
+
     [Theory]
     [InlineData(5, 0, 0, 1, "--preset 5 is unknown; the paper's Table 1 has presets 1 to 4")]
     [InlineData(3, 101, 0, 1, "--norm-percentile 101 must be in 0..100")]
@@ -95,5 +241,17 @@ public sealed class OptimizationTests
         var e = Assert.Throws<ArgumentException>(() => (OptimizationOptions.Preset(preset) with
             { NormPercentile = norm, ContributionPercentile = contribution, BlurSigma = sigma }).Validate());
         Assert.Equal(message, e.Message);
+    }
+
+    [Fact]
+    public void BadPenaltyAndTransformOptions_AreRejectedNamingTheOption()
+    {
+        string Message(OptimizationOptions o) => Assert.Throws<ArgumentException>(o.Validate).Message;
+        var preset = OptimizationOptions.Preset(3);
+        Assert.Equal("--lp-weight -1 must be zero (off) or positive", Message(preset with { LpWeight = -1 }));
+        Assert.Equal("--tv-beta 0 must be positive", Message(preset with { TvBeta = 0 }));
+        Assert.Equal("--jitter -2 must be zero (off) or a positive number of pixels", Message(preset with { Jitter = -2 }));
+        Assert.Equal("--scale-jitter 0.7 must be in [0, 0.5)", Message(preset with { ScaleJitter = 0.7f }));
+        Assert.Equal("--rotate 200 must be in 0..180 degrees", Message(preset with { RotateDegrees = 200 }));
     }
 }
