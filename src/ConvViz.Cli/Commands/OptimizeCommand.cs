@@ -1,110 +1,303 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
 using ConvViz.Engine.Imaging;
+using ConvViz.Engine.Models;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
 namespace ConvViz.Cli.Commands;
 
 /// <summary>
-/// `convviz optimize (--class K | --layer L --unit C|C,Y,X) [--preset 1..4] [overrides]`: regularized
-/// activation maximization (Yosinski et al. 2015) from the mean plus noise or --input; writes the
-/// best, last and first-majority images to OUT/optimize/ and the card OUT/optimize.json.
+/// `convviz optimize (--class K | --layer L (--unit C|C,Y,X | --units 0-15)) [--preset 1..4] [overrides] [--sweep N]`:
+/// regularized activation maximization (Yosinski et al. 2015) from the mean plus noise or --input.
+/// One unit: the best, last and first-majority images in OUT/optimize/. Several units: one batch per
+/// --batch units, each unit's best image and a montage. --sweep N: N random regularizer settings for
+/// one target, a grid, a page and a CSV in OUT/optimize/sweep/. Always the card OUT/optimize.json.
 /// </summary>
 public static class OptimizeCommand
 {
     public static Command Create()
     {
         var model = CommonOptions.Model();
-        var layer = new Option<string?>("--layer") { Description = "Layer of --unit" };
+        var layer = new Option<string?>("--layer") { Description = "Layer of --unit or --units" };
         var unit = new Option<string?>("--unit") { Description = "Channel C (at the center of its map) or C,Y,X" };
+        var units = new Option<string?>("--units") { Description = "Several channels of --layer optimized as one batch, e.g. 0-15 or 0,3,7-9" };
+        var batch = new Option<int>("--batch") { Description = "Units per batch with --units", DefaultValueFactory = _ => 16 };
         var classIndex = new Option<int?>("--class") { Description = "Class logit to maximize" };
         var preset = new Option<int>("--preset") { Description = "The paper's Table 1 setting, 1 to 4 (3 made most of its figures)", DefaultValueFactory = _ => 3 };
         var iterations = new Option<int?>("--iterations");
-        var lr = new Option<float?>("--lr") { Description = "Learning rate (constant policy)" };
+        var lr = new Option<float?>("--lr") { Description = "Learning rate of the constant policy, in the model's input units (default: the preset's, adapted to the model's input scale)" };
         var policy = new Option<StepPolicy?>("--lr-policy") { Description = "Constant or Progress" };
+        var maxLr = new Option<float?>("--max-lr") { Description = "Largest rate of the progress policy" };
+        var progress = new Option<float?>("--desired-progress") { Description = "First-order gain per step the progress policy aims at" };
         var decay = new Option<float?>("--decay") { Description = "L2 decay per step" };
         var blurSigma = new Option<float?>("--blur-sigma") { Description = "Gaussian blur sigma in pixels" };
         var blurEvery = new Option<int?>("--blur-every") { Description = "Blur every N steps (0: never)" };
         var normPercentile = new Option<float?>("--norm-percentile") { Description = "Zero pixels with a channel norm below this percentile (0..100)" };
         var contributionPercentile = new Option<float?>("--contribution-percentile") { Description = "Zero pixels with a linearized contribution below this percentile (0..100)" };
+        var lpWeight = new Option<float?>("--lp-weight") { Description = "keras-vis Lp-norm penalty weight (keras-vis: 10)" };
+        var lpPower = new Option<float?>("--lp-power") { Description = "p of the Lp-norm penalty (keras-vis: 6)" };
+        var tvWeight = new Option<float?>("--tv-weight") { Description = "keras-vis total-variation penalty weight (keras-vis: 10)" };
+        var tvBeta = new Option<float?>("--tv-beta") { Description = "beta of the total-variation penalty (keras-vis: 2)" };
+        var jitter = new Option<int?>("--jitter") { Description = "Shift the image by up to this many pixels each step (robustness)" };
+        var scaleJitter = new Option<float?>("--scale-jitter") { Description = "Scale the image by up to 1 +- this each step (robustness)" };
+        var rotate = new Option<float?>("--rotate") { Description = "Rotate the image by up to +- this many degrees each step (robustness)" };
         var minimize = new Option<bool>("--minimize") { Description = "Minimize the objective instead" };
-        var seed = new Option<int>("--seed") { Description = "Seed of the start noise", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the start noise (and of the transforms)", DefaultValueFactory = _ => 0 };
+        var sweep = new Option<int?>("--sweep") { Description = "Random search: run N random regularizer settings (the paper tried 300) and compare them" };
+        var sweepSeed = new Option<int>("--sweep-seed") { Description = "Seed of the --sweep draws", DefaultValueFactory = _ => 0 };
         var input = new Option<string?>("--input") { Description = "Start from this image instead of the mean plus noise" };
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var command = new Command("optimize", "Synthesize an image that maximizes a unit or class (regularized, Yosinski et al. 2015)")
         {
-            model, layer, unit, classIndex, preset, iterations, lr, policy, decay, blurSigma, blurEvery, normPercentile, contributionPercentile,
-            minimize, seed, input, output, backend, device,
+            model, layer, unit, units, batch, classIndex, preset, iterations, lr, policy, maxLr, progress, decay, blurSigma, blurEvery, normPercentile,
+            contributionPercentile, lpWeight, lpPower, tvWeight, tvBeta, jitter, scaleJitter, rotate, minimize, seed, sweep, sweepSeed, input, output,
+            backend, device,
         };
         command.SetAction(result =>
         {
-            var options = OptimizationOptions.Preset(result.GetValue(preset));
-            options = options with
+            OptimizationOptions Configure(OptimizationOptions options) => options with
             {
                 Iterations = result.GetValue(iterations) ?? options.Iterations,
                 LearningRate = result.GetValue(lr) ?? options.LearningRate,
                 Policy = result.GetValue(policy) ?? options.Policy,
+                MaxLearningRate = result.GetValue(maxLr) ?? options.MaxLearningRate,
+                DesiredProgress = result.GetValue(progress) ?? options.DesiredProgress,
                 Decay = result.GetValue(decay) ?? options.Decay,
                 BlurSigma = result.GetValue(blurSigma) ?? options.BlurSigma,
                 BlurEvery = result.GetValue(blurEvery) ?? options.BlurEvery,
                 NormPercentile = result.GetValue(normPercentile) ?? options.NormPercentile,
                 ContributionPercentile = result.GetValue(contributionPercentile) ?? options.ContributionPercentile,
+                LpWeight = result.GetValue(lpWeight) ?? options.LpWeight,
+                LpPower = result.GetValue(lpPower) ?? options.LpPower,
+                TvWeight = result.GetValue(tvWeight) ?? options.TvWeight,
+                TvBeta = result.GetValue(tvBeta) ?? options.TvBeta,
+                Jitter = result.GetValue(jitter) ?? options.Jitter,
+                ScaleJitter = result.GetValue(scaleJitter) ?? options.ScaleJitter,
+                RotateDegrees = result.GetValue(rotate) ?? options.RotateDegrees,
                 Minimize = result.GetValue(minimize),
                 Seed = result.GetValue(seed),
             };
-            Execute(result.GetValue(model)!, result.GetValue(layer), result.GetValue(unit), result.GetValue(classIndex), result.GetValue(preset), options,
-                result.GetValue(input), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device));
+            var request = new Request(result.GetValue(model)!, result.GetValue(layer), result.GetValue(unit), result.GetValue(units), result.GetValue(batch),
+                result.GetValue(classIndex), result.GetValue(preset), Configure, result.GetValue(sweep), result.GetValue(sweepSeed), result.GetValue(input),
+                result.GetValue(output)!);
+            Execute(request, result.GetValue(backend)!, result.GetValue(device));
         });
         return command;
     }
 
-    private static void Execute(string modelName, string? layerName, string? unitText, int? classIndex, int preset, OptimizationOptions options,
-        string? inputPath, string outFolder, string backendName, int? device)
-    {
-        options.Validate();
-        if (classIndex is null && unitText is null) throw new UserError("give --class K or --layer L --unit C|C,Y,X");
-        using var backend = BackendCatalog.Create(backendName, device);
-        using var bundle = ModelCatalog.Open(modelName, backend);
-        var p = bundle.Preprocessing;
-        float[]? start = inputPath is null ? null : ImageTensors.ToInput(Inputs.ReadImage(inputPath), p);
-        using var probe = backend.Upload(start ?? new float[p.Channels * p.Height * p.Width], bundle.Network.InputShape(1));
-        var target = AttributionCommand.ResolveTarget(bundle, probe, layerName, unitText, classIndex);
+    private sealed record Request(string Model, string? Layer, string? Unit, string? Units, int Batch, int? Class, int Preset,
+        Func<OptimizationOptions, OptimizationOptions> Configure, int? Sweep, int SweepSeed, string? Input, string Out);
 
-        var card = new ExperimentCard("optimize", bundle.Source, inputPath ?? $"mean plus N(0, {options.StartStd}²) noise, seed {options.Seed}") { Target = target.ToString() };
-        card.Parameters["preset"] = preset;
+    private static void Execute(Request request, string backendName, int? device)
+    {
+        // The preset and the overrides are checked before any model is opened.
+        OptimizationOptions.Preset(request.Preset);
+        request.Configure(OptimizationOptions.Preset(request.Preset)).Validate();
+        if (request.Class is null && request.Unit is null && request.Units is null) throw new UserError("give --class K, --layer L --unit C|C,Y,X or --layer L --units 0-15");
+        if (request.Units is not null && (request.Unit is not null || request.Class is not null)) throw new UserError("give --units alone with --layer, not with --unit or --class");
+        if (request.Units is not null && request.Layer is null) throw new UserError("--units needs --layer, the layer the units belong to");
+        if (request.Batch < 1) throw new UserError($"--batch {request.Batch} must be at least 1");
+        if (request.Sweep is not null && request.Units is not null) throw new UserError("--sweep compares settings for one target; give --class or --unit, not --units");
+
+        using var backend = BackendCatalog.Create(backendName, device);
+        using var bundle = ModelCatalog.Open(request.Model, backend);
+        var p = bundle.Preprocessing;
+        var options = request.Configure(OptimizationOptions.Preset(request.Preset).AdaptedTo(p));
+        options.Validate();
+        float[]? start = request.Input is null ? null : ImageTensors.ToInput(Inputs.ReadImage(request.Input), p);
+        using var probe = backend.Upload(start ?? new float[p.Channels * p.Height * p.Width], bundle.Network.InputShape(1));
+        var targets = request.Units is null
+            ? [AttributionCommand.ResolveTarget(bundle, probe, request.Layer, request.Unit, request.Class)]
+            : ParseUnits(request.Units).Select(k => new Target(request.Layer!, k)).ToArray();
+
+        var card = new ExperimentCard("optimize", bundle.Source, request.Input ?? $"mean plus N(0, {options.StartStd}²) noise, seed {options.Seed}")
+        {
+            Target = string.Join("; ", targets.Select(t => t.ToString())),
+        };
+        card.Parameters["preset"] = request.Preset;
         card.Parameters["options"] = options;
+        card.Parameters["learningRateAdapted"] = OptimizationOptions.IsRawPixelInput(p)
+            ? "no: the model's input is raw pixels, as the paper's CaffeNet"
+            : $"the preset's constant rate x {OptimizationOptions.ScaledInputRateFactor} for the model's scaled input, unless --lr was given";
         card.Parameters["backend"] = backend.Description;
-        OptimizationResult result = null!;
+        string folder = Path.Combine(request.Out, "optimize");
+        if (request.Sweep is { } count) RunSweep(bundle, targets[0], options, count, request, start, card, folder);
+        else if (targets.Length > 1) RunUnits(bundle, targets, options, request, start, card, folder);
+        else RunSingle(bundle, targets[0], options, request, start, card, folder);
+    }
+
+    private static void RunSingle(ModelBundle bundle, Target target, OptimizationOptions options, Request request, float[]? start, ExperimentCard card, string folder)
+    {
+        var p = bundle.Preprocessing;
         var clock = Stopwatch.StartNew();
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(progress =>
-            {
-                var task = progress.AddTask("optimizing", maxValue: options.Iterations);
-                var step = Stopwatch.StartNew();
-                result = ActivationMaximization.Run(bundle.Network, p, target, options, start, (it, objective) =>
-                {
-                    task.Value = it + 1;
-                    task.Description = $"step {it + 1}/{options.Iterations}  objective {objective:G5}  {step.Elapsed.TotalMilliseconds:F1} ms/step";
-                    step.Restart();
-                });
-            });
+        var result = WithProgress(options.Iterations, (report) =>
+            ActivationMaximization.Run(bundle.Network, p, target, options, start, (it, objective) => report(it, $"objective {objective:G5}")));
         card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
 
-        string folder = Path.Combine(outFolder, "optimize");
-        string stem = Inputs.FileName($"{target.Layer}-{target.Channel}-preset{preset}-seed{options.Seed}");
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-best.png"), ImageTensors.ToImage(result.Best, p));
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-last.png"), ImageTensors.ToImage(result.Last, p));
+        string stem = Inputs.FileName($"{target.Layer}-{target.Channel}-preset{request.Preset}-seed{options.Seed}");
+        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-best.png"), Enlarged(ImageTensors.ToImage(result.Best, p)));
+        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-last.png"), Enlarged(ImageTensors.ToImage(result.Last, p)));
         if (result.Majority is not null)
-            AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-majority.png"), ImageTensors.ToImage(result.Majority, p));
+            AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-majority.png"), Enlarged(ImageTensors.ToImage(result.Majority, p)));
         card.Results["bestObjective"] = result.BestObjective;
         card.Results["bestIteration"] = result.BestIteration;
         card.Results["majorityIteration"] = result.MajorityIteration;
         card.Results["objectives"] = result.Objectives;
         AnsiConsole.MarkupLine(Markup.Escape($"{target}: best objective {result.BestObjective:G5} at step {result.BestIteration + 1}" +
             (result.MajorityIteration is { } m ? $", the layer's argmax from step {m + 1}" : ", never the layer's argmax") +
-            $"; {options.Iterations} steps in {clock.Elapsed.TotalSeconds:F1} s; wrote {folder}/ and the card {card.Save(outFolder)}"));
+            $"; {options.Iterations} steps in {clock.Elapsed.TotalSeconds:F1} s; wrote {folder}/ and the card {card.Save(request.Out)}"));
+    }
+
+    private static void RunUnits(ModelBundle bundle, Target[] targets, OptimizationOptions options, Request request, float[]? start, ExperimentCard card, string folder)
+    {
+        var p = bundle.Preprocessing;
+        var clock = Stopwatch.StartNew();
+        var results = new List<OptimizationResult>();
+        var chunks = targets.Chunk(request.Batch).ToArray();
+        WithProgress(options.Iterations * chunks.Length, report =>
+        {
+            for (int b = 0; b < chunks.Length; b++)
+            {
+                int done = b * options.Iterations;
+                results.AddRange(ActivationMaximization.RunBatch(bundle.Network, p, chunks[b], options, start, (it, objectives) =>
+                    report(done + it, $"units {chunks[b][0].Channel}-{chunks[b][^1].Channel}  mean objective {objectives.Average():G5}")));
+            }
+            return 0;
+        });
+        card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
+        card.Parameters["batch"] = request.Batch;
+
+        string layerName = Inputs.FileName(targets[0].Layer);
+        var images = results.Select(r => ImageTensors.ToImage(r.Best, p)).ToArray();
+        foreach (var (result, image) in results.Zip(images))
+            AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{layerName}-{result.Target.Channel}-preset{request.Preset}-seed{options.Seed}-best.png"), Enlarged(image));
+        string montagePath = Path.Combine(folder, $"{layerName}-units-preset{request.Preset}-seed{options.Seed}.png");
+        AttributionCommand.Write(card, request.Out, montagePath, MontageOf(images));
+        card.Results["units"] = results.Select(r => new { unit = r.Target.Channel, bestObjective = r.BestObjective, bestIteration = r.BestIteration, majorityIteration = r.MajorityIteration }).ToArray();
+        var table = new Table().AddColumns("unit", "best objective", "at step", "layer argmax from");
+        foreach (var r in results)
+            table.AddRow($"{r.Target.Channel}", $"{r.BestObjective:G5}", $"{r.BestIteration + 1}", r.MajorityIteration is { } m ? $"{m + 1}" : "never");
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(Markup.Escape($"{targets.Length} units of {targets[0].Layer} in batches of {request.Batch}: {options.Iterations} steps in " +
+            $"{clock.Elapsed.TotalSeconds:F1} s; montage {montagePath}; card {card.Save(request.Out)}"));
+    }
+
+    private static void RunSweep(ModelBundle bundle, Target target, OptimizationOptions options, int count, Request request, float[]? start, ExperimentCard card, string folder)
+    {
+        var p = bundle.Preprocessing;
+        var draws = RegularizerSweep.Draw(options, count, request.SweepSeed);
+        var clock = Stopwatch.StartNew();
+        var results = new OptimizationResult[draws.Count];
+        WithProgress(options.Iterations * draws.Count, report =>
+        {
+            for (int i = 0; i < draws.Count; i++)
+            {
+                int done = i * options.Iterations;
+                string bestSoFar = i == 0 ? "" : $"  best setting so far {results.Take(i).Max(r => r.BestObjective):G5}";
+                results[i] = ActivationMaximization.Run(bundle.Network, p, target, draws[i], start, (it, objective) =>
+                    report(done + it, $"setting {i + 1}/{draws.Count}  objective {objective:G5}{bestSoFar}"));
+            }
+            return 0;
+        });
+        card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
+        card.Parameters["sweep"] = count;
+        card.Parameters["sweepSeed"] = request.SweepSeed;
+
+        // Best first: the grid, the page and the CSV all list the settings by their best objective.
+        var order = Enumerable.Range(0, draws.Count).OrderByDescending(i => options.Minimize ? -results[i].BestObjective : results[i].BestObjective).ToArray();
+        string sweepFolder = Path.Combine(folder, "sweep");
+        string stem = Inputs.FileName($"{target.Layer}-{target.Channel}-seed{options.Seed}");
+        var images = order.Select(i => ImageTensors.ToImage(results[i].Best, p)).ToArray();
+        string gridPath = Path.Combine(sweepFolder, $"{stem}-grid.png");
+        AttributionCommand.Write(card, request.Out, gridPath, MontageOf(images));
+
+        string Describe(OptimizationOptions o) => string.Create(CultureInfo.InvariantCulture,
+            $"decay {o.Decay:G3}, blur {(o.BlurEvery > 0 ? $"sigma {o.BlurSigma:F2} every {o.BlurEvery}" : "off")}, norm pct {o.NormPercentile:F1}, contribution pct {o.ContributionPercentile:F1}");
+        var page = new ReportPage($"ConvViz regularizer sweep: {target}");
+        page.Heading($"Regularizer sweep for {target} on {bundle.Source}", 1);
+        page.Paragraph($"{count} random settings (sweep seed {request.SweepSeed}), {options.Iterations} steps each from the same start (seed {options.Seed}), " +
+                       $"rate {options.Policy} {(options.Policy == StepPolicy.Constant ? options.LearningRate : options.MaxLearningRate):G3}; best objective first. ");
+        page.Figures(order.Select((i, rank) => (Enlarged(images[rank]), $"#{rank + 1}: {results[i].BestObjective:G5} at step {results[i].BestIteration + 1}; {Describe(draws[i])}")));
+        string pagePath = Path.Combine(sweepFolder, $"{stem}.html");
+        File.WriteAllText(pagePath, page.ToHtml());
+        card.Outputs.Add(Path.GetRelativePath(request.Out, pagePath));
+
+        string csvPath = Path.Combine(sweepFolder, $"{stem}.csv");
+        var lines = new List<string> { "rank,decay,blur_every,blur_sigma,norm_percentile,contribution_percentile,best_objective,best_iteration,last_objective" };
+        foreach (var (i, rank) in order.Select((i, rank) => (i, rank)))
+        {
+            var o = draws[i];
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"{rank + 1},{o.Decay:R},{o.BlurEvery},{(o.BlurEvery > 0 ? o.BlurSigma : 0):R},{o.NormPercentile:R},{o.ContributionPercentile:R},{results[i].BestObjective:R},{results[i].BestIteration},{results[i].Objectives[^1]:R}"));
+        }
+        File.WriteAllLines(csvPath, lines);
+        card.Outputs.Add(Path.GetRelativePath(request.Out, csvPath));
+        card.Results["settings"] = order.Select(i => new { options = draws[i], bestObjective = results[i].BestObjective, bestIteration = results[i].BestIteration }).ToArray();
+
+        var table = new Table().AddColumns("rank", "best objective", "setting");
+        foreach (var (i, rank) in order.Take(5).Select((i, rank) => (i, rank)))
+            table.AddRow($"{rank + 1}", $"{results[i].BestObjective:G5}", Describe(draws[i]));
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(Markup.Escape($"{count} settings for {target} in {clock.Elapsed.TotalSeconds:F1} s; grid {gridPath}, page {pagePath}, " +
+            $"table {csvPath}; card {card.Save(request.Out)}"));
+    }
+
+    /// <summary>Runs <paramref name="work"/> under a progress bar of <paramref name="steps"/> steps; work
+    /// reports (step index, text) and the bar shows the text with the time per step.</summary>
+    private static T WithProgress<T>(int steps, Func<Action<int, string>, T> work)
+    {
+        T result = default!;
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(progress =>
+            {
+                var task = progress.AddTask("optimizing", maxValue: steps);
+                var step = Stopwatch.StartNew();
+                result = work((index, text) =>
+                {
+                    task.Value = index + 1;
+                    task.Description = Markup.Escape($"step {index + 1}/{steps}  {text}  {step.Elapsed.TotalMilliseconds:F1} ms/step");
+                    step.Restart();
+                });
+            });
+        return result;
+    }
+
+    /// <summary>Channels in "0-15", "3" or "0,3,7-9" form, in the given order, without repeats.</summary>
+    internal static int[] ParseUnits(string text)
+    {
+        var units = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var ends = part.Split('-', StringSplitOptions.TrimEntries);
+            if (ends.Length is 1 or 2 && ends.All(e => int.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out _)))
+            {
+                int first = int.Parse(ends[0], CultureInfo.InvariantCulture), last = int.Parse(ends[^1], CultureInfo.InvariantCulture);
+                if (last >= first)
+                {
+                    units.AddRange(Enumerable.Range(first, last - first + 1).Where(u => !units.Contains(u)));
+                    continue;
+                }
+            }
+            throw new UserError($"--units '{text}' is not a list of channels such as 0-15 or 0,3,7-9");
+        }
+        return units.ToArray();
+    }
+
+    /// <summary>Small inputs (e.g. 28x28) enlarged to at least 112 pixels so they can be seen.</summary>
+    private static Image8 Enlarged(Image8 image)
+    {
+        int scale = Montage.ScaleFor(image.Height, image.Width, 112);
+        return scale == 1 ? image : Montage.Arrange(image.Pixels, 1, image.Height, image.Width, image.Channels, scale, gap: 0);
+    }
+
+    private static Image8 MontageOf(Image8[] images)
+    {
+        var first = images[0];
+        return Montage.Arrange(images.SelectMany(i => i.Pixels).ToArray(), images.Length, first.Height, first.Width, first.Channels,
+            Montage.ScaleFor(first.Height, first.Width, 84), gap: 2);
     }
 }

@@ -123,6 +123,50 @@ public sealed class VisualizationCommandTests
         Assert.Equal(1, card.RootElement.GetProperty("parameters").GetProperty("options").GetProperty("learningRate").GetDouble());
     }
 
+    [Fact]
+    public void OptimizeUnits_RunsThemAsOneBatch_AndWritesEachImageAndAMontage()
+    {
+        string output = FashionMnist.TempFolder();
+        var result = CliHarness.Run("optimize", "--layer", "conv5", "--units", "0-3,9", "--iterations", "30", "--batch", "3", "--out", output);
+        Assert.True(result.Exit == 0, result.Error);
+        Assert.Contains("5 units of conv5 in batches of 3", result.Output);
+        foreach (int unit in new[] { 0, 1, 2, 3, 9 })
+            Assert.True(File.Exists(Path.Combine(output, "optimize", $"conv5-{unit}-preset3-seed0-best.png")), $"unit {unit}");
+        var montage = ImageFile.Read(Path.Combine(output, "optimize", "conv5-units-preset3-seed0.png"));
+        Assert.True(montage.Width > 3 * 28 && montage.Height > 2 * 28, $"montage {montage.Width}x{montage.Height} holds 3x2 tiles");
+        using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "optimize.json")));
+        var units = card.RootElement.GetProperty("results").GetProperty("units");
+        Assert.Equal([0, 1, 2, 3, 9], units.EnumerateArray().Select(u => u.GetProperty("unit").GetInt32()));
+    }
+
+    [Fact]
+    public void OptimizeSweep_WritesAGridAPageAndATableSortedByObjective()
+    {
+        string output = FashionMnist.TempFolder();
+        var result = CliHarness.Run("optimize", "--class", "5", "--sweep", "4", "--iterations", "25", "--out", output);
+        Assert.True(result.Exit == 0, result.Error);
+        string folder = Path.Combine(output, "optimize", "sweep");
+        Assert.True(File.Exists(Path.Combine(folder, "fc8-5-seed0-grid.png")));
+        Assert.Contains("<figure>", File.ReadAllText(Path.Combine(folder, "fc8-5-seed0.html")));
+        var rows = File.ReadAllLines(Path.Combine(folder, "fc8-5-seed0.csv")).Skip(1).Select(line => line.Split(',')).ToArray();
+        Assert.Equal(4, rows.Length);
+        var best = rows.Select(r => double.Parse(r[6], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.Equal(best.OrderByDescending(v => v), best);
+        Assert.True(rows.Select(r => r[1] + r[2] + r[4]).Distinct().Count() > 1, "the settings differ");
+    }
+
+    [Theory]
+    [InlineData("--units '3-1' is not a list of channels such as 0-15 or 0,3,7-9", "optimize", "--layer", "conv5", "--units", "3-1")]
+    [InlineData("--units needs --layer", "optimize", "--units", "0-3")]
+    [InlineData("--sweep compares settings for one target", "optimize", "--layer", "conv5", "--units", "0-3", "--sweep", "3")]
+    [InlineData("--sweep 0 must be at least 1 combination", "optimize", "--class", "1", "--sweep", "0")]
+    [InlineData("unit 128 is outside layer 'conv5' with 128 channels", "optimize", "--layer", "conv5", "--units", "120-128")]
+    [InlineData("--jitter -1 must be zero (off) or a positive number of pixels", "optimize", "--class", "1", "--jitter", "-1")]
+    [InlineData("--blur-sigma -1 must be positive when blurring every 4 iterations", "optimize", "--class", "1", "--blur-sigma", "-1")]
+    [InlineData("--batch 0 must be at least 1", "optimize", "--layer", "conv5", "--units", "0-3", "--batch", "0")]
+    public void OptimizeBadInput_GivesOneLineErrors(string message, params string[] args) =>
+        CliHarness.AssertOneLineError(CliHarness.Run(args), message);
+
     [Theory]
     [InlineData("no layer named 'conv9'; the layers are: conv1, relu1, norm1, pool1, conv2", "saliency", "--layer", "conv9", "--unit", "0")]
     [InlineData("unit 500 is outside layer 'conv5' with 128 channels", "guided", "--layer", "conv5", "--unit", "500")]

@@ -244,6 +244,30 @@ public sealed class OptimizationTests
     }
 
     [Fact]
+    public void SweepDraws_StayInTheirRanges_CoverThem_AndRepeatWithTheSeed()
+    {
+        var baseOptions = OptimizationOptions.Preset(3) with { Iterations = 77, Seed = 4 };
+        var draws = RegularizerSweep.Draw(baseOptions, 300, sweepSeed: 1);
+        foreach (var o in draws)
+        {
+            o.Validate();
+            Assert.True(o.Decay == 0 || o.Decay is >= RegularizerSweep.MinDecay and <= RegularizerSweep.MaxDecay, $"decay {o.Decay}");
+            Assert.True(o.BlurEvery == 0 || (RegularizerSweep.BlurPeriods.Contains(o.BlurEvery) && o.BlurSigma is >= RegularizerSweep.MinSigma and <= RegularizerSweep.MaxSigma));
+            Assert.InRange(o.NormPercentile, 0, RegularizerSweep.MaxNormPercentile);
+            Assert.InRange(o.ContributionPercentile, 0, RegularizerSweep.MaxContributionPercentile);
+            Assert.Equal((77, 4, baseOptions.LearningRate), (o.Iterations, o.Seed, o.LearningRate));
+        }
+        // Each regularizer is off in some draws and on in most of the others; blur periods all occur.
+        Assert.InRange(draws.Count(o => o.Decay == 0), 40, 110);
+        Assert.InRange(draws.Count(o => o.BlurEvery == 0), 40, 110);
+        Assert.InRange(draws.Count(o => o.NormPercentile == 0), 110, 190);
+        Assert.InRange(draws.Count(o => o.ContributionPercentile == 0), 110, 190);
+        Assert.All(RegularizerSweep.BlurPeriods, period => Assert.Contains(draws, o => o.BlurEvery == period));
+        Assert.Equal(draws, RegularizerSweep.Draw(baseOptions, 300, sweepSeed: 1));
+        Assert.NotEqual(draws, RegularizerSweep.Draw(baseOptions, 300, sweepSeed: 2));
+    }
+
+    [Fact]
     public void BadPenaltyAndTransformOptions_AreRejectedNamingTheOption()
     {
         string Message(OptimizationOptions o) => Assert.Throws<ArgumentException>(o.Validate).Message;
