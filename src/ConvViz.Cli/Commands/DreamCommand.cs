@@ -61,6 +61,7 @@ public static class DreamCommand
         var p = bundle.Preprocessing;
         string layer = layerName ?? DeepDream.DefaultLayer(bundle.Network);
         options = options with { Jitter = options.Jitter ?? DreamOptions.DefaultJitter(p) };
+        DeepDream.Validate(bundle.Network, p, layer, options);
         var (stem, description, start) = StartImage(bundle, inputPath, options.Seed);
         AnsiConsole.MarkupLine(Markup.Escape($"dreaming on layer '{layer}' from {description}"));
 

@@ -61,24 +61,27 @@ public sealed class Network : IDisposable
 
     /// <summary>
     /// The output shape of <paramref name="layer"/> for an input (N, C, H, W) with the model's C
-    /// channels and any height and width: each layer computes its output shape from its input, so a
-    /// convolutional part runs at other sizes. Throws, naming the layer and the size, when a layer
-    /// up to <paramref name="layer"/> cannot take it (a fully connected layer, or a map pooled below
-    /// its window).
+    /// channels and any height and width: each layer computes its output shape from its input, so the
+    /// convolutional part runs at other sizes. Away from the model's size every layer up to
+    /// <paramref name="layer"/> must keep (N, C, H, W) maps: a flattened map's features mean what
+    /// they mean only at the model's size. Throws, naming the layer and the size, when a layer
+    /// cannot take the input (a fully connected layer, or a map pooled below its window).
     /// </summary>
     public Shape OutputShape(string layer, Shape input)
     {
         int last = IndexOf(layer);
-        if (input != InputShape(input.N) && (SampleShape.Rank != 3 || input.Rank != 4 || input.C != SampleShape[0]))
+        if (input == InputShape(input.N)) return Summarize(input.N)[last].OutputShape;
+        if (SampleShape.Rank != 3 || input.Rank != 4 || input.C != SampleShape[0])
             throw new ArgumentException($"network input has shape {input}, expected (N, {SampleShape[0]}, H, W): the model's channels at any height and width");
+        string size = $"a {input.H}x{input.W} input (the model's size is {SampleShape[1]}x{SampleShape[2]})";
         var shape = input;
-        try
+        for (int i = 0; i <= last; i++)
         {
-            for (int i = 0; i <= last; i++) shape = layers[i].OutputShape(shape);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException($"layer '{layer}' cannot run on a {input.H}x{input.W} input (the model's size is {SampleShape[1]}x{SampleShape[2]}): {e.Message}", e);
+            try { shape = layers[i].OutputShape(shape); }
+            catch (ArgumentException e) { throw new ArgumentException($"layer '{layer}' cannot run on {size}: {e.Message}", e); }
+            if (shape.Rank != 4)
+                throw new ArgumentException($"layer '{layer}' cannot run on {size}: layer '{layers[i].Name}' ({layers[i].OpType}) turns the maps into " +
+                                            $"features, which only the model's size defines; run at {SampleShape[1]}x{SampleShape[2]} or up to a layer before it");
         }
         return shape;
     }

@@ -55,12 +55,11 @@ public static class DeepDream
     public static DreamResult Run(Network network, Preprocessing p, string layer, DreamOptions o, float[] start,
         Action<int, int, double>? onStep = null, CancellationToken cancellation = default)
     {
-        o.Validate();
+        Validate(network, p, layer, o);
         int channels = p.Channels;
         if (start.Length != channels * p.Height * p.Width)
             throw new ArgumentException($"the start image has {start.Length} values, the model takes ({channels}, {p.Height}, {p.Width})");
         var sizes = OctaveSizes(p.Height, p.Width, o.Octaves, o.OctaveScale);
-        RequireRunsAt(network, p, layer, sizes, o);
         var backend = network.Parameters.First().Value.Backend;
         int jitter = o.Jitter ?? DreamOptions.DefaultJitter(p);
         var random = new Random(o.Seed);
@@ -140,32 +139,37 @@ public static class DeepDream
         return input;
     }
 
-    /// <summary>Refuses octaves the layer cannot run at: a layer without spatial extent (fully
-    /// connected) runs only at the model's size; a convolutional one down to its smallest input.</summary>
-    private static void RequireRunsAt(Network network, Preprocessing p, string layer, IReadOnlyList<(int Height, int Width)> sizes, DreamOptions o)
+    /// <summary>
+    /// Checks the options and that the layer runs at every octave's size: a layer without spatial
+    /// extent (fully connected) only at the model's size, so with one octave; a convolutional one down
+    /// to its smallest input, which the message names with the most octaves that fit.
+    /// </summary>
+    public static void Validate(Network network, Preprocessing p, string layer, DreamOptions o)
     {
-        network.IndexOf(layer);
-        var (height, width) = sizes[0];
+        o.Validate();
+        var modelOutput = network.OutputShape(layer, 1);
+        if (o.Octaves == 1) return;
+        if (modelOutput.Rank != 4)
+            throw new ArgumentException($"--octaves {o.Octaves}: layer '{layer}' has no spatial extent (its output is {modelOutput}), so it runs only at the model's " +
+                                        $"{p.Height}x{p.Width} size and cannot dream over smaller octaves; use --octaves 1 or a convolutional layer");
+        var (height, width) = OctaveSizes(p.Height, p.Width, o.Octaves, o.OctaveScale)[0];
         if (network.Accepts(layer, Shape.Nchw(1, p.Channels, height, width))) return;
         var (minHeight, minWidth) = SmallestInput(network, p, layer);
-        if (minHeight == p.Height && minWidth == p.Width)
-            throw new ArgumentException($"--octaves {o.Octaves}: layer '{layer}' runs only at the model's {p.Height}x{p.Width} input size " +
-                                        $"(it has no spatial extent, e.g. fully connected), so it cannot dream over smaller octaves; use --octaves 1 or a convolutional layer");
         int most = Enumerable.Range(1, o.Octaves).Last(n =>
         {
             var (smallestHeight, smallestWidth) = OctaveSizes(p.Height, p.Width, n, o.OctaveScale)[0];
             return smallestHeight >= minHeight && smallestWidth >= minWidth;
         });
         throw new ArgumentException($"--octaves {o.Octaves} makes the smallest octave {height}x{width}, too small for layer '{layer}' " +
-                                    $"(needs at least {minHeight}x{minWidth}); use at most {most} octaves at --octave-scale {o.OctaveScale}");
+                                    $"(needs at least {minHeight}x{minWidth}); use at most {most} octave{(most == 1 ? "" : "s")} at --octave-scale {o.OctaveScale}");
     }
 
     /// <summary>The smallest height (at the model's width) and width (at the model's height) the
     /// layer runs at; output sizes of convolutions and pools grow with their input, so every larger size runs too.</summary>
     private static (int Height, int Width) SmallestInput(Network network, Preprocessing p, string layer)
     {
-        int height = Enumerable.Range(1, p.Height).First(h => h == p.Height || network.Accepts(layer, Shape.Nchw(1, p.Channels, h, p.Width)));
-        int width = Enumerable.Range(1, p.Width).First(w => w == p.Width || network.Accepts(layer, Shape.Nchw(1, p.Channels, p.Height, w)));
+        int height = Enumerable.Range(1, p.Height).First(h => network.Accepts(layer, Shape.Nchw(1, p.Channels, h, p.Width)));
+        int width = Enumerable.Range(1, p.Width).First(w => network.Accepts(layer, Shape.Nchw(1, p.Channels, p.Height, w)));
         return (height, width);
     }
 
