@@ -69,7 +69,6 @@ public static class DreamCommand
         card.Parameters["layer"] = layer;
         card.Parameters["options"] = options;
         card.Parameters["backend"] = backend.Description;
-        var octaveTimes = new List<double>();
         DreamResult result = null!;
         var clock = Stopwatch.StartNew();
         AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -77,15 +76,11 @@ public static class DreamCommand
             {
                 var task = progress.AddTask("dreaming", maxValue: options.Octaves * options.Iterations);
                 var stepClock = Stopwatch.StartNew();
-                var octaveClock = Stopwatch.StartNew();
                 result = DeepDream.Run(bundle.Network, p, layer, options, start, (octave, iteration, objective) =>
                 {
                     task.Value = octave * options.Iterations + iteration + 1;
                     task.Description = $"octave {octave + 1}/{options.Octaves}  step {iteration + 1}/{options.Iterations}  objective {objective:G5}  {stepClock.Elapsed.TotalMilliseconds:F1} ms/step";
                     stepClock.Restart();
-                    if (iteration != options.Iterations - 1) return;
-                    octaveTimes.Add(octaveClock.Elapsed.TotalMilliseconds);
-                    octaveClock.Restart();
                 });
             });
         card.TimingsMs["dream"] = clock.Elapsed.TotalMilliseconds;
@@ -94,10 +89,9 @@ public static class DreamCommand
         string folder = Path.Combine(outFolder, "dream");
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-start.png"), ImageTensors.ToImage(start, p));
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-dream.png"), ImageTensors.ToImage(result.Image, p));
-        card.Results["octaves"] = result.Octaves.Select((o, i) => new
+        card.Results["octaves"] = result.Octaves.Select(o => new
         {
-            o.Height, o.Width, objectiveBefore = o.Before, objectiveAfter = o.After, meanSquareBefore = o.MeanSquareBefore, meanSquareAfter = o.MeanSquareAfter,
-            milliseconds = i < octaveTimes.Count ? octaveTimes[i] : (double?)null,
+            o.Height, o.Width, objectiveBefore = o.Before, objectiveAfter = o.After, meanSquareBefore = o.MeanSquareBefore, meanSquareAfter = o.MeanSquareAfter, o.Milliseconds,
         }).ToList();
         foreach (var o in result.Octaves)
             AnsiConsole.MarkupLine(Markup.Escape($"octave {o.Height}x{o.Width}: objective 0.5·Σa² {o.Before:G5} -> {o.After:G5} (mean a² {o.MeanSquareBefore:G4} -> {o.MeanSquareAfter:G4})"));

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
@@ -35,8 +36,9 @@ public sealed record DreamOptions
     }
 }
 
-/// <summary>One octave: its size and the objective 0.5·Σa² at its start image and at its end (both without jitter).</summary>
-public sealed record DreamOctave(int Height, int Width, double Before, double After, double MeanSquareBefore, double MeanSquareAfter);
+/// <summary>One octave: its size, the objective 0.5·Σa² (and the mean a²) at its start image and at
+/// its end, both without jitter, and its wall-clock time.</summary>
+public sealed record DreamOctave(int Height, int Width, double Before, double After, double MeanSquareBefore, double MeanSquareAfter, double Milliseconds);
 
 /// <summary>The dreamed image as a model input (C, H, W) at the model's size, and every octave, smallest first.</summary>
 public sealed record DreamResult(float[] Image, IReadOnlyList<DreamOctave> Octaves);
@@ -60,7 +62,6 @@ public static class DeepDream
         if (start.Length != channels * p.Height * p.Width)
             throw new ArgumentException($"the start image has {start.Length} values, the model takes ({channels}, {p.Height}, {p.Width})");
         var sizes = OctaveSizes(p.Height, p.Width, o.Octaves, o.OctaveScale);
-        var backend = network.Parameters.First().Value.Backend;
         int jitter = o.Jitter ?? DreamOptions.DefaultJitter(p);
         var random = new Random(o.Seed);
 
@@ -75,6 +76,7 @@ public static class DeepDream
         float[] image = [];
         for (int octave = 0; octave < sizes.Count; octave++)
         {
+            var clock = Stopwatch.StartNew();
             var (height, width) = sizes[octave];
             if (octave > 0) detail = Resize(detail, channels, sizes[octave - 1], sizes[octave], ResizeMethod.Bilinear);
             image = bases[octave].Zip(detail, (b, d) => b + d).ToArray();
@@ -83,15 +85,15 @@ public static class DeepDream
             for (int iteration = 0; iteration < o.Iterations; iteration++)
             {
                 cancellation.ThrowIfCancellationRequested();
-                int dx = random.Next(-jitter, jitter + 1), dy = random.Next(-jitter, jitter + 1);
-                var rolled = Roll(image, channels, height, width, dx, dy);
+                int shiftX = random.Next(-jitter, jitter + 1), shiftY = random.Next(-jitter, jitter + 1);
+                var rolled = Roll(image, channels, height, width, shiftX, shiftY);
                 var (objective, gradient) = ObjectiveAndGradient(network, layer, rolled, channels, height, width);
-                AscentStep(image, Roll(gradient, channels, height, width, -dx, -dy), p, o.Step);
+                AscentStep(image, Roll(gradient, channels, height, width, -shiftX, -shiftY), p, o.Step);
                 p.ClampToPixelRange(image, height * width);
                 onStep?.Invoke(octave, iteration, objective.Half);
             }
             var after = Objective(network, layer, image, channels, height, width);
-            octaves.Add(new DreamOctave(height, width, before.Half, after.Half, before.MeanSquare, after.MeanSquare));
+            octaves.Add(new DreamOctave(height, width, before.Half, after.Half, before.MeanSquare, after.MeanSquare, clock.Elapsed.TotalMilliseconds));
             detail = image.Zip(bases[octave], (x, b) => x - b).ToArray();
         }
         return new DreamResult(image, octaves);
@@ -222,15 +224,15 @@ public static class DeepDream
         }
     }
 
-    /// <summary>np.roll over both spatial axes: out[c, y, x] = in[c, (y - dy) mod H, (x - dx) mod W].</summary>
-    private static float[] Roll(float[] image, int channels, int height, int width, int dx, int dy)
+    /// <summary>np.roll over both spatial axes: out[c, y, x] = in[c, (y - shiftY) mod H, (x - shiftX) mod W].</summary>
+    public static float[] Roll(float[] image, int channels, int height, int width, int shiftX, int shiftY)
     {
         var rolled = new float[image.Length];
         for (int c = 0; c < channels; c++)
             for (int y = 0; y < height; y++)
             {
-                int sourceRow = (c * height + Modulo(y - dy, height)) * width;
-                for (int x = 0; x < width; x++) rolled[(c * height + y) * width + x] = image[sourceRow + Modulo(x - dx, width)];
+                int sourceRow = (c * height + Modulo(y - shiftY, height)) * width;
+                for (int x = 0; x < width; x++) rolled[(c * height + y) * width + x] = image[sourceRow + Modulo(x - shiftX, width)];
             }
         return rolled;
     }

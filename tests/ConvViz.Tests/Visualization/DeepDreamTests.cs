@@ -69,6 +69,25 @@ public sealed class DeepDreamTests
     }
 
     [Fact]
+    public void WithoutJitter_TheSeedChangesNothing()
+    {
+        using var backend = new CpuBackend();
+        var options = new DreamOptions { Iterations = 3, Jitter = 0, Seed = 1 };
+        Assert.Equal(Dream(backend, options).Image, Dream(backend, options with { Seed = 2 }).Image);
+    }
+
+    [Fact]
+    public void Roll_IsNumpysRollOverBothAxes_AndRollingBackUndoesIt()
+    {
+        // np.roll(np.roll([[0, 1, 2], [3, 4, 5]], 1, -1), 1, -2) == [[5, 3, 4], [2, 0, 1]], per channel.
+        float[] image = [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15];
+        var rolled = DeepDream.Roll(image, 2, 2, 3, shiftX: 1, shiftY: 1);
+        Assert.Equal([5, 3, 4, 2, 0, 1, 15, 13, 14, 12, 10, 11], rolled);
+        Assert.Equal(image, DeepDream.Roll(rolled, 2, 2, 3, shiftX: -1, shiftY: -1));
+        Assert.Equal(image, DeepDream.Roll(image, 2, 2, 3, shiftX: 3, shiftY: -4));
+    }
+
+    [Fact]
     public void DreamStaysInThePixelRange()
     {
         using var backend = new CpuBackend();
@@ -153,8 +172,8 @@ public sealed class DeepDreamTests
     [Fact]
     public void OpenCLDreamsTheSameObjectivesAsCpu()
     {
-        // Both backends draw the same jitter; they differ only by float rounding in other orders,
-        // which 20 normalized steps and the clip keep within 1e-3 relative per octave.
+        // Both backends draw the same jitter; they differ only by float rounding in other orders:
+        // about 4e-7 relative per octave on PoCL's CPU device, checked within 1e-4.
         var options = new DreamOptions { Octaves = 3, Iterations = 5 };
         using var cpu = new CpuBackend();
         using var opencl = new OpenCLBackend();
@@ -162,8 +181,8 @@ public sealed class DeepDreamTests
         var actual = Dream(opencl, options).Octaves;
         for (int i = 0; i < expected.Count; i++)
         {
-            Assert.Equal(expected[i].Before, actual[i].Before, 1e-3 * expected[i].Before);
-            Assert.Equal(expected[i].After, actual[i].After, 1e-3 * expected[i].After);
+            Assert.Equal(expected[i].Before, actual[i].Before, 1e-4 * expected[i].Before);
+            Assert.Equal(expected[i].After, actual[i].After, 1e-4 * expected[i].After);
         }
     }
 
