@@ -60,14 +60,58 @@ public sealed class Network : IDisposable
     public Shape OutputShape(string layer, int n) => Summarize(n)[IndexOf(layer)].OutputShape;
 
     /// <summary>
+    /// The output shape of <paramref name="layer"/> for an input (N, C, H, W) with the model's C
+    /// channels and any height and width: each layer computes its output shape from its input, so the
+    /// convolutional part runs at other sizes. Away from the model's size every layer up to
+    /// <paramref name="layer"/> must keep (N, C, H, W) maps: a flattened map's features mean what
+    /// they mean only at the model's size. Throws, naming the layer and the size, when a layer
+    /// cannot take the input (a fully connected layer, or a map pooled below its window).
+    /// </summary>
+    public Shape OutputShape(string layer, Shape input)
+    {
+        int last = IndexOf(layer);
+        if (input == InputShape(input.N)) return Summarize(input.N)[last].OutputShape;
+        if (SampleShape.Rank != 3 || input.Rank != 4 || input.C != SampleShape[0])
+            throw new ArgumentException($"network input has shape {input}, expected (N, {SampleShape[0]}, H, W): the model's channels at any height and width");
+        string size = $"a {input.H}x{input.W} input (the model's size is {SampleShape[1]}x{SampleShape[2]})";
+        var shape = input;
+        for (int i = 0; i <= last; i++)
+        {
+            try { shape = layers[i].OutputShape(shape); }
+            catch (ArgumentException e) { throw new ArgumentException($"layer '{layer}' cannot run on {size}: {e.Message}", e); }
+            if (shape.Rank != 4)
+                throw new ArgumentException($"layer '{layer}' cannot run on {size}: layer '{layers[i].Name}' ({layers[i].OpType}) turns the maps into " +
+                                            $"features, which only the model's size defines; run at {SampleShape[1]}x{SampleShape[2]} or up to a layer before it");
+        }
+        return shape;
+    }
+
+    /// <summary>Whether layers 0..<paramref name="layer"/> run on an input of this shape (see <see cref="OutputShape(string, Shape)"/>).</summary>
+    public bool Accepts(string layer, Shape input)
+    {
+        try
+        {
+            OutputShape(layer, input);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Runs layers 0..upTo (the whole network when upTo is null). The input stays the caller's;
-    /// everything else belongs to the returned pass, which is disposed by the caller.
+    /// everything else belongs to the returned pass, which is disposed by the caller. A whole-network
+    /// pass takes the model's input shape; a pass up to a layer may take another height and width
+    /// (see <see cref="OutputShape(string, Shape)"/>).
     /// </summary>
     public ForwardPass Forward(Tensor input, string? upTo = null, bool training = false)
     {
         var expected = InputShape(input.Shape.N);
-        if (input.Shape != expected)
+        if (upTo is null && input.Shape != expected)
             throw new ArgumentException($"network input has shape {input.Shape}, expected {expected}");
+        if (upTo is not null) OutputShape(upTo, input.Shape);
         int last = upTo is null ? layers.Length - 1 : IndexOf(upTo);
         var pass = new ForwardPass(this, input);
         var x = input;

@@ -1,0 +1,117 @@
+using System.CommandLine;
+using System.Diagnostics;
+using ConvViz.Engine.Data;
+using ConvViz.Engine.Imaging;
+using ConvViz.Engine.Models;
+using ConvViz.Engine.Visualization;
+using Spectre.Console;
+
+namespace ConvViz.Cli.Commands;
+
+/// <summary>
+/// `convviz dream [--layer L] [--input IMG] [--octaves 4] [--octave-scale 1.4] [--iterations 10]
+/// [--step 1.5] [--jitter J] [--seed 0]`: DeepDream (google/deepdream's dream.ipynb) from --input,
+/// the model's first sample image, or the mean plus noise; writes OUT/dream/&lt;stem&gt;-dream.png, the
+/// start image and the card OUT/dream.json.
+/// </summary>
+public static class DreamCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var layer = new Option<string?>("--layer") { Description = "Layer whose activations' L2 is amplified (default: the ReLU after the third convolution)" };
+        var input = new Option<string?>("--input") { Description = "Start image (default: the model's first sample image, or the mean plus noise)" };
+        var octaves = new Option<int>("--octaves") { Description = "Octaves, from size / scale^(octaves-1) up to the model's size", DefaultValueFactory = _ => 4 };
+        var octaveScale = new Option<float>("--octave-scale") { Description = "Size ratio between octaves", DefaultValueFactory = _ => 1.4f };
+        var iterations = new Option<int>("--iterations") { Description = "Gradient steps per octave", DefaultValueFactory = _ => 10 };
+        var step = new Option<float>("--step") { Description = "Mean pixel change per step", DefaultValueFactory = _ => 1.5f };
+        var jitter = new Option<int?>("--jitter") { Description = "Largest random roll in pixels (default: 32 at 224 pixels, scaled to the model's size)" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the jitter (and of the start noise)", DefaultValueFactory = _ => 0 };
+        var output = CommonOptions.Out();
+        var backend = CommonOptions.Backend();
+        var device = CommonOptions.Device();
+        var threads = CommonOptions.Threads();
+        var command = new Command("dream", "Amplify what a layer sees in an image (DeepDream: octaves, jitter, normalized gradient ascent on the L2 of its activations)")
+        {
+            model, layer, input, octaves, octaveScale, iterations, step, jitter, seed, output, backend, device, threads,
+        };
+        command.SetAction(result =>
+        {
+            var options = new DreamOptions
+            {
+                Octaves = result.GetValue(octaves),
+                OctaveScale = result.GetValue(octaveScale),
+                Iterations = result.GetValue(iterations),
+                Step = result.GetValue(step),
+                Jitter = result.GetValue(jitter),
+                Seed = result.GetValue(seed),
+            };
+            Execute(result.GetValue(model)!, result.GetValue(layer), result.GetValue(input), options, result.GetValue(output)!,
+                result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads));
+        });
+        return command;
+    }
+
+    private static void Execute(string modelName, string? layerName, string? inputPath, DreamOptions options, string outFolder,
+        string backendName, int? device, int? threads)
+    {
+        options.Validate();
+        using var backend = BackendCatalog.Create(backendName, device, threads);
+        using var bundle = ModelCatalog.Open(modelName, backend);
+        var p = bundle.Preprocessing;
+        string layer = layerName ?? DeepDream.DefaultLayer(bundle.Network);
+        options = options with { Jitter = options.Jitter ?? DreamOptions.DefaultJitter(p) };
+        DeepDream.Validate(bundle.Network, p, layer, options);
+        var (stem, description, start) = StartImage(bundle, inputPath, options.Seed);
+        AnsiConsole.MarkupLine(Markup.Escape($"dreaming on layer '{layer}' from {description}"));
+
+        var card = new ExperimentCard("dream", bundle.Source, description) { Target = $"L2 of layer '{layer}'" };
+        card.Parameters["layer"] = layer;
+        card.Parameters["options"] = options;
+        card.Parameters["backend"] = backend.Description;
+        DreamResult result = null!;
+        var clock = Stopwatch.StartNew();
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(progress =>
+            {
+                var task = progress.AddTask("dreaming", maxValue: options.Octaves * options.Iterations);
+                var stepClock = Stopwatch.StartNew();
+                result = DeepDream.Run(bundle.Network, p, layer, options, start, (octave, iteration, objective) =>
+                {
+                    task.Value = octave * options.Iterations + iteration + 1;
+                    task.Description = $"octave {octave + 1}/{options.Octaves}  step {iteration + 1}/{options.Iterations}  objective {objective:G5}  {stepClock.Elapsed.TotalMilliseconds:F1} ms/step";
+                    stepClock.Restart();
+                });
+            });
+        card.TimingsMs["dream"] = clock.Elapsed.TotalMilliseconds;
+        card.TimingsMs["perStep"] = clock.Elapsed.TotalMilliseconds / (options.Octaves * options.Iterations);
+
+        string folder = Path.Combine(outFolder, "dream");
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-start.png"), ImageTensors.ToImage(start, p));
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-dream.png"), ImageTensors.ToImage(result.Image, p));
+        card.Results["octaves"] = result.Octaves.Select(o => new
+        {
+            o.Height, o.Width, objectiveBefore = o.Before, objectiveAfter = o.After, meanSquareBefore = o.MeanSquareBefore, meanSquareAfter = o.MeanSquareAfter, o.Milliseconds,
+        }).ToList();
+        foreach (var o in result.Octaves)
+            AnsiConsole.MarkupLine(Markup.Escape($"octave {o.Height}x{o.Width}: objective 0.5·Σa² {o.Before:G5} -> {o.After:G5} (mean a² {o.MeanSquareBefore:G4} -> {o.MeanSquareAfter:G4})"));
+        AnsiConsole.MarkupLine(Markup.Escape($"{options.Octaves * options.Iterations} steps in {clock.Elapsed.TotalSeconds:F1} s; wrote {folder}/ and the card {card.Save(outFolder)}"));
+    }
+
+    /// <summary>The start image (a model input), a file-name stem and what it is: --input, else the
+    /// bundle's first sample image, else the mean plus noise.</summary>
+    private static (string Stem, string Description, float[] Input) StartImage(ModelBundle bundle, string? inputPath, int seed)
+    {
+        var p = bundle.Preprocessing;
+        if (inputPath is not null)
+            return (Inputs.FileName(Path.GetFileNameWithoutExtension(inputPath)), inputPath, ImageTensors.ToInput(Inputs.ReadImage(inputPath), p));
+        if (bundle.Samples is { } samplesFolder)
+        {
+            var samples = LabeledImages.LoadSplit(samplesFolder, LabeledImages.TestSplit);
+            var image = new Image8(samples.Width, samples.Height, 1, samples.Image(0).ToArray());
+            string label = samples.Label(0) < bundle.Classes.Count ? $" (a {bundle.Classes[samples.Label(0)]})" : "";
+            return ("sample0", $"the model's first sample image{label}, {samplesFolder}", ImageTensors.ToInput(image, p));
+        }
+        return ($"noise-seed{seed}", $"the mean plus N(0, 10²) pixel noise, seed {seed} (the model has no sample images)", DeepDream.MeanPlusNoise(p, seed));
+    }
+}
