@@ -49,18 +49,30 @@ public static class ModelInfoCommand
             .AddColumn("#").AddColumn("layer").AddColumn("op").AddColumn("output shape")
             .AddColumn(new TableColumn("parameters").RightAligned())
             .AddColumn(new TableColumn("MACs").RightAligned())
-            .AddColumn(new TableColumn("GFLOP").RightAligned());
-        table.AddRow("", "input", "", network.InputShape(batch).ToString(), "", "", "");
+            .AddColumn(new TableColumn("GFLOP").RightAligned())
+            .AddColumn(new TableColumn("receptive field").RightAligned());
+        var fields = ReceptiveFields.Of(network);
+        table.AddRow("", "input", "", network.InputShape(batch).ToString(), "", "", "", "");
         foreach (var r in rows)
             table.AddRow(r.Index.ToString(), r.Name, r.OpType, r.OutputShape.ToString(),
                 r.Parameters == 0 ? "" : r.Parameters.ToString("N0"),
                 r.MultiplyAccumulates == 0 ? "" : r.MultiplyAccumulates.ToString("N0"),
-                r.MultiplyAccumulates == 0 ? "" : (2e-9 * r.MultiplyAccumulates).ToString("F3"));
+                r.MultiplyAccumulates == 0 ? "" : (2e-9 * r.MultiplyAccumulates).ToString("F3"),
+                Describe(fields[r.Index]));
         long parameters = rows.Sum(r => r.Parameters), macs = rows.Sum(r => r.MultiplyAccumulates);
-        table.AddRow("", "[bold]total[/]", "", "", $"[bold]{parameters:N0}[/]", $"[bold]{macs:N0}[/]", $"[bold]{2e-9 * macs:F3}[/]");
+        table.AddRow("", "[bold]total[/]", "", "", $"[bold]{parameters:N0}[/]", $"[bold]{macs:N0}[/]", $"[bold]{2e-9 * macs:F3}[/]", "");
         AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine("receptive field: size/stride@first in input pixels (unit i of a layer sees pixels first + i·stride .. + size - 1)");
         AnsiConsole.MarkupLine($"{parameters / 1e6:F1} M parameters ({parameters * 4 / 1048576.0:F0} MiB as float32); " +
                                $"forward pass at batch {batch}: {macs / 1e6:F1} M multiply-accumulates = {2e-9 * macs:F3} GFLOP");
+    }
+
+    /// <summary>"size/stride@first" in input pixels (one number each when both axes agree), or "whole input".</summary>
+    private static string Describe(ReceptiveField field)
+    {
+        if (!field.Spatial) return "whole input";
+        static string Axis(AxisField a) => $"{a.Size}/{a.Stride}@{a.First}";
+        return field.Vertical == field.Horizontal ? Axis(field.Vertical) : $"{Axis(field.Vertical)} x {Axis(field.Horizontal)}";
     }
 
     private static void RunPasses(Network network, Backend backend, int seed, int batch)

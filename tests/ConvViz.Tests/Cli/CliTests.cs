@@ -21,6 +21,8 @@ public sealed class CliTests
         Assert.Contains("60,965,224", output);
         Assert.Contains("724,406,816", output);
         Assert.Contains("1.449 GFLOP", output);
+        Assert.Contains("195/32@-64", output);
+        Assert.Contains("whole input", output);
         Assert.Contains("forward, batch 1", output);
         Assert.Contains("backward from fc8", output);
         Assert.Contains("backward from conv5", output);

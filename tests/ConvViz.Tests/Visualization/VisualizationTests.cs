@@ -78,14 +78,14 @@ public sealed class VisualizationTests
     {
         using var backend = new CpuBackend();
         using var network = model == "alexnet" ? AlexNet.Create(backend, seed: 2) : ModelBundle.Load(Fixtures.Path("..", "..", "weights", "fashion-alexnet"), backend).Network;
-        var (size, jump, pad) = ReceptiveField(network, layer);
-        Assert.Equal(expectedSize, size);
+        var field = ReceptiveFields.Of(network, layer).Vertical;
+        Assert.Equal(expectedSize, field.Size);
         var shape = network.InputShape(1);
         using var x = backend.Upload(TestData.Uniform(shape.ElementCount, 9), shape);
         using var pass = network.Forward(x, upTo: layer);
         int channel = Enumerable.Range(0, pass.Last.Shape.C).First(c => backend.Download(pass.Last)[c * pass.Last.Shape.H * pass.Last.Shape.W] > 0);
         var gradient = Attribution.InputGradient(network, x, new Target(layer, channel, 0, 0), ReluRule.Deconvnet);
-        int h = shape.H, w = shape.W, last = -pad + size - 1;
+        int h = shape.H, w = shape.W, last = field.First + field.Size - 1;
         double inside = 0;
         for (int c = 0; c < shape.C; c++)
             for (int y = 0; y < h; y++)
@@ -96,26 +96,6 @@ public sealed class VisualizationTests
                     else inside += Math.Abs(v);
                 }
         Assert.True(inside > 0, "the projection is zero everywhere");
-    }
-
-    /// <summary>Receptive field of one unit of <paramref name="layer"/>: size R, jump J (input pixels
-    /// between neighbouring units) and the offset P of unit 0's first pixel before the input.</summary>
-    private static (int Size, int Jump, int Pad) ReceptiveField(Network network, string layer)
-    {
-        int size = 1, jump = 1, pad = 0;
-        foreach (var l in network.Layers.Take(network.IndexOf(layer) + 1))
-        {
-            (int k, int s, int p) = l switch
-            {
-                Conv2dLayer conv => (conv.Geometry.KernelH, conv.Geometry.StrideH, conv.Geometry.PadTop),
-                MaxPoolLayer pool => (pool.Geometry.KernelH, pool.Geometry.StrideH, pool.Geometry.PadTop),
-                _ => (1, 1, 0),
-            };
-            pad += p * jump;
-            size += (k - 1) * jump;
-            jump *= s;
-        }
-        return (size, jump, pad);
     }
 
     [Fact]
