@@ -23,6 +23,7 @@ public static class CliApp
         AttributionCommand.Guided(),
         ReportCommand.Create(),
         OptimizeCommand.Create(),
+        StyleCommand.Create(),
         GradCamCommand.Create(),
         OcclusionCommand.Create(),
         DevicesCommand.Create(),
