@@ -8,7 +8,7 @@ namespace ConvViz.Cli.Commands;
 
 /// <summary>
 /// `convviz style --content IMG --style IMG [options]`: Gatys et al. neural style with
-/// jcjohnson/neural-style's losses and defaults; writes OUT/style/&lt;content stem&gt;-stylized.png,
+/// jcjohnson/neural-style's losses and default weights, by Adam or L-BFGS; writes OUT/style/&lt;content stem&gt;-stylized.png,
 /// the content and style images as the model sees them, and the card OUT/style.json.
 /// </summary>
 public static class StyleCommand
@@ -25,8 +25,9 @@ public static class StyleCommand
         var styleWeight = new Option<float>("--style-weight") { Description = "Weight of the style loss", DefaultValueFactory = _ => defaults.StyleWeight };
         var tvWeight = new Option<float>("--tv-weight") { Description = "Weight of the total-variation loss (on the model input)", DefaultValueFactory = _ => defaults.TvWeight };
         var iterations = new Option<int>("--iterations") { Description = "Optimizer steps", DefaultValueFactory = _ => defaults.Iterations };
-        var optimizer = new Option<string>("--optimizer") { Description = "lbfgs or adam", DefaultValueFactory = _ => "lbfgs" };
+        var optimizer = new Option<string>("--optimizer") { Description = "adam or lbfgs", DefaultValueFactory = _ => defaults.Optimizer.ToString().ToLowerInvariant() };
         var lr = new Option<float>("--lr") { Description = "Adam's step in model input units", DefaultValueFactory = _ => defaults.LearningRate };
+        var history = new Option<int>("--history") { Description = "L-BFGS's number of stored curvature pairs", DefaultValueFactory = _ => defaults.History };
         var init = new Option<string>("--init") { Description = "noise (the model's mean plus tiny noise) or content", DefaultValueFactory = _ => "noise" };
         var seed = new Option<int>("--seed") { Description = "Seed of the start noise", DefaultValueFactory = _ => 0 };
         var output = CommonOptions.Out();
@@ -34,7 +35,7 @@ public static class StyleCommand
         var device = CommonOptions.Device();
         var command = new Command("style", "Render the content image in the style of another (Gatys et al. 2016, as jcjohnson/neural-style)")
         {
-            content, style, model, contentLayer, styleLayers, contentWeight, styleWeight, tvWeight, iterations, optimizer, lr, init, seed,
+            content, style, model, contentLayer, styleLayers, contentWeight, styleWeight, tvWeight, iterations, optimizer, lr, history, init, seed,
             output, backend, device,
         };
         command.SetAction(result =>
@@ -49,6 +50,7 @@ public static class StyleCommand
                 Iterations = result.GetValue(iterations),
                 Optimizer = Parse<StyleOptimizer>("--optimizer", result.GetValue(optimizer)!, "adam or lbfgs"),
                 LearningRate = result.GetValue(lr),
+                History = result.GetValue(history),
                 Init = Parse<StyleInit>("--init", result.GetValue(init)!, "noise or content"),
                 Seed = result.GetValue(seed),
             };

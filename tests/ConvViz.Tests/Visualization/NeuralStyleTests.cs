@@ -137,8 +137,8 @@ public sealed class NeuralStyleTests(ITestOutputHelper output)
 
     /// <summary>Style weight 1e4: on this small-activation model the style term at neural-style's
     /// default of 100 is ~0.04 against a content term of ~0.6, so it would hardly be tested. In 40 steps
-    /// Adam takes the style loss from 3.8 to about 0.5 and L-BFGS to about 2.0, so the bar is 0.6x; the content
-    /// term, traded against style and TV, falls less (0.61 to about 0.53).</summary>
+    /// both take the style loss from 3.8 to about 1.0 (bar: half); the content term, traded against
+    /// style and TV, falls less (0.61 to 0.43 with Adam, 0.48 with L-BFGS; bar: 0.9x).</summary>
     [Theory]
     [InlineData(StyleOptimizer.Adam)]
     [InlineData(StyleOptimizer.Lbfgs)]
@@ -153,7 +153,7 @@ public sealed class NeuralStyleTests(ITestOutputHelper output)
         output.WriteLine($"start {start}, final {result.Final}, {result.Evaluations} evaluations, stop {result.Stop}");
         Assert.Equal(41, result.Losses.Count);
         Assert.True(result.Final.Content < 0.9 * start.Content, $"content loss {start.Content:G4} -> {result.Final.Content:G4}");
-        Assert.True(result.Final.Style < 0.6 * start.Style, $"style loss {start.Style:G4} -> {result.Final.Style:G4}");
+        Assert.True(result.Final.Style < 0.5 * start.Style, $"style loss {start.Style:G4} -> {result.Final.Style:G4}");
         var clipped = (float[])result.Image.Clone();
         p.ClampToPixelRange(clipped);
         Assert.Equal(clipped, result.Image);
@@ -185,7 +185,7 @@ public sealed class NeuralStyleTests(ITestOutputHelper output)
         using var onCpu = DefaultBundle(cpu);
         using var onDevice = DefaultBundle(opencl);
         var p = onCpu.Preprocessing;
-        var options = new StyleOptions { StyleWeight = 1e4f, Iterations = 5 };
+        var options = new StyleOptions { Optimizer = StyleOptimizer.Lbfgs, StyleWeight = 1e4f, Iterations = 5 };
         var x = Boot(p).Select((v, i) => 0.5f * v).ToArray();
         var (cpuGradient, deviceGradient) = (new float[x.Length], new float[x.Length]);
         using (var cpuObjective = new StyleObjective(onCpu.Network, p, Boot(p), StripesInput(p), options.Resolve(onCpu.Network)))
