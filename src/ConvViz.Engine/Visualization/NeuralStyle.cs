@@ -1,12 +1,15 @@
+using System.Text.Json.Serialization;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
 
 namespace ConvViz.Engine.Visualization;
 
+[JsonConverter(typeof(JsonStringEnumConverter<StyleOptimizer>))]
 public enum StyleOptimizer { Adam, Lbfgs }
 
 /// <summary>Where the image starts: the model's zero input (the mean image) plus N(0, 0.001²) noise in pixel
 /// levels (neural-style's randn·0.001 in its Caffe pixel units), or the content image.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<StyleInit>))]
 public enum StyleInit { Noise, Content }
 
 /// <summary>

@@ -33,6 +33,7 @@ public sealed class StyleCommandTests
         Assert.Equal("style", root.GetProperty("method").GetString());
         var options = root.GetProperty("parameters").GetProperty("options");
         Assert.Equal(7, options.GetProperty("seed").GetInt32());
+        Assert.Equal("Adam", options.GetProperty("optimizer").GetString());
         Assert.Equal("relu4", options.GetProperty("contentLayer").GetString());
         Assert.Equal(5, options.GetProperty("styleLayers").GetArrayLength());
         Assert.Equal(6, root.GetProperty("results").GetProperty("content").GetArrayLength());
