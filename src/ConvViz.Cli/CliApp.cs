@@ -24,6 +24,7 @@ public static class CliApp
         ReportCommand.Create(),
         OptimizeCommand.Create(),
         DreamCommand.Create(),
+        StyleCommand.Create(),
         GradCamCommand.Create(),
         OcclusionCommand.Create(),
         DevicesCommand.Create(),

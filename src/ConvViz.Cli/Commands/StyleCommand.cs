@@ -1,0 +1,131 @@
+using System.CommandLine;
+using System.Diagnostics;
+using ConvViz.Engine.Imaging;
+using ConvViz.Engine.Visualization;
+using Spectre.Console;
+
+namespace ConvViz.Cli.Commands;
+
+/// <summary>
+/// `convviz style --content IMG --style IMG [options]`: Gatys et al. neural style with
+/// jcjohnson/neural-style's losses and default weights, by Adam or L-BFGS; writes OUT/style/&lt;content stem&gt;-stylized.png,
+/// the content and style images as the model sees them, and the card OUT/style.json.
+/// </summary>
+public static class StyleCommand
+{
+    public static Command Create()
+    {
+        var content = new Option<string?>("--content") { Description = "Content image (PNG, JPEG, PGM/PPM)" };
+        var style = new Option<string?>("--style") { Description = "Style image (PNG, JPEG, PGM/PPM)" };
+        var model = CommonOptions.Model();
+        var contentLayer = new Option<string?>("--content-layer") { Description = "Layer of the content loss (default: the ReLU after the 4th conv)" };
+        var styleLayers = new Option<string?>("--style-layers") { Description = "Comma-separated layers of the style loss (default: the ReLU after every conv)" };
+        var defaults = new StyleOptions();
+        var contentWeight = new Option<float>("--content-weight") { Description = "Weight of the content loss", DefaultValueFactory = _ => defaults.ContentWeight };
+        var styleWeight = new Option<float>("--style-weight") { Description = "Weight of the style loss", DefaultValueFactory = _ => defaults.StyleWeight };
+        var tvWeight = new Option<float>("--tv-weight") { Description = "Weight of the total-variation loss (on the model input)", DefaultValueFactory = _ => defaults.TvWeight };
+        var iterations = new Option<int>("--iterations") { Description = "Optimizer steps", DefaultValueFactory = _ => defaults.Iterations };
+        var optimizer = new Option<string>("--optimizer") { Description = "adam or lbfgs", DefaultValueFactory = _ => defaults.Optimizer.ToString().ToLowerInvariant() };
+        var lr = new Option<float>("--lr") { Description = "Adam's step in model input units", DefaultValueFactory = _ => defaults.LearningRate };
+        var history = new Option<int>("--history") { Description = "L-BFGS's number of stored curvature pairs", DefaultValueFactory = _ => defaults.History };
+        var init = new Option<string>("--init") { Description = "noise (the model's mean plus tiny noise) or content", DefaultValueFactory = _ => "noise" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the start noise", DefaultValueFactory = _ => 0 };
+        var output = CommonOptions.Out();
+        var backend = CommonOptions.Backend();
+        var device = CommonOptions.Device();
+        var command = new Command("style", "Render the content image in the style of another (Gatys et al. 2016, as jcjohnson/neural-style)")
+        {
+            content, style, model, contentLayer, styleLayers, contentWeight, styleWeight, tvWeight, iterations, optimizer, lr, history, init, seed,
+            output, backend, device,
+        };
+        command.SetAction(result =>
+        {
+            var options = new StyleOptions
+            {
+                ContentLayer = result.GetValue(contentLayer),
+                StyleLayers = result.GetValue(styleLayers)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries),
+                ContentWeight = result.GetValue(contentWeight),
+                StyleWeight = result.GetValue(styleWeight),
+                TvWeight = result.GetValue(tvWeight),
+                Iterations = result.GetValue(iterations),
+                Optimizer = Parse<StyleOptimizer>("--optimizer", result.GetValue(optimizer)!, "adam or lbfgs"),
+                LearningRate = result.GetValue(lr),
+                History = result.GetValue(history),
+                Init = Parse<StyleInit>("--init", result.GetValue(init)!, "noise or content"),
+                Seed = result.GetValue(seed),
+            };
+            Execute(result.GetValue(content), result.GetValue(style), result.GetValue(model)!, options,
+                result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device));
+        });
+        return command;
+    }
+
+    private static T Parse<T>(string option, string text, string expected) where T : struct, Enum =>
+        Enum.TryParse<T>(text, ignoreCase: true, out var value) && Enum.IsDefined(value) && !text.Any(char.IsDigit)
+            ? value
+            : throw new UserError($"{option} '{text}' is unknown; expected {expected}");
+
+    private static void Execute(string? contentPath, string? stylePath, string modelName, StyleOptions options, string outFolder, string backendName, int? device)
+    {
+        if (contentPath is null) throw new UserError("give --content IMG, the image whose layout to keep");
+        if (stylePath is null) throw new UserError("give --style IMG, the image whose style to copy");
+        options.Validate();
+        var contentImage = Read("--content", contentPath);
+        var styleImage = Read("--style", stylePath);
+        using var backend = BackendCatalog.Create(backendName, device);
+        using var bundle = ModelCatalog.Open(modelName, backend);
+        var p = bundle.Preprocessing;
+        options = options.Resolve(bundle.Network);
+        var content = ImageTensors.ToInput(contentImage, p);
+        var style = ImageTensors.ToInput(styleImage, p);
+
+        var card = new ExperimentCard("style", bundle.Source, contentPath);
+        card.Parameters["style"] = stylePath;
+        card.Parameters["options"] = options;
+        card.Parameters["backend"] = backend.Description;
+        StyleResult result = null!;
+        var stepMs = new List<double>();
+        var clock = Stopwatch.StartNew();
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(progress =>
+            {
+                var task = progress.AddTask("styling", maxValue: options.Iterations);
+                var step = Stopwatch.StartNew();
+                result = NeuralStyle.Run(bundle.Network, p, content, style, options, (it, losses) =>
+                {
+                    if (it > 0) stepMs.Add(step.Elapsed.TotalMilliseconds);
+                    task.Value = it;
+                    task.Description = $"step {it}/{options.Iterations}  content {losses.Content:G4}  style {losses.Style:G4}  tv {losses.TotalVariation:G4}" +
+                                       $"  {step.Elapsed.TotalMilliseconds:F1} ms/step";
+                    step.Restart();
+                });
+                task.Value = options.Iterations;
+            });
+        card.TimingsMs["style"] = clock.Elapsed.TotalMilliseconds;
+        card.TimingsMs["meanStep"] = stepMs.Count > 0 ? stepMs.Average() : 0;
+
+        string folder = Path.Combine(outFolder, "style");
+        string stem = Inputs.FileName(Path.GetFileNameWithoutExtension(contentPath));
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-stylized.png"), ImageTensors.ToImage(result.Image, p));
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-content.png"), ImageTensors.ToImage(content, p));
+        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{Inputs.FileName(Path.GetFileNameWithoutExtension(stylePath))}-style.png"),
+            ImageTensors.ToImage(style, p));
+        card.Results["final"] = result.Final;
+        card.Results["evaluations"] = result.Evaluations;
+        card.Results["stop"] = result.Stop;
+        card.Results["content"] = result.Losses.Select(l => l.Content);
+        card.Results["style"] = result.Losses.Select(l => l.Style);
+        card.Results["tv"] = result.Losses.Select(l => l.TotalVariation);
+        var first = result.Losses[0];
+        AnsiConsole.MarkupLine(Markup.Escape($"content {first.Content:G4} -> {result.Final.Content:G4}, style {first.Style:G4} -> {result.Final.Style:G4}, " +
+            $"tv {result.Final.TotalVariation:G4}; {result.Losses.Count - 1} steps ({result.Stop}), {result.Evaluations} evaluations in {clock.Elapsed.TotalSeconds:F1} s; " +
+            $"wrote {folder}/ and the card {card.Save(outFolder)}"));
+    }
+
+    private static Image8 Read(string option, string path)
+    {
+        if (!File.Exists(path)) throw new UserError($"{option} {path}: no such file");
+        try { return ImageFile.Read(path); }
+        catch (Exception e) when (e is InvalidDataException or NotSupportedException) { throw new UserError($"{option} {path}: {e.Message}"); }
+    }
+}
