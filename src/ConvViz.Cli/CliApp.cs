@@ -23,6 +23,7 @@ public static class CliApp
         AttributionCommand.Guided(),
         ReportCommand.Create(),
         OptimizeCommand.Create(),
+        TopkCommand.Create(),
         DreamCommand.Create(),
         StyleCommand.Create(),
         GradCamCommand.Create(),

@@ -1,5 +1,6 @@
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Models;
+using Spectre.Console;
 
 namespace ConvViz.Cli;
 
@@ -12,6 +13,16 @@ public static class DataSets
     public static string MissingHint(string folder) => Path.GetFullPath(folder) == DefaultFolder
         ? $"; install it with `apt-get install dataset-fashion-mnist`, or point --data at an MNIST-style folder"
         : "";
+
+    /// <summary>The data set a command uses without --data: Debian's Fashion-MNIST when installed, else
+    /// the model's own bundled samples (said on the console: "note: ... <paramref name="doing"/> the model's own ...").</summary>
+    public static string DefaultFor(ModelBundle bundle, string doing)
+    {
+        if (Directory.Exists(DefaultFolder) || bundle.Samples is null) return DefaultFolder;
+        AnsiConsole.MarkupLine(Markup.Escape(
+            $"note: Fashion-MNIST is not installed at {DefaultFolder} (apt-get install dataset-fashion-mnist): {doing} the model's own {bundle.Samples} instead"));
+        return bundle.Samples;
+    }
 
     /// <summary>Loads split "train" or "t10k" of <paramref name="folder"/>, the first <paramref name="limit"/> images when given.</summary>
     public static LabeledImages Load(string folder, string split, int? limit = null)

@@ -39,12 +39,7 @@ public static class EvalCommand
         if (batch < 1) throw new UserError($"--batch {batch} must be at least 1");
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(modelName, backend);
-        if (dataFolder is null)
-        {
-            dataFolder = Directory.Exists(DataSets.DefaultFolder) || bundle.Samples is null ? DataSets.DefaultFolder : bundle.Samples;
-            if (dataFolder == bundle.Samples)
-                AnsiConsole.MarkupLine(Markup.Escape($"note: Fashion-MNIST is not installed at {DataSets.DefaultFolder} (apt-get install dataset-fashion-mnist): evaluating the model's own {bundle.Samples} instead"));
-        }
+        dataFolder ??= DataSets.DefaultFor(bundle, "evaluating");
         var images = DataSets.Load(dataFolder, split, limit);
         ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count);
 

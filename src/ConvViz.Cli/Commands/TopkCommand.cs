@@ -1,0 +1,208 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using ConvViz.Engine.Data;
+using ConvViz.Engine.Imaging;
+using ConvViz.Engine.Mining;
+using ConvViz.Engine.Models;
+using ConvViz.Engine.Networks;
+using ConvViz.Engine.Visualization;
+using Spectre.Console;
+
+namespace ConvViz.Cli.Commands;
+
+/// <summary>
+/// `convviz topk [--model M] [--data DIR] --layer L[,L2] [--k 9]`: one streaming pass over a data set
+/// keeps every unit's k strongest images and where each peaked; then each one's receptive-field
+/// patch and deconvnet projection. Writes OUT/topk/&lt;layer&gt;/unit-C.png (patches | deconvs, as the
+/// Toolbox), OUT/topk/&lt;layer&gt;-overview.png, OUT/topk/index.json and the card OUT/topk.json. The
+/// pass saves OUT/topk/state.json after every batch; Ctrl+C (or --stop-after) leaves it for --resume.
+/// </summary>
+public static class TopkCommand
+{
+    private const string StateFile = "state.json", IndexFile = "index.json";
+
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var data = new Option<string?>("--data")
+        {
+            Description = $"MNIST-style folder of IDX files; default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist), or the model's own samples/ when that is not installed",
+        };
+        var split = new Option<string>("--split") { Description = "Which split of --data: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
+        var limit = new Option<int?>("--limit") { Description = "Use the first N images only" };
+        var layers = new Option<string?>("--layer") { Description = "Layer(s) to mine, comma-separated (default: the ReLU after the last conv)" };
+        var k = new Option<int>("--k") { Description = "Images kept per unit", DefaultValueFactory = _ => 9 };
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 100 };
+        var resume = new Option<bool>("--resume") { Description = "Continue the interrupted run in --out" };
+        var stopAfter = new Option<int?>("--stop-after") { Description = "Stop (resumably) once this many images are processed" };
+        var output = CommonOptions.Out();
+        var backend = CommonOptions.Backend();
+        var device = CommonOptions.Device();
+        var threads = CommonOptions.Threads();
+        var command = new Command("topk", "Top-k images and receptive-field patches per unit, with their deconvnet projections")
+        {
+            model, data, split, limit, layers, k, batch, resume, stopAfter, output, backend, device, threads,
+        };
+        command.SetAction(result => Execute(new Request(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(limit),
+            result.GetValue(layers), result.GetValue(k), result.GetValue(batch), result.GetValue(resume), result.GetValue(stopAfter), result.GetValue(output)!),
+            result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads)));
+        return command;
+    }
+
+    private sealed record Request(string Model, string? Data, string Split, int? Limit, string? Layers, int K, int Batch, bool Resume, int? StopAfter, string Out);
+
+    private static int Execute(Request request, string backendName, int? device, int? threads)
+    {
+        if (request.K < 1) throw new UserError($"--k {request.K} must be at least 1");
+        if (request.Batch < 1) throw new UserError($"--batch {request.Batch} must be at least 1");
+        if (request.StopAfter < 1) throw new UserError($"--stop-after {request.StopAfter} must be at least 1");
+        if (request.Split is not (LabeledImages.TestSplit or LabeledImages.TrainSplit))
+            throw new UserError($"--split '{request.Split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
+        string folder = Path.Combine(request.Out, "topk"), statePath = Path.Combine(folder, StateFile);
+        if (!request.Resume && File.Exists(statePath))
+            throw new UserError(File.Exists(Path.Combine(folder, IndexFile))
+                ? $"{folder} already holds a finished top-k run; choose another --out (or --resume to render it again)"
+                : $"{folder} already holds an interrupted top-k run; continue it with --resume, or choose another --out");
+        if (request.Resume && !File.Exists(statePath))
+            throw new UserError($"--resume: {statePath} does not exist; there is no interrupted top-k run in {request.Out}");
+
+        using var backend = BackendCatalog.Create(backendName, device, threads);
+        using var bundle = ModelCatalog.Open(request.Model, backend);
+        string dataFolder = request.Data ?? DataSets.DefaultFor(bundle, "mining");
+        var images = DataSets.Load(dataFolder, request.Split, request.Limit);
+        var layerNames = request.Layers?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [DefaultLayer(bundle.Network)];
+        foreach (var name in layerNames) bundle.Network.IndexOf(name);
+        var asked = new TopKState { Model = bundle.Source, Data = $"{Path.GetFullPath(dataFolder)} ({request.Split})", Images = images.Count, K = request.K, Layers = layerNames };
+        var state = asked;
+        if (request.Resume)
+        {
+            state = TopKState.Load(statePath);
+            state.RequireSame(asked);
+        }
+
+        var card = new ExperimentCard("topk", bundle.Source, asked.Data);
+        card.Parameters["layers"] = layerNames;
+        card.Parameters["k"] = request.K;
+        card.Parameters["images"] = images.Count;
+        card.Parameters["batch"] = request.Batch;
+        card.Parameters["backend"] = backend.Description;
+        var clock = Stopwatch.StartNew();
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        IReadOnlyList<TopUnits> units;
+        try
+        {
+            int resumedAt = state.Processed;
+            units = WithProgress("mining", state.Images, resumedAt, report =>
+                TopKMining.Run(bundle.Network, bundle.Preprocessing, images, state, request.Batch, statePath, report, request.StopAfter, cancel.Token));
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        card.TimingsMs["pass"] = clock.Elapsed.TotalMilliseconds;
+        if (!state.Complete)
+        {
+            AnsiConsole.MarkupLine(Markup.Escape($"{(cancel.IsCancellationRequested ? "interrupted" : "stopped")} after {state.Processed} of {state.Images} images; " +
+                $"the state is in {statePath}; continue with `convviz topk --out {request.Out} --resume` and the same options"));
+            return cancel.IsCancellationRequested ? 130 : 0;
+        }
+
+        clock.Restart();
+        var index = Render(bundle, images, units, request, folder, card);
+        card.TimingsMs["projections and images"] = clock.Elapsed.TotalMilliseconds;
+        string indexPath = Path.Combine(folder, IndexFile);
+        File.WriteAllText(indexPath, JsonSerializer.Serialize(index, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+        card.Outputs.Add(Path.GetRelativePath(request.Out, indexPath));
+        card.Results["units"] = units.Sum(u => u.Channels);
+        AnsiConsole.MarkupLine(Markup.Escape($"top {request.K} of {images.Count} images for {units.Sum(u => u.Channels)} units of {string.Join(", ", layerNames)} " +
+            $"in {(card.TimingsMs.Values.Sum() / 1000):F1} s; index {indexPath}; card {card.Save(request.Out)}"));
+        return 0;
+    }
+
+    /// <summary>The ReLU after the last convolution (or the last convolution): what the Toolbox shows first.</summary>
+    private static string DefaultLayer(Network network)
+    {
+        int lastConv = network.Layers.Select((l, i) => (l, i)).Last(p => p.l is ConvViz.Engine.Layers.Conv2dLayer).i;
+        return lastConv + 1 < network.Layers.Count && network.Layers[lastConv + 1] is ConvViz.Engine.Layers.ReluLayer
+            ? network.Layers[lastConv + 1].Name
+            : network.Layers[lastConv].Name;
+    }
+
+    /// <summary>Projections, per-unit views, layer overviews; returns the index that lists them.</summary>
+    private static object Render(ModelBundle bundle, LabeledImages images, IReadOnlyList<TopUnits> units, Request request, string folder, ExperimentCard card)
+    {
+        var p = bundle.Preprocessing;
+        var backend = bundle.Network.Parameters.First().Value.Backend;
+        var fields = ReceptiveFields.Of(bundle.Network);
+        var layers = new List<object>();
+        foreach (var layerUnits in units)
+        {
+            var field = fields[bundle.Network.IndexOf(layerUnits.Layer)];
+            var items = Enumerable.Range(0, layerUnits.Channels).SelectMany(c => layerUnits.Of(c).Select(e => (Channel: c, Entry: e))).ToArray();
+            var projections = WithProgress($"deconvnet {layerUnits.Layer}", items.Length, 0, report =>
+                TopKProjections.Compute(bundle.Network, p, images, layerUnits.Layer, items, request.Batch, report));
+
+            string layerFolder = Path.Combine(folder, Inputs.FileName(layerUnits.Layer));
+            Directory.CreateDirectory(layerFolder);
+            var overviewTiles = new List<Image8>();
+            var unitEntries = new List<object>();
+            int scale = 0;
+            for (int c = 0, item = 0; c < layerUnits.Channels; c++)
+            {
+                var entries = layerUnits.Of(c);
+                var patches = new List<Image8>();
+                var deconvolutions = new List<Image8>();
+                foreach (var entry in entries)
+                {
+                    var image = new Image8(images.Width, images.Height, 1, images.Image(entry.Image).ToArray());
+                    patches.Add(PatchViews.Patch(image, field, entry));
+                    var projection = Attribution.Render(projections[item++], p, GradientDisplay.Raw, backend, 0);
+                    deconvolutions.Add(PatchViews.Patch(projection, field, entry));
+                }
+                if (scale == 0) scale = Montage.ScaleFor(patches[0].Height, patches[0].Width, 56);
+                string unitPath = Path.Combine(layerFolder, $"unit-{c}.png");
+                AttributionCommand.Write(card, request.Out, unitPath, PatchViews.UnitView(patches, deconvolutions, scale));
+                overviewTiles.Add(PatchViews.Grid(patches, 1));
+                unitEntries.Add(new
+                {
+                    unit = c,
+                    view = Path.GetRelativePath(folder, unitPath),
+                    top = entries.Select(e => new { image = e.Image, label = images.Label(e.Image), value = e.Value, y = e.Y, x = e.X }).ToArray(),
+                });
+            }
+            string overviewPath = Path.Combine(folder, $"{Inputs.FileName(layerUnits.Layer)}-overview.png");
+            AttributionCommand.Write(card, request.Out, overviewPath, PatchViews.Grid(overviewTiles, 1));
+            layers.Add(new
+            {
+                name = layerUnits.Layer,
+                receptiveField = field,
+                patches = field.Spatial ? "the receptive field of the peak position" : "the whole image (the layer has no spatial extent)",
+                overview = Path.GetRelativePath(folder, overviewPath),
+                units = unitEntries,
+            });
+        }
+        return new { model = bundle.Source, data = card.Input, images = images.Count, k = request.K, layers };
+    }
+
+    /// <summary>Runs <paramref name="work"/> under a progress bar counting <paramref name="total"/> items (images/s and ETA).</summary>
+    private static T WithProgress<T>(string what, int total, int done, Func<Action<int>, T> work)
+    {
+        T result = default!;
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(progress =>
+            {
+                var task = progress.AddTask(what, maxValue: total);
+                task.Value = done;
+                var clock = Stopwatch.StartNew();
+                result = work(count =>
+                {
+                    task.Value = count;
+                    task.Description = Markup.Escape($"{what}  {count}/{total}  {(count - done) / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F0}/s");
+                });
+            });
+        return result;
+    }
+}

@@ -1,0 +1,167 @@
+using System.Text.Json;
+using ConvViz.Engine.Backends;
+using ConvViz.Engine.Data;
+using ConvViz.Engine.Layers;
+using ConvViz.Engine.Models;
+using ConvViz.Engine.Networks;
+using ConvViz.Engine.Training;
+
+namespace ConvViz.Engine.Mining;
+
+/// <summary>
+/// Where a top-k pass stands: what it covers (model, data, number of images, k, layers), how many
+/// images it has processed and every unit's entries so far. Saved after every batch, so an
+/// interrupted pass resumes at the next batch and ends exactly as an uninterrupted one.
+/// </summary>
+public sealed class TopKState
+{
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false, PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    public required string Model { get; init; }
+    public required string Data { get; init; }
+    public required int Images { get; init; }
+    public required int K { get; init; }
+    public required string[] Layers { get; init; }
+    public int Processed { get; set; }
+    public Dictionary<string, TopEntry[][]> Units { get; set; } = [];
+
+    public bool Complete => Processed >= Images;
+
+    /// <summary>Writes the state beside <paramref name="path"/> and renames it over, so a crash mid-write leaves the previous state.</summary>
+    public void Save(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        string temporary = path + ".tmp";
+        File.WriteAllText(temporary, JsonSerializer.Serialize(this, Json));
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    public static TopKState Load(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<TopKState>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path} is empty");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path} is not a top-k state file: {e.Message}");
+        }
+    }
+
+    /// <summary>Throws, naming the difference, when a resumed run asks for something else than this state covers.</summary>
+    public void RequireSame(TopKState other)
+    {
+        void Check(string what, string mine, string theirs)
+        {
+            if (mine != theirs) throw new ArgumentException($"the interrupted top-k run used {what} {mine}, this one asks for {theirs}; resume with the same settings or use another --out");
+        }
+        Check("model", Model, other.Model);
+        Check("data", Data, other.Data);
+        Check("image count", Images.ToString(), other.Images.ToString());
+        Check("k", K.ToString(), other.K.ToString());
+        Check("layers", string.Join(",", Layers), string.Join(",", other.Layers));
+    }
+}
+
+/// <summary>The streaming pass: forward every batch up to the deepest chosen layer and offer each layer's outputs to its <see cref="TopUnits"/>.</summary>
+public static class TopKMining
+{
+    /// <summary>
+    /// Continues <paramref name="state"/> from its processed count through batches of
+    /// <paramref name="batchSize"/> images (the first state.Images of <paramref name="data"/>). After
+    /// each batch the state is updated (and saved to <paramref name="statePath"/> when given) and
+    /// <paramref name="onBatch"/> sees the processed count. Stops early, with the state saved, when
+    /// cancelled or once <paramref name="stopAfter"/> images are processed in all.
+    /// </summary>
+    public static IReadOnlyList<TopUnits> Run(Network network, Preprocessing p, LabeledImages data, TopKState state, int batchSize,
+        string? statePath = null, Action<int>? onBatch = null, int? stopAfter = null, CancellationToken cancellation = default)
+    {
+        Validate(network, data, state, batchSize);
+        var backend = network.Parameters.First().Value.Backend;
+        var units = state.Layers.Select(layer => state.Units.TryGetValue(layer, out var saved)
+            ? TopUnits.FromArrays(layer, state.K, saved)
+            : new TopUnits(layer, network.OutputShape(layer, 1)[1], state.K)).ToArray();
+        string deepest = state.Layers.MaxBy(network.IndexOf)!;
+        int end = Math.Min(state.Images, stopAfter ?? int.MaxValue);
+        var x = new float[batchSize * data.PixelsPerImage];
+        var labels = new int[batchSize];
+        while (state.Processed < end && !cancellation.IsCancellationRequested)
+        {
+            int count = Math.Min(batchSize, state.Images - state.Processed);
+            var indices = Enumerable.Range(state.Processed, count).ToArray();
+            ImageBatches.Assemble(data, indices, p, x, labels);
+            using var input = backend.Upload(x.AsSpan(0, count * data.PixelsPerImage), network.InputShape(count));
+            using var pass = network.Forward(input, upTo: deepest);
+            foreach (var layerUnits in units)
+            {
+                var output = pass.Output(layerUnits.Layer);
+                layerUnits.OfferBatch(backend.Download(output), output.Shape, state.Processed);
+            }
+            state.Processed += count;
+            state.Units = units.ToDictionary(u => u.Layer, u => u.ToArrays());
+            if (statePath is not null) state.Save(statePath);
+            onBatch?.Invoke(state.Processed);
+        }
+        return units;
+    }
+
+    private static void Validate(Network network, LabeledImages data, TopKState state, int batchSize)
+    {
+        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        if (state.Images < 1) throw new ArgumentException($"{data.Source} holds no images; top-k needs at least one");
+        if (state.Images > data.Count) throw new ArgumentException($"the run covers {state.Images} images but {data.Source} holds {data.Count}");
+        if (state.K > state.Images) throw new ArgumentException($"--k {state.K} is more than the {state.Images} images of the data set; use at most --k {state.Images}");
+        if (state.Layers.Length == 0) throw new ArgumentException("give at least one --layer");
+        if (state.Layers.Distinct().Count() != state.Layers.Length) throw new ArgumentException($"--layer {string.Join(",", state.Layers)} names a layer twice");
+        foreach (var layer in state.Layers)
+        {
+            var shape = network.OutputShape(layer, 1);
+            if (shape.Rank is not (2 or 4)) throw new ArgumentException($"layer '{layer}' has output {shape}; top-k needs channels, (N, C) or (N, C, H, W)");
+        }
+        var sample = network.SampleShape;
+        if (sample[0] != 1 || sample[1] != data.Height || sample[2] != data.Width)
+            throw new ArgumentException($"the model takes ({string.Join(", ", sample.ToArray())}) but the images of {data.Source} are 1x{data.Height}x{data.Width}");
+    }
+}
+
+/// <summary>Deconvnet projections (Zeiler and Fergus) of top-k entries: d unit / d input under the deconvnet ReLU rule.</summary>
+public static class TopKProjections
+{
+    /// <summary>
+    /// The projection of each (channel, entry) of <paramref name="layer"/>: the entry's image forward,
+    /// seeded with 1 at the unit's peak (or the unit, without a map), backward with the deconvnet
+    /// rule. One forward and one backward per batch of entries; each result is (C, H, W).
+    /// </summary>
+    public static float[][] Compute(Network network, Preprocessing p, LabeledImages data, string layer, IReadOnlyList<(int Channel, TopEntry Entry)> items,
+        int batchSize, Action<int>? onBatch = null, CancellationToken cancellation = default)
+    {
+        var backend = network.Parameters.First().Value.Backend;
+        var results = new float[items.Count][];
+        var x = new float[batchSize * data.PixelsPerImage];
+        var labels = new int[batchSize];
+        var options = new BackwardOptions(ReluRule.Deconvnet);
+        for (int first = 0; first < items.Count; first += batchSize)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            int count = Math.Min(batchSize, items.Count - first);
+            ImageBatches.Assemble(data, Enumerable.Range(first, count).Select(i => items[i].Entry.Image).ToArray(), p, x, labels);
+            using var input = backend.Upload(x.AsSpan(0, count * data.PixelsPerImage), network.InputShape(count));
+            using var pass = network.Forward(input, upTo: layer);
+            var shape = pass.Last.Shape;
+            var seedValues = new float[shape.ElementCount];
+            int perItem = shape.ElementCount / count, width = shape.Rank == 4 ? shape.W : 1, plane = shape.Rank == 4 ? shape.H * shape.W : 1;
+            for (int i = 0; i < count; i++)
+            {
+                var (channel, entry) = items[first + i];
+                seedValues[i * perItem + channel * plane + entry.Y * width + entry.X] = 1f;
+            }
+            using var seed = backend.Upload(seedValues, shape);
+            using var gradient = network.Backward(pass, layer, seed, options)!;
+            var values = backend.Download(gradient);
+            int size = values.Length / count;
+            for (int i = 0; i < count; i++) results[first + i] = values.AsSpan(i * size, size).ToArray();
+            onBatch?.Invoke(first + count);
+        }
+        return results;
+    }
+}
