@@ -19,16 +19,8 @@ public static class EndToEnd
 {
     public static int Run(string[] args)
     {
-        string backendName = Option(args, "--backend") ?? "cpu";
-        int device = int.Parse(Option(args, "--device") ?? "0");
         int repeats = int.Parse(Option(args, "--repeats") ?? "15");
-        using Backend backend = backendName switch
-        {
-            "cpu" => new CpuBackend(),
-            "reference" => new ReferenceBackend(),
-            "opencl" => new OpenCLBackend(device),
-            _ => throw new ArgumentException($"unknown backend '{backendName}'; expected cpu, reference or opencl"),
-        };
+        using var backend = CreateBackend(args);
         using var network = AlexNet.Create(backend, seed: 1);
         Console.WriteLine($"AlexNet end to end on {backend.Description}; median of {repeats} runs after warm-up");
         foreach (int batch in new[] { 1, 8 })
@@ -121,6 +113,20 @@ public static class EndToEnd
         var data = new float[shape.ElementCount];
         for (int i = 0; i < data.Length; i++) data[i] = (float)(random.NextDouble() * 2 - 1);
         return backend.Upload(data, shape);
+    }
+
+    /// <summary>The backend named by --backend (default cpu) and --device (default 0).</summary>
+    internal static Backend CreateBackend(string[] args)
+    {
+        string name = Option(args, "--backend") ?? "cpu";
+        int device = int.Parse(Option(args, "--device") ?? "0");
+        return name switch
+        {
+            "cpu" => new CpuBackend(),
+            "reference" => new ReferenceBackend(),
+            "opencl" => new OpenCLBackend(device),
+            _ => throw new ArgumentException($"unknown backend '{name}'; expected cpu, reference or opencl"),
+        };
     }
 
     internal static string? Option(string[] args, string name)

@@ -1,10 +1,6 @@
 using System.Diagnostics;
-using ConvViz.Engine.Backends;
-using ConvViz.Engine.Backends.Cpu;
-using ConvViz.Engine.Backends.Reference;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Visualization;
-using ConvViz.OpenCL;
 
 namespace ConvViz.Bench;
 
@@ -18,17 +14,10 @@ public static class OptimizeBench
 {
     public static int Run(string[] args)
     {
-        string backendName = EndToEnd.Option(args, "--backend") ?? "cpu";
         int iterations = int.Parse(EndToEnd.Option(args, "--iterations") ?? "1000");
         int units = int.Parse(EndToEnd.Option(args, "--units") ?? "8");
         int batchIterations = int.Parse(EndToEnd.Option(args, "--batch-iterations") ?? "100");
-        using Backend backend = backendName switch
-        {
-            "cpu" => new CpuBackend(),
-            "reference" => new ReferenceBackend(),
-            "opencl" => new OpenCLBackend(0),
-            _ => throw new ArgumentException($"unknown backend '{backendName}'; expected cpu, reference or opencl"),
-        };
+        using var backend = EndToEnd.CreateBackend(args);
         using var network = AlexNet.Create(backend, seed: 1);
         var p = new Preprocessing(3, 227, 227, ChannelOrder.Bgr, 1f, [104f, 117f, 123f], [1f, 1f, 1f]);
         var preset3 = OptimizationOptions.Preset(3).AdaptedTo(p);

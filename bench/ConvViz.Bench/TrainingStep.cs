@@ -1,12 +1,8 @@
 using System.Diagnostics;
-using ConvViz.Engine.Backends;
-using ConvViz.Engine.Backends.Cpu;
-using ConvViz.Engine.Backends.Reference;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Tensors;
 using ConvViz.Engine.Training;
-using ConvViz.OpenCL;
 
 namespace ConvViz.Bench;
 
@@ -19,16 +15,9 @@ public static class TrainingStep
 {
     public static int Run(string[] args)
     {
-        string backendName = EndToEnd.Option(args, "--backend") ?? "cpu";
         int batch = int.Parse(EndToEnd.Option(args, "--batch") ?? "64");
         int repeats = int.Parse(EndToEnd.Option(args, "--repeats") ?? "15");
-        using Backend backend = backendName switch
-        {
-            "cpu" => new CpuBackend(),
-            "reference" => new ReferenceBackend(),
-            "opencl" => new OpenCLBackend(0),
-            _ => throw new ArgumentException($"unknown backend '{backendName}'; expected cpu, reference or opencl"),
-        };
+        using var backend = EndToEnd.CreateBackend(args);
         using var network = FashionAlexNet.Create(backend, seed: 1);
         using var optimizer = new SgdMomentum(network.Parameters, 0.9f, 5e-4f);
         var random = new Random(1);
