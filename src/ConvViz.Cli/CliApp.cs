@@ -26,6 +26,7 @@ public static class CliApp
         DreamCommand.Create(),
         GradCamCommand.Create(),
         OcclusionCommand.Create(),
+        TsneCommand.Create(),
         DevicesCommand.Create(),
     };
 

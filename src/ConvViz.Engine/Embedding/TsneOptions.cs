@@ -48,7 +48,7 @@ public sealed record TsneOptions
         if (!(Perplexity > 0)) throw new ArgumentException($"--perplexity {Perplexity} must be positive");
         if (count < 4) throw new ArgumentException($"t-SNE needs at least 4 points, {count} given");
         if (!(count - 1 > 3 * Perplexity))
-            throw new ArgumentException($"--perplexity {Perplexity} is too large for {count} points: t-SNE needs N - 1 > 3 x perplexity, so at most {(count - 1) / 3.0 - 0.01:0.##} here");
+            throw new ArgumentException($"--perplexity {Perplexity} is too large for {count} points: t-SNE needs N - 1 > 3 x perplexity, so a perplexity below {(count - 1) / 3.0:0.##} here");
         if (LearningRate is { } rate && !(rate > 0)) throw new ArgumentException($"--learning-rate {rate} must be positive (or auto)");
         if (Iterations < 1) throw new ArgumentException($"--iterations {Iterations} must be at least 1");
         if (!(EarlyExaggeration >= 1)) throw new ArgumentException($"--early-exaggeration {EarlyExaggeration} must be at least 1");
