@@ -4,11 +4,14 @@ using ConvViz.Bench;
 // `e2e [--backend cpu|reference|opencl] [--device N] [--repeats N]` runs the end-to-end AlexNet
 // timings; `opencl-kernels [--device N] [--batch N] [--repeats N]` times every OpenCL kernel with
 // device events; `train-step [--backend B] [--batch N]` times one SGD step of the default
-// Fashion-MNIST model layer by layer; anything else goes to BenchmarkDotNet (e.g. `--filter *Conv*`).
+// Fashion-MNIST model layer by layer; `tsne [--n 5000] [--method M] [--threads N]` times t-SNE of
+// the default model's fc7 codes of Fashion-MNIST test images; anything else goes to BenchmarkDotNet (e.g. `--filter *Conv*`).
 if (args.Length > 0 && args[0] == "e2e")
     return EndToEnd.Run(args[1..]);
 if (args.Length > 0 && args[0] == "train-step")
     return TrainingStep.Run(args[1..]);
+if (args.Length > 0 && args[0] == "tsne")
+    return TsneBench.Run(args[1..]);
 if (args.Length > 0 && args[0] == "opencl-kernels")
     return OpenCLKernels.Run(args[1..]);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
