@@ -28,6 +28,7 @@ public static class CliApp
         StyleCommand.Create(),
         GradCamCommand.Create(),
         OcclusionCommand.Create(),
+        TsneCommand.Create(),
         DevicesCommand.Create(),
     };
 

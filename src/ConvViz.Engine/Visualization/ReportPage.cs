@@ -38,6 +38,14 @@ public sealed class ReportPage(string title)
         body.Append("</div>\n");
     }
 
+    /// <summary>A captioned SVG drawing, embedded as a data URI like the PNGs.</summary>
+    public void SvgFigure(string svg, string caption)
+    {
+        string data = Convert.ToBase64String(Encoding.UTF8.GetBytes(svg));
+        body.Append($"<div class=\"row\"><figure><img src=\"data:image/svg+xml;base64,{data}\" alt=\"{WebUtility.HtmlEncode(caption)}\">")
+            .Append($"<figcaption>{WebUtility.HtmlEncode(caption)}</figcaption></figure></div>\n");
+    }
+
     public string ToHtml() =>
         $"""
         <!DOCTYPE html>

@@ -1,0 +1,236 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using ConvViz.Engine.Data;
+using ConvViz.Engine.Embedding;
+using ConvViz.Engine.Models;
+using ConvViz.Engine.Training;
+using ConvViz.Engine.Visualization;
+using Spectre.Console;
+
+namespace ConvViz.Cli.Commands;
+
+/// <summary>
+/// `convviz tsne [--model M] [--data DIR|IDX] [--layer fc7] [--n 5000] [t-SNE options]`: a layer's
+/// codes for the first N images, flattened, PCA to 50 dimensions, then t-SNE (exact up to 2,000
+/// points, Barnes–Hut above). Writes OUT/tsne/: the map as CSV, a scatter plot (SVG), the image
+/// map (PNG) and a page showing both; and the card OUT/tsne.json. An --n above the data set's size
+/// is clamped to it, with a note.
+/// </summary>
+public static class TsneCommand
+{
+    public const string DefaultLayer = "fc7";
+
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var data = new Option<string?>("--data")
+        {
+            Description = $"MNIST-style folder of IDX files, or an images IDX file with its labels file beside it; default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist), or the model's own samples/ when that is not installed",
+        };
+        var split = new Option<string>("--split") { Description = "Which split of a --data folder: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
+        var layer = new Option<string>("--layer") { Description = "Layer whose codes are embedded (conv maps are flattened)", DefaultValueFactory = _ => DefaultLayer };
+        var count = new Option<int>("--n") { Description = "Embed the first N images (clamped to the data set's size)", DefaultValueFactory = _ => 5000 };
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 200 };
+        var pca = new Option<int>("--pca") { Description = "PCA dimensions before t-SNE (fewer when the codes have fewer)", DefaultValueFactory = _ => 50 };
+        var method = new Option<string>("--method") { Description = "exact (O(N²)), barnes-hut (O(N log N)) or auto (exact up to 2,000 points)", DefaultValueFactory = _ => "auto" };
+        var perplexity = new Option<double>("--perplexity") { Description = "Effective number of neighbours; needs N - 1 > 3 x perplexity", DefaultValueFactory = _ => 30 };
+        var learningRate = new Option<string>("--learning-rate") { Description = "Step size, or auto = max(N / early exaggeration / 4, 50)", DefaultValueFactory = _ => "200" };
+        var exaggeration = new Option<double>("--early-exaggeration") { Description = "P is multiplied by this for the first 250 iterations", DefaultValueFactory = _ => 12 };
+        var iterations = new Option<int>("--iterations") { DefaultValueFactory = _ => 1000 };
+        var theta = new Option<double>("--theta") { Description = "Barnes–Hut opening angle (0: exact sums)", DefaultValueFactory = _ => 0.5 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the initial map, N(0, 1e-8) per coordinate", DefaultValueFactory = _ => 0 };
+        var grid = new Option<int>("--grid") { Description = "The image map is grid x grid thumbnails", DefaultValueFactory = _ => 40 };
+        var output = CommonOptions.Out();
+        var backend = CommonOptions.Backend();
+        var device = CommonOptions.Device();
+        var threads = CommonOptions.Threads();
+        var command = new Command("tsne", "Embed a layer's codes of a data set in 2-D with t-SNE: CSV, scatter plot, image map")
+            { model, data, split, layer, count, batch, pca, method, perplexity, learningRate, exaggeration, iterations, theta, seed, grid, output, backend, device, threads };
+        command.SetAction(result =>
+        {
+            var request = new Request(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(layer)!, result.GetValue(count),
+                result.GetValue(batch), result.GetValue(pca), result.GetValue(grid), result.GetValue(output)!);
+            var options = new TsneOptions
+            {
+                Method = ParseMethod(result.GetValue(method)!),
+                Perplexity = result.GetValue(perplexity),
+                LearningRate = ParseLearningRate(result.GetValue(learningRate)!),
+                EarlyExaggeration = result.GetValue(exaggeration),
+                Iterations = result.GetValue(iterations),
+                Theta = result.GetValue(theta),
+                Seed = result.GetValue(seed),
+                Threads = result.GetValue(threads),
+            };
+            Execute(request, options, result.GetValue(backend)!, result.GetValue(device));
+        });
+        return command;
+    }
+
+    private sealed record Request(string Model, string? Data, string Split, string Layer, int Count, int Batch, int Pca, int Grid, string Out);
+
+    private static TsneMethod ParseMethod(string text) => text switch
+    {
+        "auto" => TsneMethod.Auto,
+        "exact" => TsneMethod.Exact,
+        "barnes-hut" => TsneMethod.BarnesHut,
+        _ => throw new UserError($"--method '{text}' is unknown; expected exact, barnes-hut or auto"),
+    };
+
+    private static double? ParseLearningRate(string text)
+    {
+        if (text == "auto") return null;
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double rate))
+            return rate > 0 ? rate : throw new UserError($"--learning-rate {text} must be positive (or auto)");
+        throw new UserError($"--learning-rate '{text}' is not a number or auto");
+    }
+
+    private static void Execute(Request request, TsneOptions options, string backendName, int? device)
+    {
+        if (request.Split is not (LabeledImages.TestSplit or LabeledImages.TrainSplit))
+            throw new UserError($"--split '{request.Split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
+        if (request.Count < 1) throw new UserError($"--n {request.Count} must be at least 1");
+        if (request.Batch < 1) throw new UserError($"--batch {request.Batch} must be at least 1");
+        if (request.Pca < 1) throw new UserError($"--pca {request.Pca} must be at least 1");
+        if (request.Grid < 1) throw new UserError($"--grid {request.Grid} must be at least 1");
+        options.Validate(int.MaxValue);
+
+        using var backend = BackendCatalog.Create(backendName, device, options.Threads);
+        using var bundle = ModelCatalog.Open(request.Model, backend);
+        bundle.Network.IndexOf(request.Layer);
+        var all = LoadData(request, bundle);
+        if (all.Count == 0) throw new UserError($"{all.Source} holds no images");
+        ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, all, bundle.Classes.Count);
+        if (request.Count > all.Count)
+            AnsiConsole.MarkupLine(Markup.Escape($"note: --n {request.Count:N0} is more than the {all.Count:N0} images of {all.Source}: embedding all {all.Count:N0}"));
+        var images = all.Take(request.Count);
+        int n = images.Count;
+        options.Validate(n);
+
+        var card = new ExperimentCard("tsne", bundle.Source, images.Source) { Target = $"codes of layer '{request.Layer}'" };
+        var total = Stopwatch.StartNew();
+        var clock = Stopwatch.StartNew();
+        Codes codes = null!;
+        TsneResult result = null!;
+        PcaResult pca = null!;
+        double pcaMs = 0;
+        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(progress =>
+            {
+                var extract = progress.AddTask(Markup.Escape($"{request.Layer} codes of {n:N0} images"), maxValue: n);
+                codes = LayerCodes.Extract(bundle.Network, bundle.Preprocessing, images, request.Layer, request.Batch, done => extract.Value = done);
+                card.TimingsMs["codes"] = clock.Elapsed.TotalMilliseconds;
+
+                var embed = progress.AddTask("PCA", maxValue: options.Iterations);
+                clock.Restart();
+                pca = Pca.Fit(codes.Values, codes.Count, codes.Dimensions, request.Pca);
+                var points = pca.Project(codes.Values, codes.Count);
+                pcaMs = clock.Elapsed.TotalMilliseconds;
+                embed.Description = Markup.Escape($"t-SNE ({options.MethodFor(n)}) affinities");
+                double lastKl = double.NaN;
+                result = Tsne.Run(points, n, pca.ComponentCount, options, (iteration, kl) =>
+                {
+                    if (kl is { } value) lastKl = value;
+                    embed.Value = iteration;
+                    embed.Description = Markup.Escape($"t-SNE ({options.MethodFor(n)}) iteration {iteration}/{options.Iterations}  KL {lastKl:F4}");
+                });
+            });
+        card.TimingsMs["pca"] = pcaMs;
+        card.TimingsMs["affinities"] = result.AffinitySeconds * 1000;
+        card.TimingsMs["optimization"] = result.OptimizationSeconds * 1000;
+
+        string folder = Path.Combine(request.Out, "tsne");
+        Directory.CreateDirectory(folder);
+        string stem = Inputs.FileName(request.Layer);
+        string title = $"t-SNE of {request.Layer} codes, {n:N0} images of {images.Source}";
+        var labels = images.Labels;
+
+        string csvPath = Path.Combine(folder, $"{stem}.csv");
+        File.WriteAllText(csvPath, Csv(result.Coordinates, labels, bundle.Classes));
+        card.Outputs.Add(Path.GetRelativePath(request.Out, csvPath));
+        string svg = ScatterPlot.Svg(result.Coordinates, labels, bundle.Classes, title);
+        string svgPath = Path.Combine(folder, $"{stem}-scatter.svg");
+        File.WriteAllText(svgPath, svg);
+        card.Outputs.Add(Path.GetRelativePath(request.Out, svgPath));
+        var map = ImageMap.Render(result.Coordinates, images, request.Grid);
+        string mapPath = Path.Combine(folder, $"{stem}-map.png");
+        AttributionCommand.Write(card, request.Out, mapPath, map);
+
+        int placed = Math.Min(n, request.Grid * request.Grid);
+        var page = new ReportPage($"ConvViz t-SNE: {request.Layer} of {bundle.Source}");
+        page.Paragraph($"{title}: PCA to {pca.ComponentCount} dimensions, {result.Method} t-SNE, perplexity {options.Perplexity}, learning rate {result.LearningRate:G4}, " +
+                       $"{options.Iterations} iterations, seed {options.Seed}; final KL divergence {result.KlCurve[^1].Kl:F4}.");
+        page.SvgFigure(svg, "Each dot is an image, colored by its label.");
+        page.Figures([(map, $"{placed:N0} of the {n:N0} images on a {request.Grid} x {request.Grid} grid, each in the free cell nearest its map position.")], minimumWidth: 800);
+        string pagePath = Path.Combine(folder, $"{stem}.html");
+        File.WriteAllText(pagePath, page.ToHtml());
+        card.Outputs.Add(Path.GetRelativePath(request.Out, pagePath));
+
+        card.Parameters["layer"] = request.Layer;
+        card.Parameters["n"] = n;
+        card.Parameters["requestedN"] = request.Count;
+        card.Parameters["codeDimensions"] = codes.Dimensions;
+        card.Parameters["pcaDimensions"] = pca.ComponentCount;
+        card.Parameters["method"] = result.Method.ToString();
+        card.Parameters["perplexity"] = options.Perplexity;
+        card.Parameters["learningRate"] = result.LearningRate;
+        card.Parameters["learningRateAuto"] = options.LearningRate is null;
+        card.Parameters["earlyExaggeration"] = options.EarlyExaggeration;
+        card.Parameters["exaggerationIterations"] = options.ExaggerationIterations;
+        card.Parameters["iterations"] = options.Iterations;
+        card.Parameters["momentum"] = $"{options.InitialMomentum} until iteration {options.MomentumSwitchIteration}, then {options.FinalMomentum}";
+        card.Parameters["theta"] = result.Method == TsneMethod.BarnesHut ? options.Theta : null;
+        card.Parameters["neighbours"] = result.Method == TsneMethod.BarnesHut ? options.NeighboursFor(n) : null;
+        card.Parameters["seed"] = options.Seed;
+        card.Parameters["initialization"] = $"N(0, {TsneOptions.InitialStandardDeviation:G2}²) per coordinate from the seed";
+        card.Parameters["threads"] = options.Threads;
+        card.Parameters["grid"] = request.Grid;
+        card.Parameters["backend"] = backend.Description;
+        card.Results["klCurve"] = result.KlCurve.Select(p => new { iteration = p.Iteration, kl = p.Kl }).ToArray();
+        card.Results["klMeasure"] = result.Method == TsneMethod.Exact
+            ? "exact KL(P || Q) over all pairs"
+            : "KL over the sparse P's nonzeros, with Z from the Barnes-Hut estimate";
+        card.Results["finalKl"] = result.KlCurve[^1].Kl;
+        card.Results["pcaExplainedVariance"] = pca.ExplainedVariance;
+        card.Results["imagesOnMap"] = placed;
+        card.TimingsMs["total"] = total.Elapsed.TotalMilliseconds;
+
+        AnsiConsole.MarkupLine(Markup.Escape($"{n:N0} images, {request.Layer} ({codes.Dimensions} values) -> PCA {pca.ComponentCount} -> {result.Method} t-SNE: " +
+            $"KL {result.KlCurve[0].Kl:F4} at iteration {result.KlCurve[0].Iteration}, {result.KlCurve[^1].Kl:F4} at {result.KlCurve[^1].Iteration}; " +
+            $"codes {card.TimingsMs["codes"] / 1000:F1} s, PCA {pcaMs / 1000:F1} s, t-SNE {result.AffinitySeconds + result.OptimizationSeconds:F1} s"));
+        AnsiConsole.MarkupLine(Markup.Escape($"wrote {csvPath}, {svgPath}, {mapPath}, {pagePath} and the card {card.Save(request.Out)}"));
+    }
+
+    /// <summary>--data as a folder (its --split), an images IDX file (its labels file named alike beside it), or by default Fashion-MNIST or the bundle's samples.</summary>
+    private static LabeledImages LoadData(Request request, ModelBundle bundle)
+    {
+        string? data = request.Data;
+        if (data is not null && File.Exists(data))
+        {
+            string labels = data.Replace("images-idx3-ubyte", "labels-idx1-ubyte");
+            if (labels == data || !File.Exists(labels))
+                throw new UserError($"--data {data}: an images IDX file needs its labels file beside it, named with labels-idx1-ubyte in place of images-idx3-ubyte");
+            return LabeledImages.Load(data, labels);
+        }
+        if (data is null)
+        {
+            data = Directory.Exists(DataSets.DefaultFolder) || bundle.Samples is null ? DataSets.DefaultFolder : bundle.Samples;
+            if (data == bundle.Samples)
+                AnsiConsole.MarkupLine(Markup.Escape($"note: Fashion-MNIST is not installed at {DataSets.DefaultFolder} (apt-get install dataset-fashion-mnist): embedding the model's own {bundle.Samples} instead"));
+        }
+        return DataSets.Load(data, request.Split);
+    }
+
+    /// <summary>index,label,class,x,y per point; class names quoted.</summary>
+    private static string Csv(double[] map, ReadOnlySpan<byte> labels, IReadOnlyList<string> classes)
+    {
+        var csv = new StringBuilder("index,label,class,x,y\n");
+        for (int i = 0; i < labels.Length; i++)
+        {
+            string name = labels[i] < classes.Count ? classes[labels[i]] : $"class {labels[i]}";
+            csv.Append(string.Create(CultureInfo.InvariantCulture, $"{i},{labels[i]},\"{name.Replace("\"", "\"\"")}\",{map[2 * i]:R},{map[2 * i + 1]:R}\n"));
+        }
+        return csv.ToString();
+    }
+}

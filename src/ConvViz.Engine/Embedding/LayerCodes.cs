@@ -1,0 +1,43 @@
+using ConvViz.Engine.Data;
+using ConvViz.Engine.Models;
+using ConvViz.Engine.Networks;
+using ConvViz.Engine.Training;
+
+namespace ConvViz.Engine.Embedding;
+
+/// <summary>
+/// A layer's codes for a set of images: N x D row-major, D the layer's output per image flattened
+/// (a conv layer's C x H x W maps become one vector of C·H·W).
+/// </summary>
+public sealed record Codes(float[] Values, int Count, int Dimensions);
+
+/// <summary>Runs a network in inference mode (dropout off) up to a layer over a data set in batches and keeps that layer's output.</summary>
+public static class LayerCodes
+{
+    /// <param name="onBatch">Called after each batch with the number of images done so far.</param>
+    public static Codes Extract(Network network, Preprocessing preprocessing, LabeledImages data, string layer,
+        int batchSize = 200, Action<int>? onBatch = null, CancellationToken cancellation = default)
+    {
+        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        if (data.Count == 0) throw new ArgumentException($"{data.Source} holds no images");
+        network.IndexOf(layer);
+        int dimensions = network.OutputShape(layer, 1).SampleSize;
+        var backend = network.Parameters.First().Value.Backend;
+        var codes = new float[(long)data.Count * dimensions];
+        var x = new float[batchSize * data.PixelsPerImage];
+        var labels = new int[batchSize];
+        var indices = new int[batchSize];
+        for (int start = 0; start < data.Count; start += batchSize)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            int n = Math.Min(batchSize, data.Count - start);
+            for (int i = 0; i < n; i++) indices[i] = start + i;
+            ImageBatches.Assemble(data, indices.AsSpan(0, n), preprocessing, x, labels);
+            using var input = backend.Upload(x.AsSpan(0, n * data.PixelsPerImage), network.InputShape(n));
+            using var pass = network.Forward(input, layer);
+            backend.Download(pass.Last).AsSpan(0, n * dimensions).CopyTo(codes.AsSpan((int)((long)start * dimensions)));
+            onBatch?.Invoke(start + n);
+        }
+        return new Codes(codes, data.Count, dimensions);
+    }
+}
