@@ -24,6 +24,25 @@ public static class DataSets
         return bundle.Samples;
     }
 
+    /// <summary>
+    /// --data as a folder (its <paramref name="split"/>), an images IDX file (its labels file named
+    /// alike beside it), or by default <see cref="DefaultFor"/>; the first <paramref name="limit"/>
+    /// images when given.
+    /// </summary>
+    public static LabeledImages Open(string? data, string split, ModelBundle bundle, string doing, int? limit = null)
+    {
+        if (data is not null && File.Exists(data))
+        {
+            string labels = data.Replace("images-idx3-ubyte", "labels-idx1-ubyte");
+            if (labels == data || !File.Exists(labels))
+                throw new UserError($"--data {data}: an images IDX file needs its labels file beside it, named with labels-idx1-ubyte in place of images-idx3-ubyte");
+            if (limit < 1) throw new UserError($"--limit {limit} must be at least 1");
+            var images = LabeledImages.Load(data, labels);
+            return limit is { } n ? images.Take(n) : images;
+        }
+        return Load(data ?? DefaultFor(bundle, doing), split, limit);
+    }
+
     /// <summary>Loads split "train" or "t10k" of <paramref name="folder"/>, the first <paramref name="limit"/> images when given.</summary>
     public static LabeledImages Load(string folder, string split, int? limit = null)
     {

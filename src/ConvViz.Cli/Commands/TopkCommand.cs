@@ -27,7 +27,7 @@ public static class TopkCommand
         var model = CommonOptions.Model();
         var data = new Option<string?>("--data")
         {
-            Description = $"MNIST-style folder of IDX files; default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist), or the model's own samples/ when that is not installed",
+            Description = $"MNIST-style folder of IDX files, or an images IDX file with its labels file beside it; default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist), or the model's own samples/ when that is not installed",
         };
         var split = new Option<string>("--split") { Description = "Which split of --data: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
         var limit = new Option<int?>("--limit") { Description = "Use the first N images only" };
@@ -69,11 +69,10 @@ public static class TopkCommand
 
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(request.Model, backend);
-        string dataFolder = request.Data ?? DataSets.DefaultFor(bundle, "mining");
-        var images = DataSets.Load(dataFolder, request.Split, request.Limit);
+        var images = DataSets.Open(request.Data, request.Split, bundle, "mining", request.Limit);
         var layerNames = request.Layers?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [DefaultLayer(bundle.Network)];
         foreach (var name in layerNames) bundle.Network.IndexOf(name);
-        var asked = new TopKState { Model = bundle.Source, Data = $"{Path.GetFullPath(dataFolder)} ({request.Split})", Images = images.Count, K = request.K, Layers = layerNames };
+        var asked = new TopKState { Model = bundle.Source, Data = images.Source, Images = images.Count, K = request.K, Layers = layerNames };
         var state = asked;
         if (request.Resume)
         {

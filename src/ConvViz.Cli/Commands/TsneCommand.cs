@@ -99,7 +99,7 @@ public static class TsneCommand
         using var backend = BackendCatalog.Create(backendName, device, options.Threads);
         using var bundle = ModelCatalog.Open(request.Model, backend);
         bundle.Network.IndexOf(request.Layer);
-        var all = LoadData(request, bundle);
+        var all = DataSets.Open(request.Data, request.Split, bundle, "embedding");
         if (all.Count == 0) throw new UserError($"{all.Source} holds no images");
         ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, all, bundle.Classes.Count);
         if (request.Count > all.Count)
@@ -200,26 +200,6 @@ public static class TsneCommand
             $"KL {result.KlCurve[0].Kl:F4} at iteration {result.KlCurve[0].Iteration}, {result.KlCurve[^1].Kl:F4} at {result.KlCurve[^1].Iteration}; " +
             $"codes {card.TimingsMs["codes"] / 1000:F1} s, PCA {pcaMs / 1000:F1} s, t-SNE {result.AffinitySeconds + result.OptimizationSeconds:F1} s"));
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {csvPath}, {svgPath}, {mapPath}, {pagePath} and the card {card.Save(request.Out)}"));
-    }
-
-    /// <summary>--data as a folder (its --split), an images IDX file (its labels file named alike beside it), or by default Fashion-MNIST or the bundle's samples.</summary>
-    private static LabeledImages LoadData(Request request, ModelBundle bundle)
-    {
-        string? data = request.Data;
-        if (data is not null && File.Exists(data))
-        {
-            string labels = data.Replace("images-idx3-ubyte", "labels-idx1-ubyte");
-            if (labels == data || !File.Exists(labels))
-                throw new UserError($"--data {data}: an images IDX file needs its labels file beside it, named with labels-idx1-ubyte in place of images-idx3-ubyte");
-            return LabeledImages.Load(data, labels);
-        }
-        if (data is null)
-        {
-            data = Directory.Exists(DataSets.DefaultFolder) || bundle.Samples is null ? DataSets.DefaultFolder : bundle.Samples;
-            if (data == bundle.Samples)
-                AnsiConsole.MarkupLine(Markup.Escape($"note: Fashion-MNIST is not installed at {DataSets.DefaultFolder} (apt-get install dataset-fashion-mnist): embedding the model's own {bundle.Samples} instead"));
-        }
-        return DataSets.Load(data, request.Split);
     }
 
     /// <summary>index,label,class,x,y per point; class names quoted.</summary>

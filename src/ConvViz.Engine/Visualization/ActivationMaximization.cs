@@ -131,8 +131,17 @@ public static class ActivationMaximization
         string layer = targets[0].Layer;
         if (targets.Any(t => t.Layer != layer)) throw new ArgumentException("the units of one batch must belong to one layer");
         int n = targets.Count, c = p.Channels, plane = p.Height * p.Width, size = c * plane;
-        var layerShape = network.OutputShape(layer, n);
-        var unitIndex = targets.Select(t => UnitIndex(layerShape, t)).ToArray();
+        var wholeShape = network.OutputShape(layer, n);
+        foreach (var target in targets) UnitIndex(wholeShape, target);
+        // The network runs on the window that holds the targets' receptive field (they share a position).
+        var positions = targets.Select(t => Position(wholeShape, t)).Distinct().ToArray();
+        var window = wholeShape.Rank == 4 && positions.Length == 1
+            ? InputWindow.ForUnit(network, layer, positions[0].Y, positions[0].X)
+            : InputWindow.Whole(p.Height, p.Width);
+        bool cropped = window != InputWindow.Whole(p.Height, p.Width);
+        var inputShape = new Shape(n, c, window.Height, window.Width);
+        var layerShape = cropped ? network.OutputShape(layer, inputShape) : wholeShape;
+        var unitIndex = targets.Select(t => UnitIndex(layerShape, WindowTarget(network, window, wholeShape, t))).ToArray();
         int perItem = layerShape.ElementCount / n;
         var backend = network.Parameters.First().Value.Backend;
 
@@ -145,7 +154,8 @@ public static class ActivationMaximization
         var seedValues = new float[layerShape.ElementCount];
         for (int i = 0; i < n; i++) seedValues[i * perItem + unitIndex[i]] = o.Minimize ? -1f : 1f;
         using var seed = backend.Upload(seedValues, layerShape);
-        using var input = backend.Allocate(network.InputShape(n));
+        using var input = backend.Allocate(inputShape);
+        var windowValues = cropped ? new float[inputShape.ElementCount] : [];
         float sign = o.Minimize ? -1f : 1f;
         var best = new float[n][];
         var bestObjective = new float[n];
@@ -161,12 +171,10 @@ public static class ActivationMaximization
             cancellation.ThrowIfCancellationRequested();
             p.ClampToPixelRange(u);
             var transform = o.UsesTransforms ? RobustnessTransform.Random(p.Height, p.Width, o.Jitter, o.ScaleJitter, o.RotateDegrees, o.Seed, it) : null;
-            if (transform is null) backend.Upload(u, input);
-            else
-            {
-                transform.Apply(u, seen);
-                backend.Upload(seen, input);
-            }
+            transform?.Apply(u, seen);
+            var shown = transform is null ? u : seen;
+            if (cropped) window.Crop(shown, p.Height, p.Width, windowValues);
+            backend.Upload(cropped ? windowValues : shown, input);
             using var pass = network.Forward(input, upTo: layer);
             var output = backend.Download(pass.Last);
             for (int i = 0; i < n; i++)
@@ -186,6 +194,12 @@ public static class ActivationMaximization
 
             using var dx = network.Backward(pass, layer, seed)!;
             var g = backend.Download(dx);
+            if (cropped)
+            {
+                var whole = new float[u.Length];
+                window.Paste(g, p.Height, p.Width, whole);
+                g = whole;
+            }
             if (transform is not null)
             {
                 transform.ApplyAdjoint(g, seen);
@@ -234,6 +248,19 @@ public static class ActivationMaximization
         return u;
     }
 
+    /// <summary>The target's channel at its position (the given one, or the center of its channel).</summary>
+    private static (int Y, int X) Position(Shape shape, Target target) =>
+        shape.Rank != 4 ? (0, 0) : (target.Y ?? shape.H / 2, target.X ?? shape.W / 2);
+
+    /// <summary>The target as a unit of the layer's output on <paramref name="window"/>.</summary>
+    private static Target WindowTarget(Network network, InputWindow window, Shape wholeShape, Target target)
+    {
+        if (wholeShape.Rank != 4) return target;
+        var (y, x) = Position(wholeShape, target);
+        var (wy, wx) = window.UnitPosition(ReceptiveFields.Of(network, target.Layer), y, x);
+        return target with { Y = wy, X = wx };
+    }
+
     /// <summary>The target's offset within one item of a layer output of <paramref name="shape"/>: its
     /// channel at the given position, or at the center of its channel.</summary>
     private static int UnitIndex(Shape shape, Target target)
@@ -244,7 +271,7 @@ public static class ActivationMaximization
         if (shape.Rank != 4) return target.Channel;
         if (target.Y is { } ty && (ty < 0 || ty >= shape.H || target.X is not { } tx || tx < 0 || tx >= shape.W))
             throw new ArgumentException($"position ({target.Y}, {target.X}) is outside layer '{target.Layer}' of shape {shape}");
-        int y = target.Y ?? shape.H / 2, x = target.X ?? shape.W / 2;
+        var (y, x) = Position(shape, target);
         return (target.Channel * shape.H + y) * shape.W + x;
     }
 

@@ -151,6 +151,42 @@ public sealed class OptimizationTests
         Assert.NotEqual(batched[0].Last, batched[1].Last);
     }
 
+    [Theory]
+    [InlineData("alexnet", "conv5", 6, 6, 163)]
+    [InlineData("alexnet", "conv5", 2, 11, 131)]
+    [InlineData("alexnet", "pool2", 12, 0, 51)]
+    [InlineData("fashion-alexnet", "conv2", 7, 7, 15)]
+    public void UnitOnItsWindow_HasTheWholeImagesValueAndGradient(string model, string layer, int y, int x, int windowHeight)
+    {
+        using var backend = new CpuBackend();
+        using var bundle = model == "alexnet"
+            ? new ModelBundle("alexnet", AlexNet.Create(backend, seed: 3), new Preprocessing(3, 227, 227, ChannelOrder.Bgr, 1f, [104f, 117f, 123f], [1f, 1f, 1f]), ModelBundle.NumberedClasses(1000), [])
+            : DefaultBundle(backend);
+        var network = bundle.Network;
+        var sample = network.SampleShape;
+        var window = InputWindow.ForUnit(network, layer, y, x);
+        Assert.Equal(windowHeight, window.Height);
+        var image = TestData.Uniform(sample.ElementCount, 12, 2f);
+        using var whole = backend.Upload(image, network.InputShape(1));
+        var expected = Attribution.InputGradient(network, whole, new Target(layer, 5, y, x), ConvViz.Engine.Backends.ReluRule.Gradient);
+        using var wholePass = network.Forward(whole, upTo: layer);
+        float expectedValue = backend.Download(wholePass.Last)[(5 * wholePass.Last.Shape.H + y) * wholePass.Last.Shape.W + x];
+
+        var cropped = new float[sample[0] * window.Height * window.Width];
+        window.Crop(image, sample[1], sample[2], cropped);
+        using var input = backend.Upload(cropped, new ConvViz.Engine.Tensors.Shape(1, sample[0], window.Height, window.Width));
+        var (wy, wx) = window.UnitPosition(ConvViz.Engine.Networks.ReceptiveFields.Of(network, layer), y, x);
+        var windowGradient = Attribution.InputGradient(network, input, new Target(layer, 5, wy, wx), ConvViz.Engine.Backends.ReluRule.Gradient);
+        using var pass = network.Forward(input, upTo: layer);
+        float value = backend.Download(pass.Last)[(5 * pass.Last.Shape.H + wy) * pass.Last.Shape.W + wx];
+        var pasted = new float[image.Length];
+        window.Paste(windowGradient, sample[1], sample[2], pasted);
+        // Same sums over the same pixels; only the summation order of the convolutions may differ with the map size.
+        Assert.Equal(expectedValue, value, 3);
+        TensorAssert.Close(expected, pasted, 1e-5 * expected.Max(Math.Abs), 1e-4, $"{layer} ({y}, {x})");
+        Assert.True(expected.Any(v => v != 0), "the gradient reaches the input");
+    }
+
     [Fact]
     public void LpNormGradient_MatchesFiniteDifferences()
     {
