@@ -51,11 +51,12 @@ public static class OptimizeCommand
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
+        var threads = CommonOptions.Threads();
         var command = new Command("optimize", "Synthesize an image that maximizes a unit or class (regularized, Yosinski et al. 2015)")
         {
             model, layer, unit, units, batch, classIndex, preset, iterations, lr, policy, maxLr, progress, decay, blurSigma, blurEvery, normPercentile,
             contributionPercentile, lpWeight, lpPower, tvWeight, tvBeta, jitter, scaleJitter, rotate, minimize, seed, sweep, sweepSeed, input, output,
-            backend, device,
+            backend, device, threads,
         };
         command.SetAction(result =>
         {
@@ -84,7 +85,7 @@ public static class OptimizeCommand
             var request = new Request(result.GetValue(model)!, result.GetValue(layer), result.GetValue(unit), result.GetValue(units), result.GetValue(batch),
                 result.GetValue(classIndex), result.GetValue(preset), Configure, result.GetValue(sweep), result.GetValue(sweepSeed), result.GetValue(input),
                 result.GetValue(output)!);
-            Execute(request, result.GetValue(backend)!, result.GetValue(device));
+            Execute(request, result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads));
         });
         return command;
     }
@@ -92,7 +93,7 @@ public static class OptimizeCommand
     private sealed record Request(string Model, string? Layer, string? Unit, string? Units, int Batch, int? Class, int Preset,
         Func<OptimizationOptions, OptimizationOptions> Configure, int? Sweep, int SweepSeed, string? Input, string Out);
 
-    private static void Execute(Request request, string backendName, int? device)
+    private static void Execute(Request request, string backendName, int? device, int? threads)
     {
         // The preset and the overrides are checked before any model is opened.
         OptimizationOptions.Preset(request.Preset);
@@ -103,7 +104,7 @@ public static class OptimizeCommand
         if (request.Batch < 1) throw new UserError($"--batch {request.Batch} must be at least 1");
         if (request.Sweep is not null && request.Units is not null) throw new UserError("--sweep compares settings for one target; give --class or --unit, not --units");
 
-        using var backend = BackendCatalog.Create(backendName, device);
+        using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(request.Model, backend);
         var p = bundle.Preprocessing;
         var options = request.Configure(OptimizationOptions.Preset(request.Preset).AdaptedTo(p));

@@ -33,10 +33,11 @@ public static class StyleCommand
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
+        var threads = CommonOptions.Threads();
         var command = new Command("style", "Render the content image in the style of another (Gatys et al. 2016, as jcjohnson/neural-style)")
         {
             content, style, model, contentLayer, styleLayers, contentWeight, styleWeight, tvWeight, iterations, optimizer, lr, history, init, seed,
-            output, backend, device,
+            output, backend, device, threads,
         };
         command.SetAction(result =>
         {
@@ -55,7 +56,7 @@ public static class StyleCommand
                 Seed = result.GetValue(seed),
             };
             Execute(result.GetValue(content), result.GetValue(style), result.GetValue(model)!, options,
-                result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device));
+                result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads));
         });
         return command;
     }
@@ -65,14 +66,14 @@ public static class StyleCommand
             ? value
             : throw new UserError($"{option} '{text}' is unknown; expected {expected}");
 
-    private static void Execute(string? contentPath, string? stylePath, string modelName, StyleOptions options, string outFolder, string backendName, int? device)
+    private static void Execute(string? contentPath, string? stylePath, string modelName, StyleOptions options, string outFolder, string backendName, int? device, int? threads)
     {
         if (contentPath is null) throw new UserError("give --content IMG, the image whose layout to keep");
         if (stylePath is null) throw new UserError("give --style IMG, the image whose style to copy");
         options.Validate();
         var contentImage = Read("--content", contentPath);
         var styleImage = Read("--style", stylePath);
-        using var backend = BackendCatalog.Create(backendName, device);
+        using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(modelName, backend);
         var p = bundle.Preprocessing;
         options = options.Resolve(bundle.Network);
