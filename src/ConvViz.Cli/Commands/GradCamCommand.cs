@@ -3,6 +3,7 @@ using System.Diagnostics;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Layers;
+using ConvViz.Engine.Networks;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -72,11 +73,6 @@ public static class GradCamCommand
     }
 
     /// <summary>The ReLU right after the last conv layer, else the last conv layer.</summary>
-    private static string DefaultLayer(Engine.Models.ModelBundle bundle)
-    {
-        var layers = bundle.Network.Layers;
-        int lastConv = layers.Select((l, i) => (l, i)).LastOrDefault(e => e.l is Conv2dLayer, (null!, -1)).Item2;
-        if (lastConv < 0) throw new UserError("the model has no conv layer for Grad-CAM");
-        return lastConv + 1 < layers.Count && layers[lastConv + 1] is ReluLayer ? layers[lastConv + 1].Name : layers[lastConv].Name;
-    }
+    private static string DefaultLayer(Engine.Models.ModelBundle bundle) =>
+        LayerRoles.RectifiedConvolutions(bundle.Network) is { Count: > 0 } layers ? layers[^1] : throw new UserError("the model has no conv layer for Grad-CAM");
 }

@@ -140,10 +140,10 @@ public static class OptimizeCommand
         card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
 
         string stem = Inputs.FileName($"{target.Layer}-{target.Channel}-preset{request.Preset}-seed{options.Seed}");
-        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-best.png"), Enlarged(ImageTensors.ToImage(result.Best, p)));
-        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-last.png"), Enlarged(ImageTensors.ToImage(result.Last, p)));
+        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-best.png"), ImageTensors.ToImage(result.Best, p));
+        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-last.png"), ImageTensors.ToImage(result.Last, p));
         if (result.Majority is not null)
-            AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-majority.png"), Enlarged(ImageTensors.ToImage(result.Majority, p)));
+            AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-majority.png"), ImageTensors.ToImage(result.Majority, p));
         card.Results["bestObjective"] = result.BestObjective;
         card.Results["bestIteration"] = result.BestIteration;
         card.Results["majorityIteration"] = result.MajorityIteration;
@@ -175,7 +175,7 @@ public static class OptimizeCommand
         string layerName = Inputs.FileName(targets[0].Layer);
         var images = results.Select(r => ImageTensors.ToImage(r.Best, p)).ToArray();
         foreach (var (result, image) in results.Zip(images))
-            AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{layerName}-{result.Target.Channel}-preset{request.Preset}-seed{options.Seed}-best.png"), Enlarged(image));
+            AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{layerName}-{result.Target.Channel}-preset{request.Preset}-seed{options.Seed}-best.png"), image);
         string montagePath = Path.Combine(folder, $"{layerName}-units-preset{request.Preset}-seed{options.Seed}.png");
         AttributionCommand.Write(card, request.Out, montagePath, MontageOf(images));
         card.Results["units"] = results.Select(r => new { unit = r.Target.Channel, bestObjective = r.BestObjective, bestIteration = r.BestIteration, majorityIteration = r.MajorityIteration }).ToArray();
@@ -218,11 +218,10 @@ public static class OptimizeCommand
 
         string Describe(OptimizationOptions o) => string.Create(CultureInfo.InvariantCulture,
             $"decay {o.Decay:G3}, blur {(o.BlurEvery > 0 ? $"sigma {o.BlurSigma:F2} every {o.BlurEvery}" : "off")}, norm pct {o.NormPercentile:F1}, contribution pct {o.ContributionPercentile:F1}");
-        var page = new ReportPage($"ConvViz regularizer sweep: {target}");
-        page.Heading($"Regularizer sweep for {target} on {bundle.Source}", 1);
+        var page = new ReportPage($"ConvViz regularizer sweep: {target} of {bundle.Source}");
         page.Paragraph($"{count} random settings (sweep seed {request.SweepSeed}), {options.Iterations} steps each from the same start (seed {options.Seed}), " +
                        $"rate {options.Policy} {(options.Policy == StepPolicy.Constant ? options.LearningRate : options.MaxLearningRate):G3}; best objective first. ");
-        page.Figures(order.Select((i, rank) => (Enlarged(images[rank]), $"#{rank + 1}: {results[i].BestObjective:G5} at step {results[i].BestIteration + 1}; {Describe(draws[i])}")));
+        page.Figures(order.Select((i, rank) => (images[rank], $"#{rank + 1}: {results[i].BestObjective:G5} at step {results[i].BestIteration + 1}; {Describe(draws[i])}")));
         string pagePath = Path.Combine(sweepFolder, $"{stem}.html");
         File.WriteAllText(pagePath, page.ToHtml());
         card.Outputs.Add(Path.GetRelativePath(request.Out, pagePath));
@@ -286,13 +285,6 @@ public static class OptimizeCommand
             throw new UserError($"--units '{text}' is not a list of channels such as 0-15 or 0,3,7-9");
         }
         return units.ToArray();
-    }
-
-    /// <summary>Small inputs (e.g. 28x28) enlarged to at least 112 pixels so they can be seen.</summary>
-    private static Image8 Enlarged(Image8 image)
-    {
-        int scale = Montage.ScaleFor(image.Height, image.Width, 112);
-        return scale == 1 ? image : Montage.Arrange(image.Pixels, 1, image.Height, image.Width, image.Channels, scale, gap: 0);
     }
 
     private static Image8 MontageOf(Image8[] images)

@@ -4,6 +4,7 @@ using ConvViz.Engine.Backends;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Layers;
+using ConvViz.Engine.Networks;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Tensors;
 using ConvViz.Engine.Visualization;
@@ -155,8 +156,7 @@ public static class ReportCommand
     private static Target StrongestUnit(ModelBundle bundle, Backend backend, Engine.Networks.ForwardPass pass)
     {
         var layers = bundle.Network.Layers;
-        int conv = layers.Select((l, i) => (l, i)).Last(e => e.l is Conv2dLayer).i;
-        int index = conv + 1 < layers.Count && layers[conv + 1] is ReluLayer ? conv + 1 : conv;
+        int index = bundle.Network.IndexOf(LayerRoles.LastRectifiedConvolution(bundle.Network));
         var y = pass.Outputs[index].Y;
         var values = backend.Download(y);
         int plane = y.Shape.H * y.Shape.W, best = 0;

@@ -70,7 +70,7 @@ public static class TopkCommand
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(request.Model, backend);
         var images = DataSets.Open(request.Data, request.Split, bundle, "mining", request.Limit);
-        var layerNames = request.Layers?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [DefaultLayer(bundle.Network)];
+        var layerNames = request.Layers?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [LayerRoles.LastRectifiedConvolution(bundle.Network)];
         foreach (var name in layerNames) bundle.Network.IndexOf(name);
         var asked = new TopKState { Model = bundle.Source, Data = images.Source, Images = images.Count, K = request.K, Layers = layerNames };
         var state = asked;
@@ -119,15 +119,6 @@ public static class TopkCommand
         AnsiConsole.MarkupLine(Markup.Escape($"top {request.K} of {images.Count} images for {units.Sum(u => u.Channels)} units of {string.Join(", ", layerNames)} " +
             $"in {(card.TimingsMs.Values.Sum() / 1000):F1} s; index {indexPath}; card {card.Save(request.Out)}"));
         return 0;
-    }
-
-    /// <summary>The ReLU after the last convolution (or the last convolution): what the Toolbox shows first.</summary>
-    private static string DefaultLayer(Network network)
-    {
-        int lastConv = network.Layers.Select((l, i) => (l, i)).Last(p => p.l is ConvViz.Engine.Layers.Conv2dLayer).i;
-        return lastConv + 1 < network.Layers.Count && network.Layers[lastConv + 1] is ConvViz.Engine.Layers.ReluLayer
-            ? network.Layers[lastConv + 1].Name
-            : network.Layers[lastConv].Name;
     }
 
     /// <summary>Projections, per-unit views, layer overviews; returns the index that lists them.</summary>

@@ -92,9 +92,7 @@ public sealed class WeightInitializer(Backend backend, int seed)
         var data = new float[shape.ElementCount];
         for (int i = 0; i < data.Length; i++)
         {
-            // Box–Muller: two uniforms in (0, 1] give one standard normal.
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            data[i] = (float)(std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
+            data[i] = (float)(std * GaussianNoise.Next(random));
         }
         return backend.Upload(data, shape);
     }

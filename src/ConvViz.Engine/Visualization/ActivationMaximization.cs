@@ -240,11 +240,7 @@ public static class ActivationMaximization
     {
         var random = new Random(o.Seed);
         var u = new float[channels * plane];
-        for (int i = 0; i < u.Length; i++)
-        {
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            u[i] = (float)(o.StartStd * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
-        }
+        for (int i = 0; i < u.Length; i++) u[i] = (float)(o.StartStd * GaussianNoise.Next(random));
         return u;
     }
 

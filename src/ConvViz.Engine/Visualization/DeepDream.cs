@@ -115,10 +115,9 @@ public static class DeepDream
     /// <summary>The ReLU after the third convolution (after the last when there are fewer); the convolution itself when no ReLU follows it.</summary>
     public static string DefaultLayer(Network network)
     {
-        var convolutions = Enumerable.Range(0, network.Layers.Count).Where(i => network.Layers[i] is Conv2dLayer).ToArray();
-        if (convolutions.Length == 0) throw new ArgumentException("the model has no convolution to dream with; give --layer");
-        int conv = convolutions[Math.Min(2, convolutions.Length - 1)];
-        return conv + 1 < network.Layers.Count && network.Layers[conv + 1] is ReluLayer ? network.Layers[conv + 1].Name : network.Layers[conv].Name;
+        var rectified = LayerRoles.RectifiedConvolutions(network);
+        if (rectified.Count == 0) throw new ArgumentException("the model has no convolution to dream with; give --layer");
+        return rectified[Math.Min(2, rectified.Count - 1)];
     }
 
     /// <summary>
@@ -134,8 +133,7 @@ public static class DeepDream
         {
             int c = i / plane;
             float mean = p.Mean[c] == 0 ? 127.5f : p.Mean[c] / p.PixelScale;
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            double noise = std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
+            double noise = std * GaussianNoise.Next(random);
             input[i] = p.ToInput(Math.Clamp((float)(mean + noise), 0f, 255f), c);
         }
         return input;

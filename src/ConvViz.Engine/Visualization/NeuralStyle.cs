@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
+using ConvViz.Engine.Tensors;
 
 namespace ConvViz.Engine.Visualization;
 
@@ -63,18 +64,17 @@ public sealed record StyleOptions
     public StyleOptions Resolve(Network network)
     {
         Validate();
-        var convReLUs = network.Layers.Where((layer, i) => layer.OpType == "Relu" && i > 0 && network.Layers[i - 1].OpType == "Conv")
-            .Select(layer => layer.Name).ToArray();
-        string content = ContentLayer ?? (convReLUs.Length > 0 ? convReLUs[Math.Min(3, convReLUs.Length - 1)]
-            : throw new ArgumentException("the model has no ReLU right after a conv layer; give --content-layer and --style-layers"));
-        var style = StyleLayers ?? convReLUs;
+        var rectified = LayerRoles.RectifiedConvolutions(network);
+        string content = ContentLayer ?? (rectified.Count > 0 ? rectified[Math.Min(3, rectified.Count - 1)]
+            : throw new ArgumentException("the model has no conv layer; give --content-layer and --style-layers"));
+        var style = StyleLayers ?? rectified.ToArray();
         Require("--content-layer", content, network);
         foreach (string layer in style)
         {
             Require("--style-layers", layer, network);
             var shape = network.OutputShape(layer, 1);
             if (shape.Rank != 4)
-                throw new ArgumentException($"--style-layers {layer}: Gram matrices need feature maps (C, H, W), but '{layer}' outputs {shape}; choose conv-stage layers, e.g. {string.Join(",", convReLUs)}");
+                throw new ArgumentException($"--style-layers {layer}: Gram matrices need feature maps (C, H, W), but '{layer}' outputs {shape}; choose conv-stage layers, e.g. {string.Join(",", rectified)}");
         }
         return this with { ContentLayer = content, StyleLayers = style.ToArray() };
     }
@@ -162,9 +162,7 @@ public static class NeuralStyle
         var image = new float[p.Channels * plane];
         for (int i = 0; i < image.Length; i++)
         {
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            double normal = Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
-            image[i] = (float)(StyleOptions.NoiseStd * normal * p.InputPerPixel(i / plane));
+            image[i] = (float)(StyleOptions.NoiseStd * GaussianNoise.Next(random) * p.InputPerPixel(i / plane));
         }
         return image;
     }

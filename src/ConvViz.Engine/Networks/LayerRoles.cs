@@ -1,0 +1,22 @@
+using ConvViz.Engine.Layers;
+
+namespace ConvViz.Engine.Networks;
+
+/// <summary>Layers the visualizations pick by role rather than by name, so they work for any model's names.</summary>
+public static class LayerRoles
+{
+    /// <summary>
+    /// For each convolution, in order, the layer that holds its rectified feature maps: the ReLU right
+    /// after it, or the convolution itself when no ReLU follows (relu1..relu5 in AlexNet).
+    /// </summary>
+    public static IReadOnlyList<string> RectifiedConvolutions(Network network)
+    {
+        var layers = network.Layers;
+        return Enumerable.Range(0, layers.Count).Where(i => layers[i] is Conv2dLayer)
+            .Select(i => i + 1 < layers.Count && layers[i + 1] is ReluLayer ? layers[i + 1].Name : layers[i].Name).ToArray();
+    }
+
+    /// <summary>The rectified output of the last convolution (what Grad-CAM and the Toolbox show first).</summary>
+    public static string LastRectifiedConvolution(Network network) =>
+        RectifiedConvolutions(network) is { Count: > 0 } layers ? layers[^1] : throw new ArgumentException("the model has no conv layer; give --layer");
+}
