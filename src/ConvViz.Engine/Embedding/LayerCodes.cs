@@ -24,17 +24,8 @@ public static class LayerCodes
         int dimensions = network.OutputShape(layer, 1).SampleSize;
         var backend = network.Parameters.First().Value.Backend;
         var codes = new float[(long)data.Count * dimensions];
-        var x = new float[batchSize * data.PixelsPerImage];
-        var labels = new int[batchSize];
-        var indices = new int[batchSize];
-        for (int start = 0; start < data.Count; start += batchSize)
+        foreach (var (start, n, _, pass) in ImageBatches.Forward(network, preprocessing, data, Enumerable.Range(0, data.Count).ToArray(), batchSize, layer, cancellation))
         {
-            cancellation.ThrowIfCancellationRequested();
-            int n = Math.Min(batchSize, data.Count - start);
-            for (int i = 0; i < n; i++) indices[i] = start + i;
-            ImageBatches.Assemble(data, indices.AsSpan(0, n), preprocessing, x, labels);
-            using var input = backend.Upload(x.AsSpan(0, n * data.PixelsPerImage), network.InputShape(n));
-            using var pass = network.Forward(input, layer);
             backend.Download(pass.Last).AsSpan(0, n * dimensions).CopyTo(codes.AsSpan((int)((long)start * dimensions)));
             onBatch?.Invoke(start + n);
         }

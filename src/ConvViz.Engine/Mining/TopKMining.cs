@@ -83,24 +83,20 @@ public static class TopKMining
             : new TopUnits(layer, network.OutputShape(layer, 1)[1], state.K)).ToArray();
         string deepest = state.Layers.MaxBy(network.IndexOf)!;
         int end = Math.Min(state.Images, stopAfter ?? int.MaxValue);
-        var x = new float[batchSize * data.PixelsPerImage];
-        var labels = new int[batchSize];
-        while (state.Processed < end && !cancellation.IsCancellationRequested)
+        if (state.Processed >= end || cancellation.IsCancellationRequested) return units;
+        var remaining = Enumerable.Range(state.Processed, state.Images - state.Processed).ToArray();
+        foreach (var batch in ImageBatches.Forward(network, p, data, remaining, batchSize, deepest))
         {
-            int count = Math.Min(batchSize, state.Images - state.Processed);
-            var indices = Enumerable.Range(state.Processed, count).ToArray();
-            ImageBatches.Assemble(data, indices, p, x, labels);
-            using var input = backend.Upload(x.AsSpan(0, count * data.PixelsPerImage), network.InputShape(count));
-            using var pass = network.Forward(input, upTo: deepest);
             foreach (var layerUnits in units)
             {
-                var output = pass.Output(layerUnits.Layer);
+                var output = batch.Pass.Output(layerUnits.Layer);
                 layerUnits.OfferBatch(backend.Download(output), output.Shape, state.Processed);
             }
-            state.Processed += count;
+            state.Processed += batch.Count;
             state.Units = units.ToDictionary(u => u.Layer, u => u.ToArrays());
             if (statePath is not null) state.Save(statePath);
             onBatch?.Invoke(state.Processed);
+            if (state.Processed >= end || cancellation.IsCancellationRequested) break;
         }
         return units;
     }
@@ -137,16 +133,10 @@ public static class TopKProjections
     {
         var backend = network.Parameters.First().Value.Backend;
         var results = new float[items.Count][];
-        var x = new float[batchSize * data.PixelsPerImage];
-        var labels = new int[batchSize];
         var options = new BackwardOptions(ReluRule.Deconvnet);
-        for (int first = 0; first < items.Count; first += batchSize)
+        var images = items.Select(item => item.Entry.Image).ToArray();
+        foreach (var (first, count, _, pass) in ImageBatches.Forward(network, p, data, images, batchSize, layer, cancellation))
         {
-            cancellation.ThrowIfCancellationRequested();
-            int count = Math.Min(batchSize, items.Count - first);
-            ImageBatches.Assemble(data, Enumerable.Range(first, count).Select(i => items[i].Entry.Image).ToArray(), p, x, labels);
-            using var input = backend.Upload(x.AsSpan(0, count * data.PixelsPerImage), network.InputShape(count));
-            using var pass = network.Forward(input, upTo: layer);
             var shape = pass.Last.Shape;
             var seedValues = new float[shape.ElementCount];
             int perItem = shape.ElementCount / count, width = shape.Rank == 4 ? shape.W : 1, plane = shape.Rank == 4 ? shape.H * shape.W : 1;

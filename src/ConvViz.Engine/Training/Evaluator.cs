@@ -35,18 +35,10 @@ public static class Evaluator
         var backend = network.Parameters.First().Value.Backend;
         var confusion = new int[classCount, classCount];
         double lossSum = 0;
-        var x = new float[batchSize * data.PixelsPerImage];
-        var labels = new int[batchSize];
-        var indices = new int[batchSize];
-        for (int start = 0; start < data.Count; start += batchSize)
+        foreach (var (start, n, labelMemory, pass) in ImageBatches.Forward(network, preprocessing, data, Enumerable.Range(0, data.Count).ToArray(), batchSize, logits, cancellation))
         {
-            cancellation.ThrowIfCancellationRequested();
-            int n = Math.Min(batchSize, data.Count - start);
-            for (int i = 0; i < n; i++) indices[i] = start + i;
-            ImageBatches.Assemble(data, indices.AsSpan(0, n), preprocessing, x, labels);
-            using var input = backend.Upload(x.AsSpan(0, n * data.PixelsPerImage), network.InputShape(n));
-            using var labelTensor = backend.Upload(labels.AsSpan(0, n), new Shape(n));
-            using var pass = network.Forward(input, logits);
+            var labels = labelMemory.Span;
+            using var labelTensor = backend.Upload(labels, new Shape(n));
             using var probs = backend.Allocate(n, classCount);
             using var losses = backend.Allocate(n);
             backend.SoftmaxCrossEntropy(pass.Last.Reshape(n, classCount), labelTensor, probs, losses, null);

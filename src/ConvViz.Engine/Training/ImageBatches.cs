@@ -4,9 +4,38 @@ using ConvViz.Engine.Networks;
 
 namespace ConvViz.Engine.Training;
 
+/// <summary>One batch of <see cref="ImageBatches.Forward"/>: positions Start..Start+Count-1 of the
+/// image list, their labels, and the forward pass (valid until the next batch).</summary>
+public readonly record struct ForwardBatch(int Start, int Count, ReadOnlyMemory<int> Labels, ForwardPass Pass);
+
 /// <summary>Turns labelled gray images into network input batches through a model's preprocessing.</summary>
 public static class ImageBatches
 {
+    /// <summary>
+    /// Runs the images at <paramref name="indices"/> of <paramref name="data"/> forward (inference
+    /// mode) up to <paramref name="upTo"/>, <paramref name="batchSize"/> at a time, yielding each batch;
+    /// each pass is disposed when the next batch is asked for or the loop ends.
+    /// </summary>
+    public static IEnumerable<ForwardBatch> Forward(Network network, Preprocessing preprocessing, LabeledImages data, IReadOnlyList<int> indices,
+        int batchSize, string upTo, CancellationToken cancellation = default)
+    {
+        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        var backend = network.Parameters.First().Value.Backend;
+        var x = new float[batchSize * data.PixelsPerImage];
+        var labels = new int[batchSize];
+        var batch = new int[batchSize];
+        for (int start = 0; start < indices.Count; start += batchSize)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            int n = Math.Min(batchSize, indices.Count - start);
+            for (int i = 0; i < n; i++) batch[i] = indices[start + i];
+            Assemble(data, batch.AsSpan(0, n), preprocessing, x, labels);
+            using var input = backend.Upload(x.AsSpan(0, n * data.PixelsPerImage), network.InputShape(n));
+            using var pass = network.Forward(input, upTo);
+            yield return new ForwardBatch(start, n, labels.AsMemory(0, n), pass);
+        }
+    }
+
     /// <summary>
     /// Throws, before any work starts, when the data cannot feed the network: the model's input is
     /// not (1, H, W) of the images' size, or its output size is not the number of classes, or a
