@@ -69,20 +69,11 @@ public static class DreamCommand
         card.Parameters["layer"] = layer;
         card.Parameters["options"] = options;
         card.Parameters["backend"] = backend.Description;
-        DreamResult result = null!;
         var clock = Stopwatch.StartNew();
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(progress =>
-            {
-                var task = progress.AddTask("dreaming", maxValue: options.Octaves * options.Iterations);
-                var stepClock = Stopwatch.StartNew();
-                result = DeepDream.Run(bundle.Network, p, layer, options, start, (octave, iteration, objective) =>
-                {
-                    task.Value = octave * options.Iterations + iteration + 1;
-                    task.Description = $"octave {octave + 1}/{options.Octaves}  step {iteration + 1}/{options.Iterations}  objective {objective:G5}  {stepClock.Elapsed.TotalMilliseconds:F1} ms/step";
-                    stepClock.Restart();
-                });
-            });
+        var result = ProgressBars.Run("dreaming", options.Octaves * options.Iterations, line =>
+            DeepDream.Run(bundle.Network, p, layer, options, start, (octave, iteration, objective) =>
+                line.Report(octave * options.Iterations + iteration + 1,
+                    $"octave {octave + 1}/{options.Octaves}  step {iteration + 1}/{options.Iterations}  objective {objective:G5}  {line.StepMilliseconds:F1} ms/step")));
         card.TimingsMs["dream"] = clock.Elapsed.TotalMilliseconds;
         card.TimingsMs["perStep"] = clock.Elapsed.TotalMilliseconds / (options.Octaves * options.Iterations);
 

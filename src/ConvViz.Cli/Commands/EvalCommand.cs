@@ -43,14 +43,9 @@ public static class EvalCommand
         var images = DataSets.Load(dataFolder, split, limit);
         ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count);
 
-        EvaluationResult result = null!;
         var clock = Stopwatch.StartNew();
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(progress =>
-            {
-                var task = progress.AddTask($"evaluating {images.Count:N0} images", maxValue: images.Count);
-                result = Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count, batch, done => task.Value = done);
-            });
+        var result = ProgressBars.Run($"evaluating {images.Count:N0} images", images.Count, line =>
+            Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count, batch, done => line.Report(done)));
         double seconds = clock.Elapsed.TotalSeconds;
 
         AnsiConsole.MarkupLine(Markup.Escape($"{bundle.Source} on {images.Source} ({images.Count:N0} images, {backend.Name}, {seconds:F1} s, {images.Count / seconds:F0} img/s)"));

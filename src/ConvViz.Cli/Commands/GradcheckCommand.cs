@@ -88,10 +88,8 @@ public static class GradcheckCommand
         }
 
         var rows = new List<Row>();
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(progress =>
+        ProgressBars.Run("finite differences", last + 1, line =>
             {
-                var task = progress.AddTask("finite differences", maxValue: last + 1);
                 for (int i = 0; i <= last; i++)
                 {
                     var layer = network.Layers[i];
@@ -113,7 +111,7 @@ public static class GradcheckCommand
                         }));
                         backend.Upload(original, parameter.Value);
                     }
-                    task.Increment(1);
+                    line.Report(i + 1);
                 }
             });
 

@@ -58,17 +58,12 @@ public static class OcclusionCommand
         card.Parameters["backend"] = backend.Description;
         OcclusionMap map = null!;
         var clock = Stopwatch.StartNew();
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(progress =>
+        map = ProgressBars.Run("occluding", 1, line =>
+            Occlusion.Compute(bundle.Network, x, target, isClass, patch, stride, fill, batch, (done, total) =>
             {
-                var task = progress.AddTask("occluding", maxValue: 1);
-                map = Occlusion.Compute(bundle.Network, x, target, isClass, patch, stride, fill, batch, (done, total) =>
-                {
-                    task.MaxValue = total;
-                    task.Value = done;
-                    task.Description = $"occluding {done}/{total} positions";
-                });
-            });
+                line.Total = total;
+                line.Report(done, $"occluding {done}/{total} positions");
+            }));
         card.TimingsMs["occlusion"] = clock.Elapsed.TotalMilliseconds;
 
         var heat = OcclusionMaps.Heat(map, p.Height, p.Width);

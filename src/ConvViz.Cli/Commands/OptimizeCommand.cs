@@ -135,8 +135,9 @@ public static class OptimizeCommand
     {
         var p = bundle.Preprocessing;
         var clock = Stopwatch.StartNew();
-        var result = WithProgress(options.Iterations, (report) =>
-            ActivationMaximization.Run(bundle.Network, p, target, options, start, (it, objective) => report(it, $"objective {objective:G5}")));
+        var result = ProgressBars.Run("optimizing", options.Iterations, line =>
+            ActivationMaximization.Run(bundle.Network, p, target, options, start, (it, objective) =>
+                line.Report(it + 1, $"step {it + 1}/{options.Iterations}  objective {objective:G5}  {line.StepMilliseconds:F1} ms/step")));
         card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
 
         string stem = Inputs.FileName($"{target.Layer}-{target.Channel}-preset{request.Preset}-seed{options.Seed}");
@@ -159,15 +160,12 @@ public static class OptimizeCommand
         var clock = Stopwatch.StartNew();
         var results = new List<OptimizationResult>();
         var chunks = targets.Chunk(request.Batch).ToArray();
-        WithProgress(options.Iterations * chunks.Length, report =>
+        ProgressBars.Run("optimizing", options.Iterations * chunks.Length, line =>
         {
-            for (int b = 0; b < chunks.Length; b++)
-            {
-                int done = b * options.Iterations;
-                results.AddRange(ActivationMaximization.RunBatch(bundle.Network, p, chunks[b], options, start, (it, objectives) =>
-                    report(done + it, $"units {chunks[b][0].Channel}-{chunks[b][^1].Channel}  mean objective {objectives.Average():G5}")));
-            }
-            return 0;
+            foreach (var chunk in chunks)
+                results.AddRange(ActivationMaximization.RunBatch(bundle.Network, p, chunk, options, start, (it, objectives) =>
+                    line.Report(results.Count / request.Batch * options.Iterations + it + 1,
+                        $"units {chunk[0].Channel}-{chunk[^1].Channel}  step {it + 1}/{options.Iterations}  mean objective {objectives.Average():G5}  {line.StepMilliseconds:F1} ms/step")));
         });
         card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
         card.Parameters["batch"] = request.Batch;
@@ -193,16 +191,15 @@ public static class OptimizeCommand
         var draws = RegularizerSweep.Draw(options, count, request.SweepSeed);
         var clock = Stopwatch.StartNew();
         var results = new OptimizationResult[draws.Count];
-        WithProgress(options.Iterations * draws.Count, report =>
+        ProgressBars.Run("optimizing", options.Iterations * draws.Count, line =>
         {
             for (int i = 0; i < draws.Count; i++)
             {
                 int done = i * options.Iterations;
                 string bestSoFar = i == 0 ? "" : $"  best setting so far {results.Take(i).Max(r => r.BestObjective):G5}";
                 results[i] = ActivationMaximization.Run(bundle.Network, p, target, draws[i], start, (it, objective) =>
-                    report(done + it, $"setting {i + 1}/{draws.Count}  objective {objective:G5}{bestSoFar}"));
+                    line.Report(done + it + 1, $"setting {i + 1}/{draws.Count}  step {it + 1}/{options.Iterations}  objective {objective:G5}{bestSoFar}"));
             }
-            return 0;
         });
         card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
         card.Parameters["sweep"] = count;
@@ -244,26 +241,6 @@ public static class OptimizeCommand
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine(Markup.Escape($"{count} settings for {target} in {clock.Elapsed.TotalSeconds:F1} s; grid {gridPath}, page {pagePath}, " +
             $"table {csvPath}; card {card.Save(request.Out)}"));
-    }
-
-    /// <summary>Runs <paramref name="work"/> under a progress bar of <paramref name="steps"/> steps; work
-    /// reports (step index, text) and the bar shows the text with the time per step.</summary>
-    private static T WithProgress<T>(int steps, Func<Action<int, string>, T> work)
-    {
-        T result = default!;
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(progress =>
-            {
-                var task = progress.AddTask("optimizing", maxValue: steps);
-                var step = Stopwatch.StartNew();
-                result = work((index, text) =>
-                {
-                    task.Value = index + 1;
-                    task.Description = Markup.Escape($"step {index + 1}/{steps}  {text}  {step.Elapsed.TotalMilliseconds:F1} ms/step");
-                    step.Restart();
-                });
-            });
-        return result;
     }
 
     /// <summary>Channels in "0-15", "3" or "0,3,7-9" form, in the given order, without repeats.</summary>

@@ -49,16 +49,14 @@ public static class ReportCommand
                        $"{bundle.Classes.Count} classes. Preprocessing: {bundle.Preprocessing}. Made by convviz on {backend.Description}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
 
         var clock = Stopwatch.StartNew();
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-            .Start(progress =>
+        ProgressBars.Run("report", images.Count, line =>
             {
-                var task = progress.AddTask("report", maxValue: images.Count);
-                foreach (var (name, image) in images)
+                for (int i = 0; i < images.Count; i++)
                 {
-                    task.Description = $"report: {name}";
-                    AddImage(page, bundle, backend, name, image);
-                    task.Increment(1);
+                    line.Report(i, $"report: {images[i].Name}");
+                    AddImage(page, bundle, backend, images[i].Name, images[i].Image);
                 }
+                line.Report(images.Count);
             });
         AddFilters(page, bundle, backend);
         card.TimingsMs["report"] = clock.Elapsed.TotalMilliseconds;

@@ -87,20 +87,15 @@ public static class StyleCommand
         StyleResult result = null!;
         var stepMs = new List<double>();
         var clock = Stopwatch.StartNew();
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(progress =>
+        ProgressBars.Run("styling", options.Iterations, line =>
             {
-                var task = progress.AddTask("styling", maxValue: options.Iterations);
-                var step = Stopwatch.StartNew();
                 result = NeuralStyle.Run(bundle.Network, p, content, style, options, (it, losses) =>
                 {
-                    if (it > 0) stepMs.Add(step.Elapsed.TotalMilliseconds);
-                    task.Value = it;
-                    task.Description = $"step {it}/{options.Iterations}  content {losses.Content:G4}  style {losses.Style:G4}  tv {losses.TotalVariation:G4}" +
-                                       $"  {step.Elapsed.TotalMilliseconds:F1} ms/step";
-                    step.Restart();
+                    if (it > 0) stepMs.Add(line.StepMilliseconds);
+                    line.Report(it, $"step {it}/{options.Iterations}  content {losses.Content:G4}  style {losses.Style:G4}  tv {losses.TotalVariation:G4}" +
+                                    $"  {line.StepMilliseconds:F1} ms/step");
                 });
-                task.Value = options.Iterations;
+                line.Report(options.Iterations);
             });
         card.TimingsMs["style"] = clock.Elapsed.TotalMilliseconds;
         card.TimingsMs["meanStep"] = stepMs.Count > 0 ? stepMs.Average() : 0;

@@ -94,8 +94,9 @@ public static class TopkCommand
         try
         {
             int resumedAt = state.Processed;
-            units = WithProgress("mining", state.Images, resumedAt, report =>
-                TopKMining.Run(bundle.Network, bundle.Preprocessing, images, state, request.Batch, statePath, report, request.StopAfter, cancel.Token));
+            units = ProgressBars.Run("mining", state.Images, line =>
+                TopKMining.Run(bundle.Network, bundle.Preprocessing, images, state, request.Batch, statePath, Counting(line, "mining", state.Images, resumedAt),
+                    request.StopAfter, cancel.Token));
         }
         finally
         {
@@ -132,8 +133,8 @@ public static class TopkCommand
         {
             var field = fields[bundle.Network.IndexOf(layerUnits.Layer)];
             var items = Enumerable.Range(0, layerUnits.Channels).SelectMany(c => layerUnits.Of(c).Select(e => (Channel: c, Entry: e))).ToArray();
-            var projections = WithProgress($"deconvnet {layerUnits.Layer}", items.Length, 0, report =>
-                TopKProjections.Compute(bundle.Network, p, images, layerUnits.Layer, items, request.Batch, report));
+            var projections = ProgressBars.Run($"deconvnet {layerUnits.Layer}", items.Length, line =>
+                TopKProjections.Compute(bundle.Network, p, images, layerUnits.Layer, items, request.Batch, Counting(line, $"deconvnet {layerUnits.Layer}", items.Length, 0)));
 
             string layerFolder = Path.Combine(folder, Inputs.FileName(layerUnits.Layer));
             Directory.CreateDirectory(layerFolder);
@@ -177,22 +178,11 @@ public static class TopkCommand
         return new { model = bundle.Source, data = card.Input, images = images.Count, k = request.K, layers };
     }
 
-    /// <summary>Runs <paramref name="work"/> under a progress bar counting <paramref name="total"/> items (images/s and ETA).</summary>
-    private static T WithProgress<T>(string what, int total, int done, Func<Action<int>, T> work)
+    /// <summary>A progress report of <paramref name="count"/> items done, with the rate since <paramref name="done"/> at the start.</summary>
+    private static Action<int> Counting(ProgressLine line, string what, int total, int done)
     {
-        T result = default!;
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(progress =>
-            {
-                var task = progress.AddTask(what, maxValue: total);
-                task.Value = done;
-                var clock = Stopwatch.StartNew();
-                result = work(count =>
-                {
-                    task.Value = count;
-                    task.Description = Markup.Escape($"{what}  {count}/{total}  {(count - done) / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F0}/s");
-                });
-            });
-        return result;
+        var clock = Stopwatch.StartNew();
+        line.Report(done);
+        return count => line.Report(count, $"{what}  {count}/{total}  {(count - done) / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F0}/s");
     }
 }

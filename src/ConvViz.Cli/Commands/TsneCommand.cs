@@ -115,25 +115,23 @@ public static class TsneCommand
         TsneResult result = null!;
         PcaResult pca = null!;
         double pcaMs = 0;
-        AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(progress =>
+        ProgressBars.Create().Start(progress =>
             {
-                var extract = progress.AddTask(Markup.Escape($"{request.Layer} codes of {n:N0} images"), maxValue: n);
-                codes = LayerCodes.Extract(bundle.Network, bundle.Preprocessing, images, request.Layer, request.Batch, done => extract.Value = done);
+                var extract = ProgressBars.Add(progress, $"{request.Layer} codes of {n:N0} images", n);
+                codes = LayerCodes.Extract(bundle.Network, bundle.Preprocessing, images, request.Layer, request.Batch, done => extract.Report(done));
                 card.TimingsMs["codes"] = clock.Elapsed.TotalMilliseconds;
 
-                var embed = progress.AddTask("PCA", maxValue: options.Iterations);
+                var embed = ProgressBars.Add(progress, "PCA", options.Iterations);
                 clock.Restart();
                 pca = Pca.Fit(codes.Values, codes.Count, codes.Dimensions, request.Pca);
                 var points = pca.Project(codes.Values, codes.Count);
                 pcaMs = clock.Elapsed.TotalMilliseconds;
-                embed.Description = Markup.Escape($"t-SNE ({options.MethodFor(n)}) affinities");
+                embed.Report(0, $"t-SNE ({options.MethodFor(n)}) affinities");
                 double lastKl = double.NaN;
                 result = Tsne.Run(points, n, pca.ComponentCount, options, (iteration, kl) =>
                 {
                     if (kl is { } value) lastKl = value;
-                    embed.Value = iteration;
-                    embed.Description = Markup.Escape($"t-SNE ({options.MethodFor(n)}) iteration {iteration}/{options.Iterations}  KL {lastKl:F4}");
+                    embed.Report(iteration, $"t-SNE ({options.MethodFor(n)}) iteration {iteration}/{options.Iterations}  KL {lastKl:F4}");
                 });
             });
         card.TimingsMs["pca"] = pcaMs;

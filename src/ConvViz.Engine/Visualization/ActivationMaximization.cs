@@ -141,7 +141,8 @@ public static class ActivationMaximization
         bool cropped = window != InputWindow.Whole(p.Height, p.Width);
         var inputShape = new Shape(n, c, window.Height, window.Width);
         var layerShape = cropped ? network.OutputShape(layer, inputShape) : wholeShape;
-        var unitIndex = targets.Select(t => UnitIndex(layerShape, WindowTarget(network, window, wholeShape, t))).ToArray();
+        var field = ReceptiveFields.Of(network, layer);
+        var unitIndex = targets.Select(t => UnitIndex(layerShape, WindowTarget(field, window, wholeShape, t))).ToArray();
         int perItem = layerShape.ElementCount / n;
         var backend = network.Parameters.First().Value.Backend;
 
@@ -156,6 +157,7 @@ public static class ActivationMaximization
         using var seed = backend.Upload(seedValues, layerShape);
         using var input = backend.Allocate(inputShape);
         var windowValues = cropped ? new float[inputShape.ElementCount] : [];
+        var wholeGradient = cropped ? new float[u.Length] : [];
         float sign = o.Minimize ? -1f : 1f;
         var best = new float[n][];
         var bestObjective = new float[n];
@@ -164,7 +166,9 @@ public static class ActivationMaximization
         var majorityIteration = new int?[n];
         var objectives = Enumerable.Range(0, n).Select(_ => new List<float>(o.Iterations)).ToArray();
         var current = new float[n];
+        // Buffers reused every step: the transformed images, and the gradients pulled back through the transform.
         var seen = o.UsesTransforms ? new float[u.Length] : [];
+        var pulledBack = o.UsesTransforms ? new float[u.Length] : [];
 
         for (int it = 0; it < o.Iterations; it++)
         {
@@ -196,14 +200,13 @@ public static class ActivationMaximization
             var g = backend.Download(dx);
             if (cropped)
             {
-                var whole = new float[u.Length];
-                window.Paste(g, p.Height, p.Width, whole);
-                g = whole;
+                window.Paste(g, p.Height, p.Width, wholeGradient);
+                g = wholeGradient;
             }
             if (transform is not null)
             {
-                transform.ApplyAdjoint(g, seen);
-                (g, seen) = (seen, g);
+                transform.ApplyAdjoint(g, pulledBack);
+                g = pulledBack;
             }
             Step(u, g, it, c, plane, o, p, backend);
         }
@@ -249,11 +252,11 @@ public static class ActivationMaximization
         shape.Rank != 4 ? (0, 0) : (target.Y ?? shape.H / 2, target.X ?? shape.W / 2);
 
     /// <summary>The target as a unit of the layer's output on <paramref name="window"/>.</summary>
-    private static Target WindowTarget(Network network, InputWindow window, Shape wholeShape, Target target)
+    private static Target WindowTarget(ReceptiveField field, InputWindow window, Shape wholeShape, Target target)
     {
         if (wholeShape.Rank != 4) return target;
         var (y, x) = Position(wholeShape, target);
-        var (wy, wx) = window.UnitPosition(ReceptiveFields.Of(network, target.Layer), y, x);
+        var (wy, wx) = window.UnitPosition(field, y, x);
         return target with { Y = wy, X = wx };
     }
 
