@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ConvViz.Cli.Commands;
+using ConvViz.Engine.Imaging;
 using Spectre.Console;
 
 namespace ConvViz.Cli;
@@ -10,6 +11,7 @@ public static class CliApp
     public static Command CreateRoot() => new RootCommand("ConvViz: see inside convolutional networks")
     {
         CommonOptions.Verbose,
+        CommonOptions.MaxImagePixels,
         new Command("model", "Inspect, convert and fetch models") { ModelInfoCommand.Create(), ModelExportCommand.Create(), ModelFetchCommand.Create() },
         ForwardCommand.Create(),
         BackwardCommand.Create(),
@@ -32,6 +34,34 @@ public static class CliApp
         DevicesCommand.Create(),
     };
 
+    /// <summary>The exit code of a run that failed for a reason other than its input (EX_SOFTWARE).</summary>
+    public const int InternalError = 70;
+
+    /// <summary>
+    /// Input the user can fix: a <see cref="UserError"/>; a file-system refusal (the runtime's
+    /// message names the path); or an argument, data or support error thrown by ConvViz's own code,
+    /// whose message says what was wrong. The same types thrown inside the runtime carry the
+    /// runtime's wording ("Specified argument was out of the range..."), which means ConvViz missed
+    /// a check: that is reported as an internal error.
+    /// </summary>
+    public static bool IsUserError(Exception e) => e switch
+    {
+        UserError or IOException or UnauthorizedAccessException => true,
+        ArgumentException or InvalidOperationException or InvalidDataException or NotSupportedException =>
+            e.TargetSite?.DeclaringType?.Assembly.GetName().Name?.StartsWith("ConvViz", StringComparison.Ordinal) == true,
+        _ => false,
+    };
+
+    /// <summary>The exception a parallel loop or a reflection call wrapped, when there is exactly one.</summary>
+    private static Exception Unwrap(Exception e) => e switch
+    {
+        AggregateException { InnerExceptions.Count: 1 } a => Unwrap(a.InnerExceptions[0]),
+        System.Reflection.TargetInvocationException { InnerException: { } inner } => Unwrap(inner),
+        _ => e,
+    };
+
+    private static string OneLine(string message) => string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
     /// <summary>Runs one command line; output and error default to the process's console.</summary>
     public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
     {
@@ -44,19 +74,35 @@ public static class CliApp
             AnsiConsole.Console.Profile.Width = 200;
         }
         var parse = CreateRoot().Parse(args);
+        long previousMaxPixels = ImageLimits.MaxPixels;
+        ImageLimits.MaxPixels = parse.GetValue(CommonOptions.MaxImagePixels) is >= 1 and var maxPixels ? maxPixels : ImageLimits.DefaultMaxPixels;
         try
         {
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output ?? Console.Out, Error = error });
         }
-        catch (Exception e) when (e is UserError or ArgumentException or InvalidOperationException or IOException or ObjectDisposedException
-                                       or InvalidDataException or NotSupportedException or UnauthorizedAccessException)
+        catch (Exception thrown)
         {
+            var e = Unwrap(thrown);
+            bool verbose = parse.GetValue(CommonOptions.Verbose);
+            if (e is OperationCanceledException)
+            {
+                error.WriteLine("error: cancelled");
+                return 130;
+            }
+            if (!IsUserError(e))
+            {
+                // A bug, not bad input: say so in one line rather than show the runtime's own text.
+                error.WriteLine(verbose ? $"error: internal error: {e}" : $"error: internal error ({e.GetType().Name}); this is a bug in convviz; rerun with --verbose and report it");
+                return InternalError;
+            }
             // Bad input: one line, no stack trace unless --verbose.
-            error.WriteLine(parse.GetValue(CommonOptions.Verbose) ? $"error: {e}" : $"error: {e.Message}");
+            string hint = e.Data.Contains(ImageLimits.ExceededKey) ? $" (raise it with {CommonOptions.MaxImagePixels.Name})" : "";
+            error.WriteLine(verbose ? $"error: {e}" : $"error: {OneLine(e.Message)}{hint}");
             return 2;
         }
         finally
         {
+            ImageLimits.MaxPixels = previousMaxPixels;
             AnsiConsole.Console = previousConsole;
         }
     }

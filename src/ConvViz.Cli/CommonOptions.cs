@@ -51,5 +51,12 @@ public static class CommonOptions
         DefaultValueFactory = _ => fallback,
     };
 
+    public static readonly Option<long?> MaxImagePixels = new("--max-image-pixels")
+    {
+        Description = $"Largest image (width x height) to decode or resize to, checked before decoding (default {ConvViz.Engine.Imaging.ImageLimits.DefaultMaxPixels:N0})",
+        Recursive = true,
+        Validators = { result => { if (result.GetValueOrDefault<long?>() is < 1) result.AddError("--max-image-pixels must be at least 1"); } },
+    };
+
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces on errors", Recursive = true };
 }

@@ -69,7 +69,7 @@ public static class DataSets
         if (file is not null)
         {
             if (!File.Exists(file)) throw new UserError($"--classes {file}: no such file");
-            var names = File.ReadAllLines(file).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+            var names = ConvViz.Engine.IO.InputFiles.ReadAllLines(file, "class names, one per line", ModelBundle.MaxClassFileBytes).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
             if (names.Length < count)
                 throw new UserError($"{file} names {names.Length} classes but the labels go up to {count - 1}; expected at least {count} names, one per line");
             return names;

@@ -54,7 +54,7 @@ public static class ModelInfoCommand
         var fields = ReceptiveFields.Of(network);
         table.AddRow("", "input", "", network.InputShape(batch).ToString(), "", "", "", "");
         foreach (var r in rows)
-            table.AddRow(r.Index.ToString(), r.Name, r.OpType, r.OutputShape.ToString(),
+            table.AddRow(r.Index.ToString(), Markup.Escape(r.Name), r.OpType, r.OutputShape.ToString(),
                 r.Parameters == 0 ? "" : r.Parameters.ToString("N0"),
                 r.MultiplyAccumulates == 0 ? "" : r.MultiplyAccumulates.ToString("N0"),
                 r.MultiplyAccumulates == 0 ? "" : (2e-9 * r.MultiplyAccumulates).ToString("F3"),
@@ -114,8 +114,8 @@ public static class ModelInfoCommand
         double convBackwardMs = clock.Elapsed.TotalMilliseconds;
 
         AnsiConsole.MarkupLine($"forward, batch {batch}: [bold]{forwardMs:F1} ms[/]; top class of item 0 (a random input): {top}, logit {logits[top]:F4}");
-        AnsiConsole.MarkupLine($"backward from {output} unit {top} to the input (gradient rule): [bold]{backwardMs:F1} ms[/]; " +
+        AnsiConsole.MarkupLine($"backward from {Markup.Escape(output)} unit {top} to the input (gradient rule): [bold]{backwardMs:F1} ms[/]; " +
                                $"|d logit / d input| max {g.Max(Math.Abs):E3}, shape {gradient.Shape}");
-        AnsiConsole.MarkupLine($"backward from {lastConv} channel 0 to the input (guided rule): [bold]{convBackwardMs:F1} ms[/]");
+        AnsiConsole.MarkupLine($"backward from {Markup.Escape(lastConv)} channel 0 to the input (guided rule): [bold]{convBackwardMs:F1} ms[/]");
     }
 }

@@ -15,6 +15,14 @@ public enum ReluRule
 /// <summary>The checks every sliding window (convolution or pooling) shares.</summary>
 internal static class SlidingWindow
 {
+    /// <summary>The largest kernel, stride, pad or dilation a window may have. Far beyond any real
+    /// network, and small enough that window arithmetic on any tensor side stays exact in 64 bits.</summary>
+    public const int MaxExtent = 65535;
+
+    /// <summary>Windows that fit: floor((input + pads - reach) / stride) + 1, in 64-bit arithmetic; may be 0 or negative.</summary>
+    public static long Count(int input, int padBegin, int padEnd, int kernel, int dilation, int stride) =>
+        Math.Max(-1L, ((long)input + padBegin + padEnd - ((long)dilation * (kernel - 1) + 1)) / stride + 1);
+
     public static void Validate(string op, int kernelH, int kernelW, int strideH, int strideW,
         int padTop, int padLeft, int padBottom, int padRight, int dilationH, int dilationW)
     {
@@ -23,6 +31,10 @@ internal static class SlidingWindow
         if (dilationH < 1 || dilationW < 1) throw new ArgumentException($"{op}: dilation {dilationH}x{dilationW} must be at least 1x1");
         if (padTop < 0 || padLeft < 0 || padBottom < 0 || padRight < 0)
             throw new ArgumentException($"{op}: pads (top {padTop}, left {padLeft}, bottom {padBottom}, right {padRight}) must not be negative");
+        if (Math.Max(Math.Max(kernelH, kernelW), Math.Max(Math.Max(strideH, strideW), Math.Max(dilationH, dilationW))) > MaxExtent
+            || Math.Max(Math.Max(padTop, padLeft), Math.Max(padBottom, padRight)) > MaxExtent)
+            throw new ArgumentException($"{op}: kernel {kernelH}x{kernelW}, stride {strideH}x{strideW}, dilation {dilationH}x{dilationW} and pads " +
+                                        $"[{padTop}, {padLeft}, {padBottom}, {padRight}] must each be at most {MaxExtent}");
     }
 }
 
@@ -37,11 +49,14 @@ public sealed record Conv2dGeometry(
     public static Conv2dGeometry Square(int kernel, int stride = 1, int pad = 0, int groups = 1, int dilation = 1) =>
         new(kernel, kernel, stride, stride, pad, pad, pad, pad, dilation, dilation, groups);
 
-    public int OutputHeight(int inputHeight) =>
-        (inputHeight + PadTop + PadBottom - (DilationH * (KernelH - 1) + 1)) / StrideH + 1;
+    /// <summary>Output rows; 0 or less when the window does not fit. Call <see cref="Validate"/> first.</summary>
+    public int OutputHeight(int inputHeight) => ToSize(SlidingWindow.Count(inputHeight, PadTop, PadBottom, KernelH, DilationH, StrideH));
 
-    public int OutputWidth(int inputWidth) =>
-        (inputWidth + PadLeft + PadRight - (DilationW * (KernelW - 1) + 1)) / StrideW + 1;
+    public int OutputWidth(int inputWidth) => ToSize(SlidingWindow.Count(inputWidth, PadLeft, PadRight, KernelW, DilationW, StrideW));
+
+    // With every extent at most 65535, a count above int.MaxValue cannot arise from a valid shape;
+    // it saturates so the shape check that follows refuses it instead of wrapping around.
+    private static int ToSize(long count) => (int)Math.Min(count, int.MaxValue);
 
     /// <summary>Throws when a size is out of range; the message names the offending field.</summary>
     public void Validate(string op)
@@ -73,11 +88,11 @@ public sealed record PoolGeometry(
     // end padding is dropped (the Caffe / PyTorch rule), so every window sees at least one input.
     private int OutputSize(int input, int kernel, int stride, int padBegin, int padEnd, int dilation)
     {
-        int span = input + padBegin + padEnd - (dilation * (kernel - 1) + 1);
+        long span = (long)input + padBegin + padEnd - ((long)dilation * (kernel - 1) + 1);
         if (span < 0) return 0;
-        int count = CeilMode ? (span + stride - 1) / stride + 1 : span / stride + 1;
-        if (CeilMode && (count - 1) * stride >= input + padBegin) count--;
-        return count;
+        long count = CeilMode ? (span + stride - 1) / stride + 1 : span / stride + 1;
+        if (CeilMode && (count - 1) * stride >= (long)input + padBegin) count--;
+        return (int)Math.Min(count, int.MaxValue);
     }
 
     /// <summary>
@@ -131,7 +146,7 @@ public sealed record LrnParameters(int Size, float Alpha = 1e-4f, float Beta = 0
         if (Size < 1) throw new ArgumentException($"{op}: size {Size} must be at least 1");
         if (!(Bias > 0))
             throw new ArgumentException($"{op}: bias {Bias} must be positive (the denominator is bias + alpha/size * sum of squares)");
-        if (Alpha < 0 || float.IsNaN(Alpha)) throw new ArgumentException($"{op}: alpha {Alpha} must not be negative");
+        if (!(Alpha >= 0) || !float.IsFinite(Alpha)) throw new ArgumentException($"{op}: alpha {Alpha} must be a finite number of at least 0");
         if (!float.IsFinite(Beta)) throw new ArgumentException($"{op}: beta {Beta} must be a finite number");
     }
 }

@@ -17,8 +17,7 @@ public static class Idx
 
     public static IdxArray Read(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such IDX file", path);
-        using var file = File.OpenRead(path);
+        using var file = ConvViz.Engine.IO.InputFiles.OpenRead(path, "an IDX file (MNIST format, gzipped or not)");
         Span<byte> magic = stackalloc byte[2];
         int got = file.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
         file.Position = 0;
@@ -56,14 +55,34 @@ public static class Idx
             dims[i] = BinaryPrimitives.ReadInt32BigEndian(dimBytes.AsSpan(4 * i));
             if (dims[i] < 0) throw new InvalidDataException($"{name}: IDX dimension {i} is negative ({dims[i]})");
             count *= dims[i];
+            if (count > Array.MaxLength) throw new InvalidDataException($"{name}: the header ({string.Join(" x ", dims.Take(i + 1))}...) promises more elements than one array can hold");
         }
-        if (count > Array.MaxLength) throw new InvalidDataException($"{name}: {count} elements are more than one array can hold");
+        // The counts are checked against the data present before the data is allocated: a seekable
+        // file knows its length; a gzip stream is read in pieces, so a short one allocates no more than it holds.
+        if (stream.CanSeek && stream.Length - stream.Position < count)
+            throw Truncated(name, dims, count, stream.Length - stream.Position);
+        if (!stream.CanSeek) return new IdxArray(dims, ReadInPieces(stream, count, name, dims));
         var data = new byte[count];
         int read = stream.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);
-        if (read < data.Length)
-            throw new InvalidDataException($"{name}: truncated: the header ({string.Join(" x ", dims)}) promises {count} bytes of data, the file has {read}");
+        if (read < data.Length) throw Truncated(name, dims, count, read);
         return new IdxArray(dims, data);
     }
+
+    private static byte[] ReadInPieces(Stream stream, long count, string name, int[] dims)
+    {
+        using var buffer = new MemoryStream();
+        var piece = new byte[Math.Min(1 << 20, count)];
+        while (buffer.Length < count)
+        {
+            int got = stream.Read(piece, 0, (int)Math.Min(piece.Length, count - buffer.Length));
+            if (got == 0) throw Truncated(name, dims, count, buffer.Length);
+            buffer.Write(piece, 0, got);
+        }
+        return buffer.ToArray();
+    }
+
+    private static InvalidDataException Truncated(string name, int[] dims, long count, long present) =>
+        new($"{name}: truncated: the header ({string.Join(" x ", dims)}) promises {count} bytes of data, the file has {present}");
 
     /// <summary>Writes an unsigned-byte IDX file, gzipped when the path ends in .gz.</summary>
     public static void Write(string path, IdxArray array)

@@ -23,11 +23,7 @@ public static partial class Npy
 
     public static NpyArray Read(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (FileNotFoundException) { throw new IOException($"{path}: no such file (expected a NumPy .npy file)"); }
-        catch (DirectoryNotFoundException) { throw new IOException($"{path}: no such file (expected a NumPy .npy file)"); }
-        return Parse(bytes, path);
+        return Parse(InputFiles.ReadAllBytes(path, "a NumPy .npy file"), path);
     }
 
     /// <summary>Parses .npy bytes; <paramref name="name"/> names the source in errors.</summary>
@@ -45,7 +41,9 @@ public static partial class Npy
                 break;
             case 2 or 3:
                 if (bytes.Length < 12) throw new InvalidDataException($"{name}: truncated .npy header");
-                headerLength = checked((int)BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]));
+                uint length = BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]);
+                if (length > bytes.Length) throw new InvalidDataException($"{name}: truncated .npy header (it claims {length} bytes)");
+                headerLength = (int)length;
                 headerStart = 12;
                 break;
             default:
@@ -65,15 +63,20 @@ public static partial class Npy
                 ? v : throw new InvalidDataException($"{name}: bad dimension '{d}' in shape ({shapeText})"))
             .ToArray();
 
+        // Every dimension is below 2^31, so the running product, capped at the bytes present, never overflows.
         long count = 1;
-        foreach (int d in shape) count = checked(count * d);
+        long available = (bytes.Length - headerStart - headerLength) / 4;
+        foreach (int d in shape) count = Math.Min(count * d, available + 1);
         var data = bytes[(headerStart + headerLength)..];
         if (data.Length != count * 4)
-            throw new InvalidDataException($"{name}: shape ({string.Join(", ", shape)}) needs {count * 4} bytes of float32 data, the file has {data.Length}");
+            throw new InvalidDataException($"{name}: shape ({string.Join(", ", shape)}) needs {ByteCount(shape)} bytes of float32 data, the file has {data.Length}");
         var floats = new float[count];
         for (int i = 0; i < floats.Length; i++) floats[i] = BinaryPrimitives.ReadSingleLittleEndian(data[(4 * i)..]);
         return new NpyArray(shape, floats);
     }
+
+    private static string ByteCount(int[] shape) =>
+        shape.Aggregate(System.Numerics.BigInteger.One, (a, d) => a * d) * 4 is var bytes && bytes < long.MaxValue ? ((long)bytes).ToString("N0", CultureInfo.InvariantCulture) : bytes.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>Writes float32 data of the given shape (C order), format version 1 (2 if the header needs it).</summary>
     public static void Write(string path, ReadOnlySpan<float> data, ReadOnlySpan<int> shape)

@@ -1,17 +1,29 @@
 namespace ConvViz.Engine.Imaging;
 
-/// <summary>Reads PNG, JPEG and PGM/PPM images, recognized by their first bytes, and writes PNG or PGM/PPM by extension.</summary>
+/// <summary>Reads PNG, JPEG and PGM/PPM images, recognized by their first bytes, and writes PNG or PGM/PPM by extension.
+/// A decoded image is at most <see cref="ImageLimits.MaxPixels"/> pixels; every refusal is an
+/// <see cref="InvalidDataException"/>, <see cref="NotSupportedException"/> or <see cref="IOException"/> naming the file.</summary>
 public static class ImageFile
 {
     public static Image8 Read(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such image file", path);
-        var data = File.ReadAllBytes(path);
+        var data = ConvViz.Engine.IO.InputFiles.ReadAllBytes(path, "a PNG, JPEG, PGM or PPM image");
         if (Png.IsPng(data)) return Png.Decode(data, path);
         if (Jpeg.IsJpeg(data)) return Jpeg.Decode(data, path);
         if (Pnm.IsPnm(data)) return Pnm.Decode(data, path);
+        if (OtherFormat(data) is { } format)
+            throw new NotSupportedException($"{path}: {format} images are not supported; convert it to PNG or JPEG");
         throw new InvalidDataException($"{path}: not a PNG, JPEG, PGM or PPM image (unrecognized first bytes)");
     }
+
+    /// <summary>Formats recognized by their signature only, to say what a file is when it cannot be read.</summary>
+    private static string? OtherFormat(ReadOnlySpan<byte> data) => data switch
+    {
+        [(byte)'R', (byte)'I', (byte)'F', (byte)'F', _, _, _, _, (byte)'W', (byte)'E', (byte)'B', (byte)'P', ..] => "WebP",
+        [(byte)'G', (byte)'I', (byte)'F', (byte)'8', ..] => "GIF",
+        [(byte)'B', (byte)'M', ..] => "BMP",
+        _ => null,
+    };
 
     /// <summary>Writes .png (any channel count), or .pgm / .ppm (gray / RGB).</summary>
     public static void Write(string path, Image8 image)

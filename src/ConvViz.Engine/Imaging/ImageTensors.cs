@@ -21,7 +21,12 @@ public static class ImageTensors
         var rgb = ToChannels(image, p.Channels);
         int shorter = p.ResizeShorter ?? Math.Max(p.Height, p.Width);
         double factor = (double)shorter / Math.Min(rgb.Width, rgb.Height);
-        int width = Math.Max(p.Width, (int)Math.Round(rgb.Width * factor)), height = Math.Max(p.Height, (int)Math.Round(rgb.Height * factor));
+        double scaledWidth = Math.Max(p.Width, Math.Round(rgb.Width * factor)), scaledHeight = Math.Max(p.Height, Math.Round(rgb.Height * factor));
+        // A long thin image scaled so its short side fits would be huge: refuse it like a huge image.
+        if (scaledWidth * scaledHeight > ImageLimits.MaxPixels)
+            throw ImageLimits.TooLarge($"a {rgb.Width}x{rgb.Height} image resized so its shorter side is {shorter}",
+                (long)Math.Min(scaledWidth, long.MaxValue), (long)Math.Min(scaledHeight, long.MaxValue));
+        int width = (int)scaledWidth, height = (int)scaledHeight;
         var resized = Resize(Planes(rgb), rgb.Width, rgb.Height, width, height, method);
         int top = (height - p.Height) / 2, left = (width - p.Width) / 2;
 

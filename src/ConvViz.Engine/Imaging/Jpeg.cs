@@ -25,12 +25,13 @@ public static class Jpeg
         {
             throw new NotSupportedException($"{name}: {InstallHint}");
         }
-        if (handle == IntPtr.Zero) throw new InvalidOperationException($"{name}: libjpeg-turbo could not create a decompressor");
+        if (handle == IntPtr.Zero) throw new InvalidDataException($"{name}: libjpeg-turbo could not create a decompressor");
         try
         {
             if (Native.tjDecompressHeader3(handle, data, (nuint)data.Length, out int width, out int height, out _, out int colorspace) != 0)
                 throw new InvalidDataException($"{name}: {Error(handle)}");
             if (width < 1 || height < 1) throw new InvalidDataException($"{name}: the JPEG header gives no image size (truncated or damaged)");
+            ImageLimits.Check(width, height, name);
             int channels = colorspace == ColorspaceGray ? 1 : 3;
             var pixels = new byte[(long)width * height * channels];
             int format = channels == 1 ? PixelFormatGray : PixelFormatRgb;

@@ -55,13 +55,7 @@ public static class Png
 
     public static Image8 Read(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new FileNotFoundException($"{path}: no such PNG file", path, e);
-        }
-        return Decode(bytes, path);
+        return Decode(ConvViz.Engine.IO.InputFiles.ReadAllBytes(path, "a PNG image"), path);
     }
 
     /// <summary>Decodes PNG bytes; <paramref name="name"/> names the source in errors.</summary>
@@ -154,8 +148,7 @@ public static class Png
         uint height = BinaryPrimitives.ReadUInt32BigEndian(body[4..]);
         int bitDepth = body[8];
         var colorType = (ColorType)body[9];
-        if (width == 0 || height == 0 || width > int.MaxValue || height > int.MaxValue)
-            throw new InvalidDataException($"{name}: image size {width}x{height} is not valid");
+        ImageLimits.Check(width, height, name);
         if (!Enum.IsDefined(colorType))
             throw new InvalidDataException($"{name}: colour type {body[9]} is unknown (expected 0, 2, 3, 4 or 6)");
         if (!IsValidBitDepth(colorType, bitDepth))
@@ -191,6 +184,12 @@ public static class Png
     private static byte[] Inflate(byte[] compressed, int length, string name)
     {
         if (compressed.Length == 0) throw new InvalidDataException($"{name}: no IDAT chunk, so no image data");
+        // zlib's deflate expands at most 1032:1, so a stream this short cannot hold the image the
+        // header declares: refuse before allocating rather than after (a tiny file declaring a
+        // huge image would otherwise allocate it all first).
+        const long MaxInflateRatio = 1032;
+        if (length > compressed.Length * MaxInflateRatio + 1024)
+            throw new InvalidDataException($"{name}: truncated image data: {compressed.Length:N0} compressed bytes cannot hold the {length:N0} bytes the header needs");
         var scanlines = new byte[length];
         int read;
         try

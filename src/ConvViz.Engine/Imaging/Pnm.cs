@@ -20,14 +20,18 @@ public static class Pnm
         int width = HeaderNumber(data, ref position, name, "width");
         int height = HeaderNumber(data, ref position, name, "height");
         int maxval = HeaderNumber(data, ref position, name, "maxval");
-        if (width < 1 || height < 1) throw new InvalidDataException($"{name}: size {width}x{height}; expected at least 1x1");
+        ImageLimits.Check(width, height, name);
         if (maxval is < 1 or > 65535) throw new InvalidDataException($"{name}: maxval {maxval}; expected 1 to 65535");
         long samples = (long)width * height * channels;
-        var pixels = new byte[samples];
+        // Sizes are checked against the bytes present before the pixels are allocated.
         if (text)
         {
+            if (samples > (data.Length - position + 1) / 2)
+                throw new InvalidDataException($"{name}: truncated: {width}x{height}x{channels} text samples cannot fit in the {data.Length - position} bytes after the header");
+            var pixels = new byte[samples];
             for (long i = 0; i < samples; i++)
                 pixels[i] = Scale(HeaderNumber(data, ref position, name, "sample"), maxval, name);
+            return new Image8(width, height, channels, pixels);
         }
         else
         {
@@ -35,13 +39,14 @@ public static class Pnm
             int bytesPerSample = maxval > 255 ? 2 : 1;
             if (data.Length - position < samples * bytesPerSample)
                 throw new InvalidDataException($"{name}: truncated: {width}x{height}x{channels} samples need {samples * bytesPerSample} bytes, the file has {Math.Max(0, data.Length - position)}");
+            var pixels = new byte[samples];
             for (long i = 0; i < samples; i++)
             {
                 int value = bytesPerSample == 1 ? data[position + i] : data[position + 2 * i] << 8 | data[position + 2 * i + 1];
                 pixels[i] = Scale(value, maxval, name);
             }
+            return new Image8(width, height, channels, pixels);
         }
-        return new Image8(width, height, channels, pixels);
     }
 
     /// <summary>Writes binary PGM (1 channel) or PPM (3 channels).</summary>

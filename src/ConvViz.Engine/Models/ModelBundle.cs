@@ -14,6 +14,9 @@ public sealed class ModelBundle : IDisposable
 {
     public const string ModelFile = "model.onnx", ClassesFile = "classes.txt", SamplesFolder = "samples";
 
+    /// <summary>The largest classes.txt read: 16 MiB is ample for a million class names.</summary>
+    public const long MaxClassFileBytes = 16 << 20;
+
     public ModelBundle(string source, Network network, Preprocessing preprocessing, IReadOnlyList<string> classes, IReadOnlyList<string> notes)
     {
         int outputs = network.OutputShape(network.Layers[^1].Name, 1).SampleSize;
@@ -65,7 +68,7 @@ public sealed class ModelBundle : IDisposable
             IReadOnlyList<string> classes;
             if (File.Exists(classesPath))
             {
-                classes = File.ReadAllLines(classesPath).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+                classes = IO.InputFiles.ReadAllLines(classesPath, "class names, one per line", MaxClassFileBytes).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
                 if (classes.Count != outputs)
                     throw new InvalidDataException($"{classesPath}: {classes.Count} class names for a model with {outputs} outputs");
             }

@@ -60,22 +60,33 @@ public sealed record Preprocessing(
 
         if (Get(InputSizeKey) is { } size)
         {
-            var dims = Numbers(size, InputSizeKey).Select(v => (int)v).ToArray();
+            var dims = Numbers(size, InputSizeKey);
             if (dims.Length != 3 || dims[0] != result.Channels || dims[1] != result.Height || dims[2] != result.Width)
                 throw new InvalidDataException($"metadata {InputSizeKey} '{size}' does not match the model's input ({result.Channels}, {result.Height}, {result.Width})");
         }
         if (Get(ChannelOrderKey) is { } order)
         {
-            if (!Enum.TryParse<ChannelOrder>(order, ignoreCase: true, out var parsed))
+            // Names only: Enum.TryParse would also take any number ("7") as a value outside the enum.
+            if (!Enum.TryParse<ChannelOrder>(order, ignoreCase: true, out var parsed) || !Enum.GetNames<ChannelOrder>().Contains(order, StringComparer.OrdinalIgnoreCase))
                 throw new InvalidDataException($"metadata {ChannelOrderKey} '{order}' is not RGB, BGR or GRAY");
             result = result with { Order = parsed };
         }
-        if (Get(PixelScaleKey) is { } pixelScale) result = result with { PixelScale = Numbers(pixelScale, PixelScaleKey).Single() };
+        if (Get(PixelScaleKey) is { } pixelScale) result = result with { PixelScale = NonZero(One(pixelScale, PixelScaleKey), pixelScale, PixelScaleKey) };
         if (Get(MeanKey) is { } mean) result = result with { Mean = PerChannel(mean, MeanKey, result.Channels) };
-        if (Get(ScaleKey) is { } scale) result = result with { Scale = PerChannel(scale, ScaleKey, result.Channels) };
+        if (Get(ScaleKey) is { } scale) result = result with { Scale = PerChannel(scale, ScaleKey, result.Channels).Select(v => NonZero(v, scale, ScaleKey)).ToArray() };
         // An empty resize_shorter is how ToMetadata says "no resize": present, not defaulted.
         bool noResize = metadata.TryGetValue(ResizeKey, out var resizeValue) && string.IsNullOrWhiteSpace(resizeValue);
-        if (!noResize && Get(ResizeKey) is { } resize) result = result with { ResizeShorter = (int)Numbers(resize, ResizeKey).Single() };
+        if (!noResize && Get(ResizeKey) is { } resize)
+        {
+            float shorter = One(resize, ResizeKey);
+            if (shorter != MathF.Round(shorter) || shorter < 1 || shorter > MaxResizeShorter)
+                throw new InvalidDataException($"metadata {ResizeKey} '{resize}' is not a whole number from 1 to {MaxResizeShorter}");
+            result = result with { ResizeShorter = (int)shorter };
+        }
+        // Every input value must be finite for every pixel: a huge scale times a huge pixel overflows.
+        for (int c = 0; c < result.Channels; c++)
+            if (!float.IsFinite(result.ToInput(0, c)) || !float.IsFinite(result.ToInput(255, c)))
+                throw new InvalidDataException($"metadata {PixelScaleKey}, {MeanKey} and {ScaleKey} overflow: channel {c} maps pixels 0..255 to {result.ToInput(0, c)}..{result.ToInput(255, c)}");
         return result;
     }
 
@@ -108,11 +119,23 @@ public sealed record Preprocessing(
 
     private static string Format(float v) => v.ToString("R", CultureInfo.InvariantCulture);
 
+    /// <summary>The largest resize_shorter accepted: far above any model's input, small enough that resizing stays cheap.</summary>
+    public const int MaxResizeShorter = 8192;
+
     private static float[] Numbers(string text, string key) =>
         text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(t => float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float v)
-                ? v : throw new InvalidDataException($"metadata {key} '{text}' is not a comma-separated list of numbers"))
+            .Select(t => float.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out float v) && float.IsFinite(v)
+                ? v : throw new InvalidDataException($"metadata {key} '{text}' is not a comma-separated list of finite numbers"))
             .ToArray();
+
+    private static float One(string text, string key)
+    {
+        var values = Numbers(text, key);
+        return values.Length == 1 ? values[0] : throw new InvalidDataException($"metadata {key} '{text}' holds {values.Length} numbers, expected one");
+    }
+
+    private static float NonZero(float value, string text, string key) =>
+        value != 0 ? value : throw new InvalidDataException($"metadata {key} '{text}' is zero, which would map every pixel to one value");
 
     private static float[] PerChannel(string text, string key, int channels)
     {

@@ -123,6 +123,7 @@ public sealed class Network : IDisposable
                 pass.Add(output);
                 x = output.Y;
             }
+            if (!training) RequireFiniteOutput(pass);
         }
         catch
         {
@@ -131,6 +132,31 @@ public sealed class Network : IDisposable
         }
         return pass;
     }
+
+    /// <summary>
+    /// An inference pass whose output holds NaN or infinity is refused, naming the first layer
+    /// whose output went non-finite (weights that overflow float32 there), or the input when it was
+    /// never finite: a table of NaN is never a result. Training passes are left to the trainer,
+    /// which reports a diverging loss itself.
+    /// </summary>
+    private void RequireFiniteOutput(ForwardPass pass)
+    {
+        var backend = pass.Input.Backend;
+        if (FirstNonFinite(backend.Download(pass.Last)) < 0) return;
+        var input = backend.Download(pass.Input);
+        int bad = FirstNonFinite(input);
+        if (bad >= 0)
+            throw new ArgumentException($"network input holds {input[bad]} at element {bad}; inputs must be finite numbers");
+        for (int i = 0; i < pass.Count; i++)
+        {
+            var values = backend.Download(pass.Outputs[i].Y);
+            bad = FirstNonFinite(values);
+            if (bad >= 0)
+                throw new InvalidDataException($"layer '{layers[i].Name}' ({layers[i].OpType}) produced {values[bad]} from a finite input: the model's weights overflow float32 there");
+        }
+    }
+
+    private static int FirstNonFinite(float[] values) => Array.FindIndex(values, v => !float.IsFinite(v));
 
     /// <summary>
     /// Backward from the output of layer <paramref name="from"/> (which the pass must have reached)

@@ -30,7 +30,7 @@ internal static class ConstantFolder
     public static OnnxTensorData ShapeOf(NodeProto node, int[] dims)
     {
         int rank = dims.Length;
-        int start = Clamp((int)node.GetInt("start", 0), rank), end = Clamp((int)node.GetInt("end", rank), rank);
+        int start = Clamp(node.GetInt("start", 0), rank), end = Clamp(node.GetInt("end", rank), rank);
         var values = dims[start..Math.Max(start, end)].Select(d => (long)d).ToArray();
         return new(node.Output[0], [values.Length], OnnxDataType.Int64, values);
     }
@@ -49,11 +49,16 @@ internal static class ConstantFolder
             {
                 var to = (OnnxDataType)node.GetInt("to", 0);
                 var x = Input(0);
+                // A float that is not a whole number in range has no integer value to cast to.
+                long ToInteger(float v, long min, long max) => float.IsFinite(v) && v >= min && v <= max ? (long)v
+                    : throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: cannot cast {v} to {to}");
+                int ToInt32(long v) => v is >= int.MinValue and <= int.MaxValue ? (int)v
+                    : throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: cannot cast {v} to {to}");
                 return to switch
                 {
                     OnnxDataType.Float => new(output, x.Dims, to, x.Data is float[] f ? f : Array.ConvertAll(x.ToInt64(), v => (float)v)),
-                    OnnxDataType.Int64 => new(output, x.Dims, to, x.Data is float[] f ? Array.ConvertAll(f, v => (long)v) : x.ToInt64()),
-                    OnnxDataType.Int32 => new(output, x.Dims, to, x.Data is float[] f ? Array.ConvertAll(f, v => (int)v) : Array.ConvertAll(x.ToInt64(), v => (int)v)),
+                    OnnxDataType.Int64 => new(output, x.Dims, to, x.Data is float[] f ? Array.ConvertAll(f, v => ToInteger(v, long.MinValue, long.MaxValue)) : x.ToInt64()),
+                    OnnxDataType.Int32 => new(output, x.Dims, to, x.Data is float[] f ? Array.ConvertAll(f, v => (int)ToInteger(v, int.MinValue, int.MaxValue)) : Array.ConvertAll(x.ToInt64(), ToInt32)),
                     _ => throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Cast to {to} is not supported at load time"),
                 };
             }
@@ -67,12 +72,14 @@ internal static class ConstantFolder
                 {
                     if (axes is null) throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: axes are required");
                     int outRank = dims.Count + axes.Length;
-                    foreach (long axis in axes.Select(v => v < 0 ? v + outRank : v).Order()) dims.Insert((int)axis, 1);
+                    var resolved = Axes(node, axes, outRank);
+                    foreach (int axis in resolved.Order()) dims.Insert(axis, 1);
                 }
                 else
                 {
-                    var drop = axes?.Select(v => (int)(v < 0 ? v + dims.Count : v)).ToHashSet()
-                        ?? Enumerable.Range(0, dims.Count).Where(i => dims[i] == 1).ToHashSet();
+                    var drop = axes is null ? Enumerable.Range(0, dims.Count).Where(i => dims[i] == 1).ToHashSet() : Axes(node, axes, dims.Count);
+                    if (drop.Any(i => dims[i] != 1))
+                        throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: cannot squeeze axes [{string.Join(", ", axes!)}] of dims [{string.Join(", ", dims)}]: only axes of size 1 can be removed");
                     dims = dims.Where((_, i) => !drop.Contains(i)).ToList();
                 }
                 return new(output, dims.ToArray(), x.DataType, x.Data);
@@ -83,7 +90,8 @@ internal static class ConstantFolder
                 var indices = Input(1).ToInt64();
                 if (data.Rank != 1 || node.GetInt("axis", 0) != 0)
                     throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: only Gather on a 1-D value along axis 0 is supported at load time");
-                var picked = indices.Select(i => (int)(i < 0 ? i + data.ElementCount : i)).ToArray();
+                var picked = indices.Select(i => i >= -data.ElementCount && i < data.ElementCount ? (int)(i < 0 ? i + data.ElementCount : i)
+                    : throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: index {i} is outside the {data.ElementCount} values it gathers from")).ToArray();
                 var values = Array.CreateInstance(data.Data.GetType().GetElementType()!, picked.Length);
                 for (int i = 0; i < picked.Length; i++) values.SetValue(data.Data.GetValue(picked[i]), i);
                 return new(output, Input(1).Dims, data.DataType, values);
@@ -117,11 +125,13 @@ internal static class ConstantFolder
                     ends = node.GetInts("ends") ?? [long.MaxValue];
                     steps = [1];
                 }
+                if (starts.Length != 1 || ends.Length != 1)
+                    throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: starts and ends hold {starts.Length} and {ends.Length} values, expected one each for a 1-D value");
                 if (steps.Length != 1 || steps[0] != 1)
                     throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: only step 1 is supported at load time");
                 int n = data.ElementCount;
-                int begin = (int)Math.Clamp(starts[0] < 0 ? starts[0] + n : starts[0], 0, n);
-                int end = (int)Math.Clamp(ends[0] < 0 ? ends[0] + n : ends[0], 0, n);
+                int begin = (int)Math.Clamp(starts[0] < 0 ? Math.Max(starts[0], -n) + n : starts[0], 0, n);
+                int end = (int)Math.Clamp(ends[0] < 0 ? Math.Max(ends[0], -n) + n : ends[0], 0, n);
                 var values = data.ToInt64()[begin..Math.Max(begin, end)];
                 return new(output, [values.Length], OnnxDataType.Int64, values);
             }
@@ -136,7 +146,16 @@ internal static class ConstantFolder
                 for (int i = 0; i < count; i++)
                 {
                     long x = a[a.Length == 1 ? 0 : i], y = b[b.Length == 1 ? 0 : i];
-                    result[i] = node.OpType switch { "Add" => x + y, "Sub" => x - y, "Mul" => x * y, _ => x / y };
+                    if (node.OpType == "Div" && y == 0)
+                        throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: division by zero");
+                    try
+                    {
+                        result[i] = node.OpType switch { "Add" => checked(x + y), "Sub" => checked(x - y), "Mul" => checked(x * y), _ => x == long.MinValue && y == -1 ? throw new OverflowException() : x / y };
+                    }
+                    catch (OverflowException)
+                    {
+                        throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: {x} {node.OpType} {y} overflows 64 bits");
+                    }
                 }
                 var dims = Input(0).ElementCount >= Input(1).ElementCount ? Input(0).Dims : Input(1).Dims;
                 return new(output, dims, OnnxDataType.Int64, result);
@@ -148,5 +167,19 @@ internal static class ConstantFolder
 
     private static OnnxTensorData Rename(OnnxTensorData x, string name) => new(name, x.Dims, x.DataType, x.Data);
 
-    private static int Clamp(int axis, int rank) => Math.Clamp(axis < 0 ? axis + rank : axis, 0, rank);
+    private static int Clamp(long axis, int rank) => (int)Math.Clamp(axis < 0 ? axis + rank : axis, 0, rank);
+
+    /// <summary>Axes for a result of <paramref name="rank"/> dimensions, negative ones counted from the end; each in range and distinct.</summary>
+    private static HashSet<int> Axes(NodeProto node, long[] axes, int rank)
+    {
+        var resolved = new HashSet<int>();
+        foreach (long axis in axes)
+        {
+            if (axis < -rank || axis >= rank)
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: axis {axis} is outside a rank-{rank} value");
+            if (!resolved.Add((int)(axis < 0 ? axis + rank : axis)))
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: axis {axis} is given twice");
+        }
+        return resolved;
+    }
 }

@@ -60,14 +60,17 @@ public static class OnnxGeometry
             case "SAME_UPPER":
             case "SAME_LOWER":
                 NoPads(node, autoPad);
+                RequireExtents(node, kernel, strides, dilations);
                 var begin = new int[2];
                 var end = new int[2];
                 for (int i = 0; i < 2; i++)
                 {
-                    int output = (input[i] + strides[i] - 1) / strides[i];
-                    int window = (kernel[i] - 1) * dilations[i] + 1;
-                    int total = Math.Max(0, (output - 1) * strides[i] + window - input[i]);
-                    (begin[i], end[i]) = autoPad == "SAME_UPPER" ? (total / 2, total - total / 2) : (total - total / 2, total / 2);
+                    long output = ((long)input[i] + strides[i] - 1) / strides[i];
+                    long window = (long)(kernel[i] - 1) * dilations[i] + 1;
+                    long total = Math.Max(0, (output - 1) * strides[i] + window - input[i]);
+                    if (total > 2L * SlidingWindow.MaxExtent)
+                        throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: auto_pad {autoPad} would pad {total} on one axis; pads must each be at most {SlidingWindow.MaxExtent}");
+                    (begin[i], end[i]) = autoPad == "SAME_UPPER" ? ((int)(total / 2), (int)(total - total / 2)) : ((int)(total - total / 2), (int)(total / 2));
                 }
                 return (begin[0], begin[1], end[0], end[1]);
             default:
@@ -81,6 +84,15 @@ public static class OnnxGeometry
         var values = node.GetInt32s(name, [1, 1])!;
         RequireLength(node, name, values, 2);
         return values;
+    }
+
+    /// <summary>SAME padding divides by the strides: check the window before any arithmetic on it.</summary>
+    private static void RequireExtents(NodeProto node, int[] kernel, int[] strides, int[] dilations)
+    {
+        for (int i = 0; i < 2; i++)
+            if (kernel[i] is < 1 or > SlidingWindow.MaxExtent || strides[i] is < 1 or > SlidingWindow.MaxExtent || dilations[i] is < 1 or > SlidingWindow.MaxExtent)
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: kernel_shape [{string.Join(", ", kernel)}], strides [{string.Join(", ", strides)}] " +
+                                               $"and dilations [{string.Join(", ", dilations)}] must each be 1 to {SlidingWindow.MaxExtent}");
     }
 
     private static void NoPads(NodeProto node, string autoPad)

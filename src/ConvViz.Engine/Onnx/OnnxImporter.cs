@@ -23,6 +23,10 @@ public static class OnnxImporter
 {
     public const int MinOpset = 7, MaxOpset = 17;
 
+    /// <summary>The most elements one sample's tensor may hold at any layer (2^28 floats, 1 GiB): a
+    /// model whose shapes grow past it is refused at load rather than failing (or swapping) at run time.</summary>
+    public const int MaxSampleElements = 1 << 28;
+
     private static readonly string[] ChainOps =
         ["Conv", "Relu", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "MatMul", "Add", "Flatten", "Reshape",
          "Dropout", "Softmax", "Identity", "BatchNormalization"];
@@ -52,6 +56,7 @@ public static class OnnxImporter
         private readonly Dictionary<string, OnnxTensorData> constants = new(StringComparer.Ordinal);
         private readonly Dictionary<string, List<NodeProto>> consumers = new(StringComparer.Ordinal);
         private readonly List<Layer> layers = [];
+        private readonly HashSet<string> layerNames = new(StringComparer.Ordinal);
         private long opset;
         private string current = "";
         private Shape currentShape = new(1);
@@ -65,6 +70,7 @@ public static class OnnxImporter
             foreach (var node in graph.Node)
                 foreach (var input in node.Input.Where(i => i.Length > 0))
                     (consumers.TryGetValue(input, out var list) ? list : consumers[input] = []).Add(node);
+            RequireSingleAssignment();
 
             var (inputName, sample) = DataInput();
             current = inputName;
@@ -72,7 +78,7 @@ public static class OnnxImporter
             RequireSingleConsumer(current);
             try
             {
-                foreach (var node in graph.Node) Visit(node);
+                foreach (var node in graph.Node) VisitChecked(node);
                 if (graph.Output.Count != 1)
                     throw new NotSupportedException($"{source}: the graph has {graph.Output.Count} outputs; only sequential convnets with one output load");
                 if (graph.Output[0].Name != current)
@@ -110,10 +116,35 @@ public static class OnnxImporter
             var dims = input.Type?.TensorType?.Shape?.Dim;
             if (dims is null || dims.Count is < 2 or > 4)
                 throw new NotSupportedException($"{source}: input '{input.Name}' has no shape of rank 2 to 4 (batch first)");
+            if (dims[0].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && dims[0].DimValue < 1)
+                throw new InvalidDataException($"{source}: input '{input.Name}' has a batch dimension of {dims[0].DimValue}; expected 1 or more (or a symbolic batch)");
             var sample = dims.Skip(1).Select((d, i) => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && d.DimValue > 0
-                ? (int)d.DimValue
+                ? (d.DimValue <= MaxSampleElements ? (int)d.DimValue
+                    : throw new InvalidDataException($"{source}: dimension {i + 1} of input '{input.Name}' is {d.DimValue}, more than {MaxSampleElements:N0}"))
                 : throw new NotSupportedException($"{source}: dimension {i + 1} of input '{input.Name}' is not a fixed size")).ToArray();
+            if (sample.Aggregate(1L, (a, d) => Math.Min(a * d, (long)MaxSampleElements + 1)) > MaxSampleElements)
+                throw new InvalidDataException($"{source}: input '{input.Name}' of ({string.Join(", ", sample)}) holds more than {MaxSampleElements:N0} values per sample");
             return (input.Name, new Shape(sample));
+        }
+
+        /// <summary>
+        /// Visits a node; arithmetic that the checks below did not foresee (an overflow, an index out
+        /// of range in a malformed value) is reported as a damaged node, never as the runtime's own text.
+        /// </summary>
+        private void VisitChecked(NodeProto node)
+        {
+            try
+            {
+                Visit(node);
+            }
+            catch (Exception e) when (e is OverflowException or IndexOutOfRangeException or DivideByZeroException or InvalidCastException)
+            {
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its attributes or constant inputs are out of range (the model is damaged or was written wrongly)", e);
+            }
+            catch (ArgumentException e) when (e.TargetSite?.DeclaringType?.Assembly != typeof(OnnxImporter).Assembly)
+            {
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its attributes or constant inputs are out of range (the model is damaged or was written wrongly)", e);
+            }
         }
 
         private void Visit(NodeProto node)
@@ -162,7 +193,10 @@ public static class OnnxImporter
             if (layer is not null)
             {
                 layers.Add(layer);
+                layerNames.Add(layer.Name);
                 currentShape = layer.OutputShape(currentShape);
+                if (currentShape.SampleSize > MaxSampleElements)
+                    throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its output {currentShape} holds more than {MaxSampleElements:N0} values per sample");
             }
             current = node.Output[0];
             RequireSingleConsumer(current);
@@ -178,15 +212,22 @@ public static class OnnxImporter
                     RequireRank(node, 4);
                     var w = Weight(node, 1, "W", rank: 4);
                     var b = node.Input.Count > 2 && node.Input[2].Length > 0 ? Weight(node, 2, "B", rank: 1) : null;
+                    if (b is not null && b.Dims[0] != w.Dims[0])
+                        throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: bias B has {b.Dims[0]} values for {w.Dims[0]} output channels");
                     var g = OnnxGeometry.Conv(node, currentShape.H, currentShape.W, w.Dims[2], w.Dims[3]);
                     return new Conv2dLayer(name, Upload(w.Floats, w.Dims), b is null ? null : Upload(b.Floats, b.Dims), g);
                 }
                 case "Relu":
                     return new ReluLayer(name);
                 case "LRN":
+                {
                     RequireRank(node, 4);
-                    return new LrnLayer(name, new LrnParameters(node.GetInt32("size", 0), node.GetFloat("alpha", 1e-4f),
-                        node.GetFloat("beta", 0.75f), node.GetFloat("bias", 1f)));
+                    var parameters = new LrnParameters(node.GetInt32("size", 0), node.GetFloat("alpha", 1e-4f),
+                        node.GetFloat("beta", 0.75f), node.GetFloat("bias", 1f));
+                    try { parameters.Validate(OnnxAttributes.Describe(node)); }
+                    catch (ArgumentException e) { throw new InvalidDataException(e.Message, e); }
+                    return new LrnLayer(name, parameters);
+                }
                 case "MaxPool":
                     RequireRank(node, 4);
                     if (node.GetInt("storage_order", 0) != 0)
@@ -218,8 +259,10 @@ public static class OnnxImporter
                 case "Dropout":
                 {
                     float ratio = opset >= 12
-                        ? (node.Input.Count > 1 && node.Input[1].Length > 0 ? (Value(node.Input[1]) ?? throw Branching(node, node.Input[1])).Floats[0] : 0.5f)
+                        ? (node.Input.Count > 1 && node.Input[1].Length > 0 ? Scalar(node, node.Input[1], "ratio") : 0.5f)
                         : node.GetFloat("ratio", 0.5f);
+                    if (!(ratio >= 0f && ratio < 1f))
+                        throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: ratio {ratio} is not in [0, 1)");
                     uint seed = (uint)node.GetInt("seed", layers.Count + 1);
                     return new DropoutLayer(name, ratio, seed);
                 }
@@ -246,6 +289,8 @@ public static class OnnxImporter
                 throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: transA = 1 is not supported (the layer input must be A)");
             bool transB = node.GetInt("transB", 0) != 0;
             float alpha = node.GetFloat("alpha", 1f), beta = node.GetFloat("beta", 1f);
+            if (!float.IsFinite(alpha) || !float.IsFinite(beta))
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: alpha {alpha} and beta {beta} must be finite numbers");
             var b = Weight(node, 1, "B", rank: 2);
             int outputs = transB ? b.Dims[0] : b.Dims[1], inputs = transB ? b.Dims[1] : b.Dims[0];
             RequireFeatures(node, inputs);
@@ -254,7 +299,7 @@ public static class OnnxImporter
             float[]? bias = null;
             if (node.Input.Count > 2 && node.Input[2].Length > 0)
             {
-                var c = Value(node.Input[2]) ?? throw Branching(node, node.Input[2]);
+                var c = FiniteFloats(node, node.Input[2], "C");
                 if (c.ElementCount != outputs && c.ElementCount != 1)
                     throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: C has dims [{string.Join(", ", c.Dims)}]; only a bias of {outputs} values (or one) is supported");
                 bias = c.ElementCount == 1 ? Enumerable.Repeat(c.Floats[0] * beta, outputs).ToArray() : c.Floats.Select(v => v * beta).ToArray();
@@ -283,6 +328,7 @@ public static class OnnxImporter
                     if (inferred >= 0) throw BadReshape(node, target);
                     inferred = i;
                 }
+                else if (dims[i] is < 0 or > MaxSampleElements) throw BadReshape(node, target);
                 else known *= dims[i];
             }
             if (inferred >= 0)
@@ -290,7 +336,8 @@ public static class OnnxImporter
                 if (known == 0 || currentShape.ElementCount % known != 0) throw BadReshape(node, target);
                 dims[inferred] = currentShape.ElementCount / known;
             }
-            if (dims.Length is < 2 or > 4 || dims[0] != 1 || dims.Aggregate(1L, (a, d) => a * d) != currentShape.ElementCount)
+            if (dims.Length is < 2 or > 4 || dims[0] != 1 || dims.Any(d => d is < 1 or > MaxSampleElements)
+                || dims.Aggregate(1L, (a, d) => a * d) != currentShape.ElementCount)
                 throw BadReshape(node, target);
             return new ReshapeLayer(name, dims.Skip(1).Select(d => (int)d).ToArray());
         }
@@ -304,6 +351,8 @@ public static class OnnxImporter
             if (layers.Count == 0 || layers[^1] is not Conv2dLayer conv)
                 throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: BatchNormalization can only be folded into a Conv right before it, not after {(layers.Count == 0 ? "the input" : layers[^1].ToString())}");
             float epsilon = node.GetFloat("epsilon", 1e-5f);
+            if (!(epsilon >= 0f) || !float.IsFinite(epsilon))
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: epsilon {epsilon} must be a finite number of at least 0");
             var gamma = Weight(node, 1, "scale", rank: 1).Floats;
             var beta = Weight(node, 2, "B", rank: 1).Floats;
             var mean = Weight(node, 3, "mean", rank: 1).Floats;
@@ -313,6 +362,9 @@ public static class OnnxImporter
             int k = conv.OutputChannels, perChannel = w.Length / k;
             if (gamma.Length != k || beta.Length != k || mean.Length != k || variance.Length != k)
                 throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its parameters do not have {k} values, one per channel of {conv}");
+            for (int c = 0; c < k; c++)
+                if (!(variance[c] >= 0f) || !(variance[c] + (double)epsilon > 0))
+                    throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: channel {c} has variance {variance[c]} (with epsilon {epsilon}); a variance must be positive");
             for (int c = 0; c < k; c++)
             {
                 double factor = gamma[c] / Math.Sqrt((double)variance[c] + epsilon);
@@ -329,7 +381,7 @@ public static class OnnxImporter
         private Layer? FoldBias(NodeProto node)
         {
             string other = node.Input[0] == current ? node.Input[1] : node.Input[0];
-            var addend = Value(other) ?? throw Branching(node, other);
+            var addend = FiniteFloats(node, other, "the addend");
             switch (layers.Count > 0 ? layers[^1] : null)
             {
                 case FullyConnectedLayer fc when addend.ElementCount == fc.Outputs:
@@ -381,9 +433,39 @@ public static class OnnxImporter
             var value = Value(name) ?? throw Branching(node, name);
             if (value.Rank != rank || value.Data is not float[])
                 throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: {role} '{name}' is {value.DataType} [{string.Join(", ", value.Dims)}], expected a rank-{rank} float tensor");
+            if (value.ElementCount == 0)
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: {role} '{name}' has dims [{string.Join(", ", value.Dims)}], which hold no values");
+            RequireFinite(node, name, value.Floats);
             // Weights are used once: drop the host copy after this layer takes it.
             constants.Remove(name);
             return value;
+        }
+
+        /// <summary>A known float value whose every element is finite.</summary>
+        private OnnxTensorData FiniteFloats(NodeProto node, string name, string role)
+        {
+            var value = Value(name) ?? throw Branching(node, name);
+            if (value.Data is not float[] floats)
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: {role} '{name}' is {value.DataType}, expected a float tensor");
+            RequireFinite(node, name, floats);
+            return value;
+        }
+
+        /// <summary>A one-value float input (a Dropout ratio).</summary>
+        private float Scalar(NodeProto node, string name, string role)
+        {
+            var value = FiniteFloats(node, name, role);
+            if (value.ElementCount != 1)
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: {role} '{name}' holds {value.ElementCount} values, expected one");
+            return value.Floats[0];
+        }
+
+        /// <summary>NaN or infinity in a weight makes every output meaningless: refused at load, naming the node.</summary>
+        private static void RequireFinite(NodeProto node, string name, float[] values)
+        {
+            int bad = Array.FindIndex(values, v => !float.IsFinite(v));
+            if (bad >= 0)
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: '{name}' holds {values[bad]} at element {bad}; weights must be finite numbers");
         }
 
         private Tensor Upload(float[] data, int[] dims) => backend.Upload(data, new Shape(dims));
@@ -403,7 +485,7 @@ public static class OnnxImporter
         {
             string baseName = node.Name.Length > 0 ? node.Name : node.Output[0];
             string name = baseName;
-            for (int i = 2; layers.Any(l => l.Name == name); i++) name = $"{baseName}_{i}";
+            for (int i = 2; layerNames.Contains(name); i++) name = $"{baseName}_{i}";
             return name;
         }
 
@@ -417,6 +499,21 @@ public static class OnnxImporter
         {
             if (currentShape.SampleSize != inputs)
                 throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: expects {inputs} input features but '{current}' has shape {currentShape} ({currentShape.SampleSize} per sample)");
+        }
+
+        /// <summary>Every tensor has one producer (ONNX graphs are in single-assignment form); a second
+        /// one, or a node writing over an input or a weight, means the file is damaged.</summary>
+        private void RequireSingleAssignment()
+        {
+            var produced = new HashSet<string>(graph.Input.Select(i => i.Name).Concat(initializers.Keys), StringComparer.Ordinal);
+            foreach (var node in graph.Node)
+            {
+                if (node.Output.Count == 0 || node.Output[0].Length == 0)
+                    throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: it has no output");
+                foreach (var output in node.Output.Where(o => o.Length > 0))
+                    if (!produced.Add(output))
+                        throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its output '{output}' is also produced elsewhere in the graph (a graph input, a weight or another node)");
+            }
         }
 
         /// <summary>A chain tensor read by more than one node (Shape nodes aside) means the graph branches.</summary>

@@ -175,12 +175,9 @@ public static class OnnxTensors
 
     private static T Load<T>(string path, string what, MessageParser<T> parser) where T : IMessage<T>
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"ONNX {what} file not found: {path}", path);
         try
         {
-            using var stream = File.OpenRead(path);
+            using var stream = ConvViz.Engine.IO.InputFiles.OpenRead(path, $"an ONNX {what} file");
             return parser.ParseFrom(stream);
         }
         catch (InvalidProtocolBufferException e)
