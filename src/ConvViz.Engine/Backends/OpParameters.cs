@@ -144,8 +144,8 @@ public sealed record LrnParameters(int Size, float Alpha = 1e-4f, float Beta = 0
     public void Validate(string op)
     {
         if (Size < 1) throw new ArgumentException($"{op}: size {Size} must be at least 1");
-        if (!(Bias > 0))
-            throw new ArgumentException($"{op}: bias {Bias} must be positive (the denominator is bias + alpha/size * sum of squares)");
+        if (!(Bias > 0) || !float.IsFinite(Bias))
+            throw new ArgumentException($"{op}: bias {Bias} must be a positive finite number (the denominator is bias + alpha/size * sum of squares)");
         if (!(Alpha >= 0) || !float.IsFinite(Alpha)) throw new ArgumentException($"{op}: alpha {Alpha} must be a finite number of at least 0");
         if (!float.IsFinite(Beta)) throw new ArgumentException($"{op}: beta {Beta} must be a finite number");
     }

@@ -52,6 +52,10 @@ public static partial class Npy
         if (headerStart + headerLength > bytes.Length) throw new InvalidDataException($"{name}: truncated .npy header");
         string header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(bytes.Slice(headerStart, headerLength));
 
+        // The dict holds exactly the three entries: anything else (a stray quote, another key) is a damaged header.
+        string rest = ShapePattern().Replace(FortranPattern().Replace(DescrPattern().Replace(header, ""), ""), "");
+        if (rest.Any(c => c is not ('{' or '}' or ',' or ' ' or '\n' or '\t')) || rest.Count(c => c == '{') != 1 || rest.Count(c => c == '}') != 1)
+            throw new InvalidDataException($"{name}: the .npy header is not a dict of 'descr', 'fortran_order' and 'shape' (damaged header)");
         string descr = Field(header, DescrPattern(), "descr", name);
         if (descr != "<f4" && descr != "=f4" && !(descr == "|f4" && BitConverter.IsLittleEndian))
             throw new InvalidDataException($"{name}: dtype '{descr}' is not supported; expected little-endian float32 ('<f4')");

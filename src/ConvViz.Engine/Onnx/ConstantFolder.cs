@@ -100,6 +100,8 @@ internal static class ConstantFolder
             {
                 if (inputs.Any(v => v is null || v.Rank > 1))
                     throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: only Concat of 1-D values is supported at load time");
+                if (node.GetInt("axis", 0) is not (0 or -1))
+                    throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: axis {node.GetInt("axis", 0)} is outside 1-D values");
                 if (inputs.All(v => v!.Data is float[]))
                 {
                     var floats = inputs.SelectMany(v => v!.Floats).ToArray();

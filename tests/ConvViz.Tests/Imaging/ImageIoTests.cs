@@ -73,7 +73,7 @@ public sealed class ImageIoTests
     [InlineData("P6 4 4 255\n\u0001\u0002", "truncated")]
     [InlineData("P5 x 4 255\n", "expected the width as a number")]
     [InlineData("P2 2 1 10 3 11", "sample 11 exceeds maxval 10")]
-    [InlineData("GIF89a....", "not a PNG, JPEG, PGM or PPM image")]
+    [InlineData("XIF89a....", "not a PNG, JPEG, PGM or PPM image")]
     [InlineData("\u00FF\u00D8\u00FF\u00E0 cut", "truncated or damaged")]
     public void DamagedImages_AreRejectedNamingTheFile(string content, string reason)
     {
@@ -82,6 +82,18 @@ public sealed class ImageIoTests
         var e = Assert.Throws<InvalidDataException>(() => ImageFile.Read(path));
         Assert.StartsWith(path + ": ", e.Message);
         Assert.Contains(reason, e.Message);
+    }
+
+    [Theory]
+    [InlineData("GIF89a....", "GIF")]
+    [InlineData("BM........", "BMP")]
+    [InlineData("RIFF....WEBPVP8 ", "WebP")]
+    public void OtherFormats_AreNamedAndRefused(string content, string format)
+    {
+        string path = Path.Combine(FashionMnist.TempFolder(), "other.img");
+        File.WriteAllBytes(path, content.Select(ch => (byte)ch).ToArray());
+        var e = Assert.Throws<NotSupportedException>(() => ImageFile.Read(path));
+        Assert.Equal($"{path}: {format} images are not supported; convert it to PNG or JPEG", e.Message);
     }
 
     [Fact]
