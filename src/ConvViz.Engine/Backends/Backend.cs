@@ -68,6 +68,16 @@ public abstract class Backend : IDisposable
         return data;
     }
 
+    /// <summary>True when no element of a float tensor is NaN or infinite.</summary>
+    public bool AllFinite(Tensor tensor)
+    {
+        Require("AllFinite", "tensor", tensor, DataType.Float32);
+        return AllFiniteCore(tensor);
+    }
+
+    /// <summary>Device backends scan a downloaded copy; host backends scan in place.</summary>
+    protected virtual bool AllFiniteCore(Tensor tensor) => System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(Download(tensor));
+
     /// <summary>Waits until every op issued so far has finished (a no-op on synchronous backends).</summary>
     public virtual void Synchronize() { }
 

@@ -134,25 +134,26 @@ public sealed class Network : IDisposable
     }
 
     /// <summary>
-    /// An inference pass whose output holds NaN or infinity is refused, naming the first layer
-    /// whose output went non-finite (weights that overflow float32 there), or the input when it was
-    /// never finite: a table of NaN is never a result. Training passes are left to the trainer,
+    /// An inference pass is refused when its input or any layer's output holds NaN or infinity,
+    /// naming the first layer whose output went non-finite (weights that overflow float32 there):
+    /// a table of NaN is never a result. Every layer is checked because a ReLU or a max pool can
+    /// turn NaN back into ordinary numbers downstream. Training passes are left to the trainer,
     /// which reports a diverging loss itself.
     /// </summary>
     private void RequireFiniteOutput(ForwardPass pass)
     {
         var backend = pass.Input.Backend;
-        if (FirstNonFinite(backend.Download(pass.Last)) < 0) return;
-        var input = backend.Download(pass.Input);
-        int bad = FirstNonFinite(input);
-        if (bad >= 0)
+        if (!backend.AllFinite(pass.Input))
+        {
+            var input = backend.Download(pass.Input);
+            int bad = FirstNonFinite(input);
             throw new ArgumentException($"network input holds {input[bad]} at element {bad}; inputs must be finite numbers");
+        }
         for (int i = 0; i < pass.Count; i++)
         {
+            if (backend.AllFinite(pass.Outputs[i].Y)) continue;
             var values = backend.Download(pass.Outputs[i].Y);
-            bad = FirstNonFinite(values);
-            if (bad >= 0)
-                throw new InvalidDataException($"layer '{layers[i].Name}' ({layers[i].OpType}) produced {values[bad]} from a finite input: the model's weights overflow float32 there");
+            throw new InvalidDataException($"layer '{layers[i].Name}' ({layers[i].OpType}) produced {values[FirstNonFinite(values)]} from a finite input: the model's weights overflow float32 there");
         }
     }
 

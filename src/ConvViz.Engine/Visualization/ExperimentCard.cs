@@ -14,6 +14,8 @@ public sealed class ExperimentCard(string method, string model, string input)
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        // A run whose objective diverged still gets its card: NaN and infinities are written as "NaN", "Infinity".
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     public string Method { get; } = method;

@@ -319,6 +319,15 @@ public sealed class OnnxFuzzTests(ITestOutputHelper output) : IDisposable
         Run(run, "Dropout ratio empty", false, WithConstant("dropout_ratio", Floats([0])));
         Run(run, "Dropout ratio of three values", false, WithConstant("dropout_ratio", Floats([3], 0.1f, 0.2f, 0.3f)));
         Run(run, "Dropout ratio as an integer", false, WithConstant("dropout_ratio", Int64s([], 0)));
+        Run(run, "Conv bias of 5 values for 4 channels", false, With(model, m => ReplaceInitializer(m, Weight("b1", [5], 2))));
+        Run(run, "Gemm C of 11 values for 10 outputs", false, With(model, m => ReplaceInitializer(m, Weight("cg", [11], 9))));
+        Run(run, "BatchNormalization scale of 3 values for 4 channels", false, With(model, m => ReplaceInitializer(m, Weight("bn_scale", [3], 3))));
+        Run(run, "BatchNormalization variance 0 with epsilon 0", false, With(model, m =>
+        {
+            ReplaceInitializer(m, Floats([4], 0, 1, 1, 1), "bn_var");
+            m.Graph.Node[Node("bn1")].Attribute[0].F = 0;
+        }));
+        Run(run, "Conv weight with a zero dimension", false, With(model, m => ReplaceInitializer(m, Weight("w1", [0, 2, 3, 3], 1))));
         Run(run, "Cast of NaN to INT64", false, With(WithConstant("minus_one", Floats([1], float.NaN)), m =>
         {
             m.Graph.Node[Node("target_cast")].Input[0] = "minus_one_value";
@@ -393,6 +402,13 @@ public sealed class OnnxFuzzTests(ITestOutputHelper output) : IDisposable
     });
 
     private static ModelProto WithInitializer(ModelProto model, int index, Action<TensorProto> change) => With(model, m => change(m.Graph.Initializer[index]));
+
+    private static void ReplaceInitializer(ModelProto model, TensorProto tensor, string? name = null)
+    {
+        tensor.Name = name ?? tensor.Name;
+        var old = model.Graph.Initializer.First(t => t.Name == tensor.Name);
+        model.Graph.Initializer[model.Graph.Initializer.IndexOf(old)] = tensor;
+    }
 
     private static int Count(TensorProto t) => t.RawData.IsEmpty ? t.FloatData.Count : t.RawData.Length / 4;
 

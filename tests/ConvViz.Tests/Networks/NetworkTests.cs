@@ -32,6 +32,31 @@ public abstract class NetworkTests : BackendTest
     }
 
     [Fact]
+    public void InferenceThatOverflowsNamesTheFirstNonFiniteLayer()
+    {
+        using var network = SmallNetworks.AlexNetStyle(Backend, seed: 1, classes: 4);
+        var conv2 = network.Layers.OfType<Conv2dLayer>().ElementAt(1);
+        // Weights at float.MaxValue make conv2's sums overflow to infinity, and every layer after it
+        // (inputs of up to ±100 make each window's sum of inputs well above 1).
+        Backend.Fill(conv2.Weight.Value, float.MaxValue);
+        var shape = network.InputShape(1);
+        var values = TestData.Uniform(shape.ElementCount, 2, scale: 100f);
+        using var input = Backend.Upload(values, shape);
+
+        var e = Assert.Throws<InvalidDataException>(() => network.Forward(input));
+        Assert.StartsWith($"layer '{conv2.Name}' (Conv) produced ", e.Message);
+        Assert.EndsWith("from a finite input: the model's weights overflow float32 there", e.Message);
+        // A pass that stops before the overflow is a result; a training pass is left to the trainer.
+        using (network.Forward(input, upTo: network.Layers[network.IndexOf(conv2.Name) - 1].Name)) { }
+        using (network.Forward(input, training: true)) { }
+
+        values[5] = float.NaN;
+        using var nan = Backend.Upload(values, shape);
+        var refused = Assert.Throws<ArgumentException>(() => network.Forward(nan));
+        Assert.Equal("network input holds NaN at element 5; inputs must be finite numbers", refused.Message);
+    }
+
+    [Fact]
     public void ForwardStopsAtTheNamedLayer()
     {
         using var network = SmallNetworks.AlexNetStyle(Backend, seed: 1, classes: 4);

@@ -20,6 +20,8 @@ public abstract class HostBackend : Backend
 
     protected override void ReadCore(DeviceBuffer buffer, Span<byte> destination) => ((HostBuffer)buffer).Bytes.CopyTo(destination);
 
+    protected override bool AllFiniteCore(Tensor tensor) => System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(F(tensor));
+
     /// <summary>The float elements of a tensor (views included, as their own shape's length).</summary>
     protected static Span<float> F(Tensor t) => ((HostBuffer)t.Buffer).FloatSpan[..t.ElementCount];
 
