@@ -43,16 +43,24 @@ public static class CliApp
             AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No });
             AnsiConsole.Console.Profile.Width = 200;
         }
-        var parse = CreateRoot().Parse(args);
+        // With no command at all, help says more than "Required command was not provided".
+        var parse = CreateRoot().Parse(args.Length == 0 ? ["--help"] : args);
         try
         {
+            // Parse errors (unknown options, missing or out-of-range values, see OptionRules) follow the
+            // same contract as any bad input, before any work: one line, exit code 2, no help page.
+            if (parse.Errors.Count > 0)
+            {
+                error.WriteLine($"error: {string.Join("; ", parse.Errors.Select(e => e.Message.ReplaceLineEndings(" ").Trim()).Distinct())}");
+                return 2;
+            }
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output ?? Console.Out, Error = error });
         }
         catch (Exception e) when (e is UserError or ArgumentException or InvalidOperationException or IOException or ObjectDisposedException
                                        or InvalidDataException or NotSupportedException or UnauthorizedAccessException)
         {
             // Bad input: one line, no stack trace unless --verbose.
-            error.WriteLine(parse.GetValue(CommonOptions.Verbose) ? $"error: {e}" : $"error: {e.Message}");
+            error.WriteLine(parse.GetValue(CommonOptions.Verbose) ? $"error: {e}" : $"error: {e.Message.ReplaceLineEndings(" ")}");
             return 2;
         }
         finally

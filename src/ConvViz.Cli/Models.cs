@@ -24,8 +24,39 @@ public static class ModelCatalog
         foreach (var entry in BuiltIns)
             if (string.Equals(entry.Name, model, StringComparison.OrdinalIgnoreCase))
                 return entry.Create(backend, seed);
-        if (Directory.Exists(model) || File.Exists(model)) return ModelBundle.Load(model, backend);
-        throw new UserError($"unknown model '{model}': not a bundle folder, an .onnx file or a built-in model ({string.Join(", ", BuiltIns.Select(e => e.Name))})");
+        if (!Directory.Exists(model) && !File.Exists(model))
+            throw new UserError($"unknown model '{model}': not a bundle folder, an .onnx file or a built-in model ({string.Join(", ", BuiltIns.Select(e => e.Name))})");
+        var bundle = ModelBundle.Load(model, backend);
+        try
+        {
+            CheckPreprocessing(model, bundle.Preprocessing);
+            return bundle;
+        }
+        catch
+        {
+            bundle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Larger than any model's resize (AlexNet's is 256): an image resized beyond it would not fit in memory.</summary>
+    public const int MaxResize = 8192;
+
+    /// <summary>
+    /// The model rules every command applies when it opens a model, so that `model info` refuses what
+    /// `forward` would: preprocessing that turns every image into NaN or infinities (a non-finite or
+    /// zero pixel_scale or scale, a non-finite mean), that cannot be inverted for display (a zero
+    /// scale), that names no channel order, or that resizes an image beyond memory.
+    /// </summary>
+    private static void CheckPreprocessing(string model, Preprocessing p)
+    {
+        static bool Usable(float v) => float.IsFinite(v) && v != 0;
+        if (!Usable(p.PixelScale)) throw new UserError($"{model}: metadata pixel_scale {p.PixelScale} must be a finite number other than 0");
+        if (p.Scale.Any(v => !Usable(v))) throw new UserError($"{model}: metadata scale [{string.Join(", ", p.Scale)}] must be finite numbers other than 0, one per channel");
+        if (p.Mean.Any(v => !float.IsFinite(v))) throw new UserError($"{model}: metadata mean [{string.Join(", ", p.Mean)}] must be finite numbers, one per channel");
+        if (!Enum.IsDefined(p.Order)) throw new UserError($"{model}: metadata channel_order {(int)p.Order} is no channel order; expected RGB, BGR or GRAY");
+        if (p.ResizeShorter is { } resize && resize is < 1 or > MaxResize)
+            throw new UserError($"{model}: metadata resize_shorter {resize} must be from 1 to {MaxResize} pixels, or empty for no resize");
     }
 
     public static string Describe(ModelBundle bundle) =>

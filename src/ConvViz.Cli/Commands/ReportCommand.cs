@@ -25,7 +25,7 @@ public static class ReportCommand
     {
         var model = CommonOptions.Model();
         var inputs = new Option<string[]>("--input") { Description = "Images (PNG, JPEG, PGM/PPM); default: the first sample of the first --samples classes of the model's samples/", AllowMultipleArgumentsPerToken = true };
-        var samples = new Option<int>("--samples") { Description = "How many bundled samples to show when --input is not given", DefaultValueFactory = _ => 3 };
+        var samples = new Option<int>("--samples") { Description = "How many bundled samples to show when --input is not given", DefaultValueFactory = _ => 3 }.InRange(1, 1000);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -38,7 +38,6 @@ public static class ReportCommand
 
     private static void Execute(string modelName, string[] inputPaths, int sampleCount, string outFolder, string backendName, int? device)
     {
-        if (sampleCount < 1) throw new UserError($"--samples {sampleCount} must be at least 1");
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
         var images = inputPaths.Length > 0 ? inputPaths.Select(p => (Name: p, Image: Inputs.ReadImage(p))).ToList() : Samples(bundle, sampleCount);
