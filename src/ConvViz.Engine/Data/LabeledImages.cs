@@ -49,7 +49,7 @@ public sealed class LabeledImages
     {
         for (int i = 0; i < labels.Length; i++)
             if (labels[i] >= classCount)
-                throw new InvalidDataException($"{Source} has label {labels[i]}, outside the {classCount} classes 0..{classCount - 1} of {classesOf} (image {i})");
+                throw new ArgumentException($"{Source} has label {labels[i]}, outside the {classCount} classes 0..{classCount - 1} of {classesOf} (image {i})");
     }
 
     /// <summary>Reads an images file (IDX, N x H x W) and a labels file (IDX, N) and checks they belong together.</summary>
