@@ -17,6 +17,16 @@ public static class ModelCatalog
 
     public static IEnumerable<string> BuiltInNames => BuiltIns.Select(b => b.Name);
 
+    /// <summary>Whether <paramref name="model"/> names a built-in model rather than a folder or file.</summary>
+    public static bool IsBuiltIn(string model) => BuiltIns.Any(e => string.Equals(e.Name, model, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>--seed seeds only a built-in model's random weights; with a model from disk it would be ignored.</summary>
+    public static void RefuseWeightSeed(string model, int seed)
+    {
+        if (!IsBuiltIn(model))
+            throw new UserError($"--seed {seed} seeds a built-in model's random weights, and {model} brings its own; leave --seed out");
+    }
+
     /// <summary>Opens --model <paramref name="model"/> on <paramref name="backend"/>; <paramref name="seed"/>
     /// seeds the weights of a built-in architecture.</summary>
     public static ModelBundle Open(string model, Backend backend, int seed = 0)

@@ -33,7 +33,7 @@ public static class GradcheckCommand
         return command;
     }
 
-    private sealed record Row(string Layer, string Tensor, int Points, double WorstRelativeError, double Analytic, double Numeric);
+    internal sealed record Row(string Layer, string Tensor, int Points, double WorstRelativeError, double Analytic, double Numeric);
 
     private static void Execute(string modelName, string backendName, int? device, string? layerName, string? inputPath, int points, float step, int seed)
     {
@@ -127,7 +127,7 @@ public static class GradcheckCommand
     }
 
     /// <summary>Checks <paramref name="points"/> coordinates, preferring ones with a non-zero analytic gradient.</summary>
-    private static Row Check(string layer, string tensor, float[] values, float[] analytic, int points, float step, Random random, Func<float[], double> objective)
+    internal static Row Check(string layer, string tensor, float[] values, float[] analytic, int points, float step, Random random, Func<float[], double> objective)
     {
         var candidates = Enumerable.Range(0, values.Length).Where(i => analytic[i] != 0).ToArray();
         if (candidates.Length == 0) candidates = Enumerable.Range(0, values.Length).ToArray();

@@ -16,6 +16,7 @@ public static class ModelExportCommand
         var command = new Command("export", "Write a model as a bundle folder: model.onnx (ONNX opset 13) and classes.txt") { model, seed, output };
         command.SetAction(result =>
         {
+            if (result.Given(seed)) ModelCatalog.RefuseWeightSeed(result.GetValue(model)!, result.GetValue(seed));
             using var backend = BackendCatalog.Create("cpu");
             using var bundle = ModelCatalog.Open(result.GetValue(model)!, backend, result.GetValue(seed));
             string folder = result.GetValue(output)!;

@@ -23,8 +23,12 @@ public static class ModelInfoCommand
         var batch = new Option<int>("--batch") { Description = "Batch size for the shapes and the passes", DefaultValueFactory = _ => 1 }.InRange(1, CommonOptions.MaxInputBatch);
         var run = new Option<bool>("--run") { Description = "Also run one forward and one backward pass and time them" };
         var command = new Command("info", "Print a model's layers, shapes, parameter counts and FLOPs") { model, backend, device, seed, batch, run };
-        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(backend)!, result.GetValue(device),
-            result.GetValue(seed), result.GetValue(batch), result.GetValue(run)));
+        command.SetAction(result =>
+        {
+            // Without --run the seed only makes a built-in model's weights.
+            if (result.Given(seed) && !result.GetValue(run)) ModelCatalog.RefuseWeightSeed(result.GetValue(model)!, result.GetValue(seed));
+            Execute(result.GetValue(model)!, result.GetValue(backend)!, result.GetValue(device), result.GetValue(seed), result.GetValue(batch), result.GetValue(run));
+        });
         return command;
     }
 

@@ -31,8 +31,13 @@ public static class ReportCommand
         var device = CommonOptions.Device();
         var command = new Command("report", "One self-contained HTML page: input, top-5, activations, filters, saliency, deconvnet, guided backprop, Grad-CAM, occlusion")
             { model, inputs, samples, output, backend, device };
-        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(inputs) ?? [], result.GetValue(samples), result.GetValue(output)!,
-            result.GetValue(backend)!, result.GetValue(device)));
+        command.SetAction(result =>
+        {
+            string[] images = result.GetValue(inputs) ?? [];
+            if (images.Length > 0 && result.Given(samples))
+                throw new UserError($"--samples {result.GetValue(samples)} picks bundled samples when no --input is given; with --input it would be ignored");
+            Execute(result.GetValue(model)!, images, result.GetValue(samples), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device));
+        });
         return command;
     }
 
