@@ -1,3 +1,4 @@
+using System.Globalization;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
@@ -61,9 +62,10 @@ public static class ModelCatalog
     private static void CheckPreprocessing(string model, Preprocessing p)
     {
         static bool Usable(float v) => float.IsFinite(v) && v != 0;
-        if (!Usable(p.PixelScale)) throw new UserError($"{model}: metadata pixel_scale {p.PixelScale} must be a finite number other than 0");
-        if (p.Scale.Any(v => !Usable(v))) throw new UserError($"{model}: metadata scale [{string.Join(", ", p.Scale)}] must be finite numbers other than 0, one per channel");
-        if (p.Mean.Any(v => !float.IsFinite(v))) throw new UserError($"{model}: metadata mean [{string.Join(", ", p.Mean)}] must be finite numbers, one per channel");
+        static string Text(IEnumerable<float> values) => string.Join(", ", values.Select(v => v.ToString(CultureInfo.InvariantCulture)));
+        if (!Usable(p.PixelScale)) throw new UserError($"{model}: metadata pixel_scale {Text([p.PixelScale])} must be a finite number other than 0");
+        if (p.Scale.Any(v => !Usable(v))) throw new UserError($"{model}: metadata scale [{Text(p.Scale)}] must be finite numbers other than 0, one per channel");
+        if (p.Mean.Any(v => !float.IsFinite(v))) throw new UserError($"{model}: metadata mean [{Text(p.Mean)}] must be finite numbers, one per channel");
         if (!Enum.IsDefined(p.Order)) throw new UserError($"{model}: metadata channel_order {(int)p.Order} is no channel order; expected RGB, BGR or GRAY");
         if (p.ResizeShorter is { } resize && resize is < 1 or > MaxResize)
             throw new UserError($"{model}: metadata resize_shorter {resize} must be from 1 to {MaxResize} pixels, or empty for no resize");
