@@ -73,11 +73,19 @@ public static class CliApp
             AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No });
             AnsiConsole.Console.Profile.Width = 200;
         }
-        var parse = CreateRoot().Parse(args);
+        // With no command at all, help says more than "Required command was not provided".
+        var parse = CreateRoot().Parse(args.Length == 0 ? ["--help"] : args);
         long previousMaxPixels = ImageLimits.MaxPixels;
         ImageLimits.MaxPixels = parse.GetValue(CommonOptions.MaxImagePixels) is >= 1 and var maxPixels ? maxPixels : ImageLimits.DefaultMaxPixels;
         try
         {
+            // Parse errors (unknown options, missing or out-of-range values, see OptionRules) follow the
+            // same contract as any bad input, before any work: one line, exit code 2, no help page.
+            if (parse.Errors.Count > 0)
+            {
+                error.WriteLine($"error: {string.Join("; ", parse.Errors.Select(e => e.Message.ReplaceLineEndings(" ").Trim()).Distinct())}");
+                return 2;
+            }
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output ?? Console.Out, Error = error });
         }
         catch (Exception thrown)

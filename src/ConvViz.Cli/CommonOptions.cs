@@ -5,6 +5,11 @@ namespace ConvViz.Cli;
 /// <summary>Options shared by every command, with the same names and defaults everywhere.</summary>
 public static class CommonOptions
 {
+    /// <summary>Upper bounds shared by the commands. A batch of data-set images (28x28 for the default
+    /// model) stays far below a gigabyte at MaxBatch; a batch of whole model inputs (227x227x3 for
+    /// AlexNet, ~10 MB of activations each) at MaxInputBatch.</summary>
+    public const int MaxDevice = 255, MaxThreads = 1024, MaxBatch = 1024, MaxInputBatch = 256, MaxClass = 1_000_000;
+
     public static Option<string> Model() => new("--model")
     {
         Description = $"Model: a bundle folder, an .onnx file, or a built-in name (default {ModelCatalog.Default})",
@@ -23,15 +28,15 @@ public static class CommonOptions
         Required = true,
     };
 
-    public static Option<int?> Device() => new("--device")
+    public static Option<int?> Device() => new Option<int?>("--device")
     {
         Description = "OpenCL device index for --backend opencl (default 0; `convviz devices` lists them)",
-    };
+    }.InRange(0, MaxDevice);
 
-    public static Option<int?> Threads() => new("--threads")
+    public static Option<int?> Threads() => new Option<int?>("--threads")
     {
         Description = "Worker threads of the cpu backend (default: every core); a seeded run repeats exactly for the same count",
-    };
+    }.InRange(1, MaxThreads);
 
     public static Option<string> Data() => new("--data")
     {
@@ -45,11 +50,11 @@ public static class CommonOptions
         DefaultValueFactory = _ => "convviz-out",
     };
 
-    public static Option<ConvViz.Engine.Visualization.Colormap> Colormap(ConvViz.Engine.Visualization.Colormap fallback) => new("--colormap")
+    public static Option<ConvViz.Engine.Visualization.Colormap> Colormap(ConvViz.Engine.Visualization.Colormap fallback) => new Option<ConvViz.Engine.Visualization.Colormap>("--colormap")
     {
         Description = "Gray, Viridis, Jet or Diverging",
         DefaultValueFactory = _ => fallback,
-    };
+    }.NamesOnly();
 
     public static readonly Option<long?> MaxImagePixels = new("--max-image-pixels")
     {

@@ -59,22 +59,33 @@ public static class DataSets
     }
 
     /// <summary>
-    /// The class names: <paramref name="classesFile"/> when given, else classes.txt in the data
-    /// folder, else Fashion-MNIST's names for Debian's Fashion-MNIST folder, else "class 0", ...
-    /// <paramref name="count"/> is one more than the largest label seen.
+    /// The classes of a data set to train on, which fix the class count that every label must stay
+    /// below (<see cref="LabeledImages.CheckLabels"/>, checked with the model in ImageBatches.CheckFits):
+    /// <paramref name="classesFile"/> when given, else classes.txt in the data folder, else Fashion-MNIST's
+    /// names for Debian's Fashion-MNIST folder, else the classes of <paramref name="model"/>, the model
+    /// training starts from. Without any of these the labels number the classes, "class 0" to the
+    /// largest; a class in between without a single image is refused, since one damaged label byte
+    /// (255) would otherwise make a 256-class model.
     /// </summary>
-    public static IReadOnlyList<string> Classes(string folder, string? classesFile, int count)
+    public static IReadOnlyList<string> Classes(string folder, string? classesFile, LabeledImages data, IReadOnlyList<string>? model = null)
     {
         string? file = classesFile ?? (File.Exists(Path.Combine(folder, ModelBundle.ClassesFile)) ? Path.Combine(folder, ModelBundle.ClassesFile) : null);
         if (file is not null)
         {
             if (!File.Exists(file)) throw new UserError($"--classes {file}: no such file");
             var names = ConvViz.Engine.IO.InputFiles.ReadAllLines(file, "class names, one per line", ModelBundle.MaxClassFileBytes).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
-            if (names.Length < count)
-                throw new UserError($"{file} names {names.Length} classes but the labels go up to {count - 1}; expected at least {count} names, one per line");
+            if (names.Length == 0) throw new UserError($"{file} names no classes; expected one name per line");
             return names;
         }
-        if (Path.GetFullPath(folder) == DefaultFolder && count <= FashionAlexNet.Classes.Count) return FashionAlexNet.Classes;
-        return ModelBundle.NumberedClasses(count);
+        if (Path.GetFullPath(folder) == DefaultFolder) return FashionAlexNet.Classes;
+        if (model is not null) return model;
+        var counts = new int[data.ClassCount];
+        foreach (byte label in data.Labels) counts[label]++;
+        var empty = Enumerable.Range(0, counts.Length).Where(c => counts[c] == 0).ToArray();
+        if (empty.Length > 0)
+            throw new UserError($"{data.Source} has labels up to {data.ClassCount - 1} but no image of class{(empty.Length == 1 ? "" : "es")} " +
+                                $"{string.Join(", ", empty.Take(5))}{(empty.Length > 5 ? $" and {empty.Length - 5} more" : "")}: a damaged label? " +
+                                $"Name the classes in {Path.Combine(folder, ModelBundle.ClassesFile)} or with --classes FILE, one per line");
+        return ModelBundle.NumberedClasses(counts.Length);
     }
 }

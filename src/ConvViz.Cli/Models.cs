@@ -17,6 +17,16 @@ public static class ModelCatalog
 
     public static IEnumerable<string> BuiltInNames => BuiltIns.Select(b => b.Name);
 
+    /// <summary>Whether <paramref name="model"/> names a built-in model rather than a folder or file.</summary>
+    public static bool IsBuiltIn(string model) => BuiltIns.Any(e => string.Equals(e.Name, model, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>--seed seeds only a built-in model's random weights; with a model from disk it would be ignored.</summary>
+    public static void RefuseWeightSeed(string model, int seed)
+    {
+        if (!IsBuiltIn(model))
+            throw new UserError($"--seed {seed} seeds a built-in model's random weights, and {model} brings its own; leave --seed out");
+    }
+
     /// <summary>Opens --model <paramref name="model"/> on <paramref name="backend"/>; <paramref name="seed"/>
     /// seeds the weights of a built-in architecture.</summary>
     public static ModelBundle Open(string model, Backend backend, int seed = 0)
@@ -24,8 +34,10 @@ public static class ModelCatalog
         foreach (var entry in BuiltIns)
             if (string.Equals(entry.Name, model, StringComparison.OrdinalIgnoreCase))
                 return entry.Create(backend, seed);
-        if (Directory.Exists(model) || File.Exists(model)) return ModelBundle.Load(model, backend);
-        throw new UserError($"unknown model '{model}': not a bundle folder, an .onnx file or a built-in model ({string.Join(", ", BuiltIns.Select(e => e.Name))})");
+        if (!Directory.Exists(model) && !File.Exists(model))
+            throw new UserError($"unknown model '{model}': not a bundle folder, an .onnx file or a built-in model ({string.Join(", ", BuiltIns.Select(e => e.Name))})");
+        // The engine refuses damaged or meaningless models and preprocessing as it loads them (ModelBundle.Load).
+        return ModelBundle.Load(model, backend);
     }
 
     public static string Describe(ModelBundle bundle) =>

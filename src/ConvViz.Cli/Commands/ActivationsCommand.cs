@@ -20,7 +20,7 @@ public static class ActivationsCommand
         var input = CommonOptions.Input();
         var layer = new Option<string?>("--layer") { Description = "Show only this layer, at a larger scale" };
         var colormap = CommonOptions.Colormap(Colormap.Gray);
-        var normalize = new Option<Normalization>("--normalize") { Description = "Scale tiles together (PerLayer, as the Toolbox) or each on its own (PerTile)", DefaultValueFactory = _ => Normalization.PerLayer };
+        var normalize = new Option<Normalization>("--normalize") { Description = "Scale tiles together (PerLayer, as the Toolbox) or each on its own (PerTile)", DefaultValueFactory = _ => Normalization.PerLayer }.NamesOnly();
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();

@@ -22,15 +22,18 @@ public static class AttributionCommand
     public static Command Deconv() => Create("deconv", ReluRule.Deconvnet, "Zeiler-Fergus deconvnet projection of a target back to the input");
     public static Command Guided() => Create("guided", ReluRule.Guided, "Guided backprop (Springenberg et al. 2015) from a target to the input");
 
+    /// <summary>A Gaussian wider than this many pixels blurs a 227-pixel input to one flat gray.</summary>
+    public const float MaxBlurSigma = 100;
+
     private static Command Create(string method, ReluRule rule, string description)
     {
         var model = CommonOptions.Model();
         var input = CommonOptions.Input();
         var layer = new Option<string?>("--layer") { Description = "Layer of --unit (default: the last conv layer)" };
         var unit = new Option<string?>("--unit") { Description = "Channel C (all its positions) or C,Y,X (one neuron) of --layer" };
-        var classIndex = new Option<int?>("--class") { Description = "Class logit to explain (default: the top predicted class)" };
+        var classIndex = new Option<int?>("--class") { Description = "Class logit to explain (default: the top predicted class)" }.InRange(0, CommonOptions.MaxClass);
         var raw = new Option<string?>("--raw") { Description = "Also write d target / d input as float32 .npy, shape (1, C, H, W)" };
-        var sigma = new Option<float?>("--blur-sigma") { Description = "Gaussian sigma of the normblur display, in input pixels (default 4 at 227 pixels, scaled to the input)" };
+        var sigma = new Option<float?>("--blur-sigma") { Description = "Gaussian sigma of the normblur display, in input pixels (default 4 at 227 pixels, scaled to the input)" }.Positive(MaxBlurSigma);
         var colormap = CommonOptions.Colormap(Colormap.Gray);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
@@ -45,9 +48,7 @@ public static class AttributionCommand
     private static void Execute(string method, ReluRule rule, string modelName, string inputPath, string? layerName, string? unitText, int? classIndex,
         string? rawPath, float? blurSigma, Colormap colormap, string outFolder, string backendName, int? device)
     {
-        if (classIndex is not null && (unitText is not null || layerName is not null))
-            throw new UserError("give either --class K or --layer L --unit C, not both");
-        if (blurSigma is <= 0) throw new UserError($"--blur-sigma {blurSigma} must be positive");
+        RefuseClassWithUnit(classIndex, layerName, unitText);
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
         using var x = Inputs.Load(inputPath, bundle, backend);
@@ -79,6 +80,13 @@ public static class AttributionCommand
         }
         card.Results["maxAbsGradient"] = gradient.Max(Math.Abs);
         AnsiConsole.MarkupLine(Markup.Escape($"{method} of {target} for {inputPath}: {card.TimingsMs["forward+backward"]:F1} ms; wrote {card.Outputs.Count} files to {folder}/ and the card {card.Save(outFolder)}"));
+    }
+
+    /// <summary>--class K names a logit, --layer L --unit C a unit: given together, one of them would be ignored.</summary>
+    internal static void RefuseClassWithUnit(int? classIndex, string? layerName, string? unitText)
+    {
+        if (classIndex is not null && (unitText is not null || layerName is not null))
+            throw new UserError($"--class {classIndex} and {(unitText is not null ? $"--unit {unitText}" : $"--layer {layerName}")} name two targets: give either --class K or --layer L --unit C, not both");
     }
 
     /// <summary>--class K (the logit layer's channel K), --layer/--unit, or by default the top class.</summary>

@@ -23,8 +23,8 @@ public static class BackwardCommand
         var input = CommonOptions.Input();
         var layer = new Option<string?>("--layer") { Description = "Layer to start from (default: the logit layer with --class)" };
         var unit = new Option<string?>("--unit") { Description = "C (every position of channel C) or C,Y,X (one neuron) of --layer" };
-        var classIndex = new Option<int?>("--class") { Description = "Class K: start from its logit (the last layer before any softmax)" };
-        var rule = new Option<ReluRule>("--rule") { Description = "How ReLU passes gradients back: Gradient, Deconvnet or Guided", DefaultValueFactory = _ => ReluRule.Gradient };
+        var classIndex = new Option<int?>("--class") { Description = "Class K: start from its logit (the last layer before any softmax)" }.InRange(0, CommonOptions.MaxClass);
+        var rule = new Option<ReluRule>("--rule") { Description = "How ReLU passes gradients back: Gradient, Deconvnet or Guided", DefaultValueFactory = _ => ReluRule.Gradient }.NamesOnly();
         var dump = new Option<string?>("--dump") { Description = "Folder for <layer>.grad.npy files (float32)" };
         var command = new Command("backward", "Backpropagate from a unit or class to the input; per-layer gradient norms and dumps")
             { model, backend, device, input, layer, unit, classIndex, rule, dump };

@@ -21,12 +21,12 @@ public static class DreamCommand
         var model = CommonOptions.Model();
         var layer = new Option<string?>("--layer") { Description = "Layer whose activations' L2 is amplified (default: the ReLU after the third convolution)" };
         var input = new Option<string?>("--input") { Description = "Start image (default: the model's first sample image, or the mean plus noise)" };
-        var octaves = new Option<int>("--octaves") { Description = "Octaves, from size / scale^(octaves-1) up to the model's size", DefaultValueFactory = _ => 4 };
-        var octaveScale = new Option<float>("--octave-scale") { Description = "Size ratio between octaves", DefaultValueFactory = _ => 1.4f };
-        var iterations = new Option<int>("--iterations") { Description = "Gradient steps per octave", DefaultValueFactory = _ => 10 };
-        var step = new Option<float>("--step") { Description = "Mean pixel change per step", DefaultValueFactory = _ => 1.5f };
-        var jitter = new Option<int?>("--jitter") { Description = "Largest random roll in pixels (default: 32 at 224 pixels, scaled to the model's size)" };
-        var seed = new Option<int>("--seed") { Description = "Seed of the jitter (and of the start noise)", DefaultValueFactory = _ => 0 };
+        var octaves = new Option<int>("--octaves") { Description = "Octaves, from size / scale^(octaves-1) up to the model's size", DefaultValueFactory = _ => 4 }.InRange(1, 16);
+        var octaveScale = new Option<float>("--octave-scale") { Description = "Size ratio between octaves", DefaultValueFactory = _ => 1.4f }.InRange(1, 4, minExclusive: true);
+        var iterations = new Option<int>("--iterations") { Description = "Gradient steps per octave", DefaultValueFactory = _ => 10 }.InRange(1, 10_000);
+        var step = new Option<float>("--step") { Description = "Mean pixel change per step", DefaultValueFactory = _ => 1.5f }.Positive(255);
+        var jitter = new Option<int?>("--jitter") { Description = "Largest random roll in pixels (default: 32 at 224 pixels, scaled to the model's size)" }.InRange(0, 1024);
+        var seed = new Option<int>("--seed") { Description = "Seed of the jitter (and of the start noise)", DefaultValueFactory = _ => 0 }.Seed();
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();

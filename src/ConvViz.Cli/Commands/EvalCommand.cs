@@ -19,8 +19,8 @@ public static class EvalCommand
             Description = $"MNIST-style folder of IDX files (t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, train-..., gzipped or not); default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist), or the model's own samples/ when that is not installed",
         };
         var split = new Option<string>("--split") { Description = "Which split of --data: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
-        var limit = new Option<int?>("--limit") { Description = "Evaluate the first N images only" };
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 200 };
+        var limit = new Option<int?>("--limit") { Description = "Evaluate the first N images only" }.InRange(1, int.MaxValue);
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 200 }.InRange(1, CommonOptions.MaxBatch);
         var json = new Option<string?>("--json") { Description = "Also write the results (accuracy, per-class accuracy, confusion matrix) to this JSON file" };
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -36,7 +36,6 @@ public static class EvalCommand
     {
         if (split is not (LabeledImages.TestSplit or LabeledImages.TrainSplit))
             throw new UserError($"--split '{split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
-        if (batch < 1) throw new UserError($"--batch {batch} must be at least 1");
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(modelName, backend);
         dataFolder ??= DataSets.DefaultFor(bundle, "evaluating");

@@ -17,7 +17,7 @@ public static class ForwardCommand
         var device = CommonOptions.Device();
         var input = CommonOptions.Input();
         var dump = new Option<string?>("--dump") { Description = "Folder to write every layer's output to, as <layer>.npy (float32)" };
-        var top = new Option<int>("--top") { Description = "How many classes to list", DefaultValueFactory = _ => 5 };
+        var top = new Option<int>("--top") { Description = "How many classes to list", DefaultValueFactory = _ => 5 }.InRange(1, 100_000);
         var command = new Command("forward", "Run a model on an input: top classes, and optionally every layer's output") { model, backend, device, input, dump, top };
         command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(backend)!, result.GetValue(device),
             result.GetValue(input)!, result.GetValue(dump), result.GetValue(top)));
@@ -26,7 +26,6 @@ public static class ForwardCommand
 
     private static void Execute(string modelName, string backendName, int? device, string inputPath, string? dump, int top)
     {
-        if (top < 1) throw new UserError($"--top {top} must be at least 1");
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
         foreach (var note in bundle.Notes) AnsiConsole.MarkupLine($"note: {Markup.Escape(note)}");

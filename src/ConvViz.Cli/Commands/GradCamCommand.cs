@@ -21,9 +21,9 @@ public static class GradCamCommand
         var model = CommonOptions.Model();
         var input = CommonOptions.Input();
         var layer = new Option<string?>("--layer") { Description = "Feature-map layer (default: the ReLU after the last conv layer)" };
-        var classIndex = new Option<int?>("--class") { Description = "Class to explain (default: the top predicted class)" };
+        var classIndex = new Option<int?>("--class") { Description = "Class to explain (default: the top predicted class)" }.InRange(0, CommonOptions.MaxClass);
         var colormap = CommonOptions.Colormap(Colormap.Jet);
-        var opacity = new Option<float>("--opacity") { Description = "Heatmap opacity over the input, 0..1", DefaultValueFactory = _ => 0.5f };
+        var opacity = new Option<float>("--opacity") { Description = "Heatmap opacity over the input, 0..1", DefaultValueFactory = _ => 0.5f }.InRange(0, 1);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -37,7 +37,6 @@ public static class GradCamCommand
     private static void Execute(string modelName, string inputPath, string? layerName, int? classIndex, Colormap colormap, float opacity,
         string outFolder, string backendName, int? device)
     {
-        if (!(opacity >= 0 && opacity <= 1)) throw new UserError($"--opacity {opacity} must be between 0 and 1");
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
         using var x = Inputs.Load(inputPath, bundle, backend);

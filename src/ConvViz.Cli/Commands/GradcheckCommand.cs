@@ -23,9 +23,9 @@ public static class GradcheckCommand
         var device = CommonOptions.Device();
         var layer = new Option<string?>("--layer") { Description = "Layer whose output defines the objective (default: the last)" };
         var input = new Option<string?>("--input") { Description = "Input .npy (default: uniform random in [-1, 1])" };
-        var points = new Option<int>("--points") { Description = "Coordinates checked per tensor", DefaultValueFactory = _ => 3 };
-        var step = new Option<float>("--step") { Description = "Finite-difference step h", DefaultValueFactory = _ => 1e-2f };
-        var seed = new Option<int>("--seed") { Description = "Seed of the input, r, the coordinates and a built-in model's weights", DefaultValueFactory = _ => 0 };
+        var points = new Option<int>("--points") { Description = "Coordinates checked per tensor", DefaultValueFactory = _ => 3 }.InRange(1, 100);
+        var step = new Option<float>("--step") { Description = "Finite-difference step h", DefaultValueFactory = _ => 1e-2f }.Positive(1);
+        var seed = new Option<int>("--seed") { Description = "Seed of the input, r, the coordinates and a built-in model's weights", DefaultValueFactory = _ => 0 }.Seed();
         var command = new Command("gradcheck", "Compare analytic and finite-difference gradients of every layer's input and parameters")
             { model, backend, device, layer, input, points, step, seed };
         command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(backend)!, result.GetValue(device), result.GetValue(layer),
@@ -33,12 +33,10 @@ public static class GradcheckCommand
         return command;
     }
 
-    private sealed record Row(string Layer, string Tensor, int Points, double WorstRelativeError, double Analytic, double Numeric);
+    internal sealed record Row(string Layer, string Tensor, int Points, double WorstRelativeError, double Analytic, double Numeric);
 
     private static void Execute(string modelName, string backendName, int? device, string? layerName, string? inputPath, int points, float step, int seed)
     {
-        if (points < 1) throw new UserError($"--points {points} must be at least 1");
-        if (!(step > 0)) throw new UserError($"--step {step} must be positive");
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend, seed);
         var network = bundle.Network;
@@ -129,7 +127,7 @@ public static class GradcheckCommand
     }
 
     /// <summary>Checks <paramref name="points"/> coordinates, preferring ones with a non-zero analytic gradient.</summary>
-    private static Row Check(string layer, string tensor, float[] values, float[] analytic, int points, float step, Random random, Func<float[], double> objective)
+    internal static Row Check(string layer, string tensor, float[] values, float[] analytic, int points, float step, Random random, Func<float[], double> objective)
     {
         var candidates = Enumerable.Range(0, values.Length).Where(i => analytic[i] != 0).ToArray();
         if (candidates.Length == 0) candidates = Enumerable.Range(0, values.Length).ToArray();
@@ -145,6 +143,8 @@ public static class GradcheckCommand
             work[i] = values[i];
             double numeric = (plus - minus) / (2.0 * step);
             double error = Math.Abs(analytic[i] - numeric) / Math.Max(Math.Max(Math.Abs(analytic[i]), Math.Abs(numeric)), 1e-6);
+            // A difference that overflowed (NaN) is the worst error, not none: NaN compares false with everything.
+            if (double.IsNaN(error)) error = double.PositiveInfinity;
             if (error >= worst) (worst, worstAnalytic, worstNumeric) = (error, analytic[i], numeric);
         }
         return new Row(layer, tensor, picked.Length, worst, worstAnalytic, worstNumeric);

@@ -11,11 +11,12 @@ public static class ModelExportCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
-        var seed = new Option<int>("--seed") { Description = "Seed of a built-in model's random weights", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Seed of a built-in model's random weights", DefaultValueFactory = _ => 0 }.Seed();
         var output = new Option<string>("--out") { Description = "Bundle folder to write (created if missing)", Required = true };
         var command = new Command("export", "Write a model as a bundle folder: model.onnx (ONNX opset 13) and classes.txt") { model, seed, output };
         command.SetAction(result =>
         {
+            if (result.Given(seed)) ModelCatalog.RefuseWeightSeed(result.GetValue(model)!, result.GetValue(seed));
             using var backend = BackendCatalog.Create("cpu");
             using var bundle = ModelCatalog.Open(result.GetValue(model)!, backend, result.GetValue(seed));
             string folder = result.GetValue(output)!;

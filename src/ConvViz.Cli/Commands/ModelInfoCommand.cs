@@ -19,18 +19,21 @@ public static class ModelInfoCommand
         var model = CommonOptions.Model();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
-        var seed = new Option<int>("--seed") { Description = "Seed of the random weights and input", DefaultValueFactory = _ => 0 };
-        var batch = new Option<int>("--batch") { Description = "Batch size for the shapes and the passes", DefaultValueFactory = _ => 1 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the random weights and input", DefaultValueFactory = _ => 0 }.Seed();
+        var batch = new Option<int>("--batch") { Description = "Batch size for the shapes and the passes", DefaultValueFactory = _ => 1 }.InRange(1, CommonOptions.MaxInputBatch);
         var run = new Option<bool>("--run") { Description = "Also run one forward and one backward pass and time them" };
         var command = new Command("info", "Print a model's layers, shapes, parameter counts and FLOPs") { model, backend, device, seed, batch, run };
-        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(backend)!, result.GetValue(device),
-            result.GetValue(seed), result.GetValue(batch), result.GetValue(run)));
+        command.SetAction(result =>
+        {
+            // Without --run the seed only makes a built-in model's weights.
+            if (result.Given(seed) && !result.GetValue(run)) ModelCatalog.RefuseWeightSeed(result.GetValue(model)!, result.GetValue(seed));
+            Execute(result.GetValue(model)!, result.GetValue(backend)!, result.GetValue(device), result.GetValue(seed), result.GetValue(batch), result.GetValue(run));
+        });
         return command;
     }
 
     private static void Execute(string modelName, string backendName, int? device, int seed, int batch, bool run)
     {
-        if (batch < 1) throw new UserError($"--batch {batch} must be at least 1");
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend, seed);
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelName)}[/]: {Markup.Escape(ModelCatalog.Describe(bundle))}");

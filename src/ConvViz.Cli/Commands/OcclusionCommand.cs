@@ -13,17 +13,20 @@ namespace ConvViz.Cli.Commands;
 /// </summary>
 public static class OcclusionCommand
 {
+    /// <summary>No model input is wider than this; the engine checks the patch against the model's own size.</summary>
+    private const int MaxSide = 4096;
+
     public static Command Create()
     {
         var model = CommonOptions.Model();
         var input = CommonOptions.Input();
         var layer = new Option<string?>("--layer") { Description = "Layer of --unit" };
         var unit = new Option<string?>("--unit") { Description = "Channel C (summed over positions) or C,Y,X of --layer" };
-        var classIndex = new Option<int?>("--class") { Description = "Class whose probability is recorded (default: the top predicted class)" };
-        var patch = new Option<int?>("--patch") { Description = "Patch side in input pixels (default: a seventh of the input)" };
-        var stride = new Option<int?>("--stride") { Description = "Step between patches (default: half the patch)" };
-        var fill = new Option<float?>("--fill") { Description = "Patch pixel value 0..255 (default: the model's mean pixel, i.e. input value 0)" };
-        var batch = new Option<int>("--batch") { Description = "Occluded copies per forward pass", DefaultValueFactory = _ => 32 };
+        var classIndex = new Option<int?>("--class") { Description = "Class whose probability is recorded (default: the top predicted class)" }.InRange(0, CommonOptions.MaxClass);
+        var patch = new Option<int?>("--patch") { Description = "Patch side in input pixels (default: a seventh of the input)" }.InRange(1, MaxSide);
+        var stride = new Option<int?>("--stride") { Description = "Step between patches (default: half the patch)" }.InRange(1, MaxSide);
+        var fill = new Option<float?>("--fill") { Description = "Patch pixel value 0..255 (default: the model's mean pixel, i.e. input value 0)" }.InRange(0, 255);
+        var batch = new Option<int>("--batch") { Description = "Occluded copies per forward pass", DefaultValueFactory = _ => 32 }.InRange(1, CommonOptions.MaxInputBatch);
         var colormap = CommonOptions.Colormap(Colormap.Jet);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
@@ -39,7 +42,7 @@ public static class OcclusionCommand
     private static void Execute(string modelName, string inputPath, string? layerName, string? unitText, int? classIndex, int? patchSize, int? strideSize,
         float? fillPixel, int batch, Colormap colormap, string outFolder, string backendName, int? device)
     {
-        if (fillPixel is < 0 or > 255) throw new UserError($"--fill {fillPixel} must be a pixel value in 0..255");
+        AttributionCommand.RefuseClassWithUnit(classIndex, layerName, unitText);
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
         using var x = Inputs.Load(inputPath, bundle, backend);

@@ -23,30 +23,30 @@ public static class OptimizeCommand
         var layer = new Option<string?>("--layer") { Description = "Layer of --unit or --units" };
         var unit = new Option<string?>("--unit") { Description = "Channel C (at the center of its map) or C,Y,X" };
         var units = new Option<string?>("--units") { Description = "Several channels of --layer optimized as one batch, e.g. 0-15 or 0,3,7-9" };
-        var batch = new Option<int>("--batch") { Description = "Units per batch with --units", DefaultValueFactory = _ => 16 };
-        var classIndex = new Option<int?>("--class") { Description = "Class logit to maximize" };
-        var preset = new Option<int>("--preset") { Description = "The paper's Table 1 setting, 1 to 4 (3 made most of its figures)", DefaultValueFactory = _ => 3 };
-        var iterations = new Option<int?>("--iterations");
-        var lr = new Option<float?>("--lr") { Description = "Learning rate of the constant policy, in the model's input units (default: the preset's, adapted to the model's input scale)" };
-        var policy = new Option<StepPolicy?>("--lr-policy") { Description = "Constant or Progress" };
-        var maxLr = new Option<float?>("--max-lr") { Description = "Largest rate of the progress policy" };
-        var progress = new Option<float?>("--desired-progress") { Description = "First-order gain per step the progress policy aims at" };
-        var decay = new Option<float?>("--decay") { Description = "L2 decay per step" };
-        var blurSigma = new Option<float?>("--blur-sigma") { Description = "Gaussian blur sigma in pixels" };
-        var blurEvery = new Option<int?>("--blur-every") { Description = "Blur every N steps (0: never)" };
-        var normPercentile = new Option<float?>("--norm-percentile") { Description = "Zero pixels with a channel norm below this percentile (0..100)" };
-        var contributionPercentile = new Option<float?>("--contribution-percentile") { Description = "Zero pixels with a linearized contribution below this percentile (0..100)" };
-        var lpWeight = new Option<float?>("--lp-weight") { Description = "keras-vis Lp-norm penalty weight (keras-vis: 10)" };
-        var lpPower = new Option<float?>("--lp-power") { Description = "p of the Lp-norm penalty (keras-vis: 6)" };
-        var tvWeight = new Option<float?>("--tv-weight") { Description = "keras-vis total-variation penalty weight (keras-vis: 10)" };
-        var tvBeta = new Option<float?>("--tv-beta") { Description = "beta of the total-variation penalty (keras-vis: 2)" };
-        var jitter = new Option<int?>("--jitter") { Description = "Shift the image by up to this many pixels each step (robustness)" };
-        var scaleJitter = new Option<float?>("--scale-jitter") { Description = "Scale the image by up to 1 +- this each step (robustness)" };
-        var rotate = new Option<float?>("--rotate") { Description = "Rotate the image by up to +- this many degrees each step (robustness)" };
+        var batch = new Option<int>("--batch") { Description = "Units per batch with --units", DefaultValueFactory = _ => 16 }.InRange(1, CommonOptions.MaxInputBatch);
+        var classIndex = new Option<int?>("--class") { Description = "Class logit to maximize" }.InRange(0, CommonOptions.MaxClass);
+        var preset = new Option<int>("--preset") { Description = "The paper's Table 1 setting, 1 to 4 (3 made most of its figures)", DefaultValueFactory = _ => 3 }.InRange(1, 4);
+        var iterations = new Option<int?>("--iterations") { Description = "Steps (default: the preset's)" }.InRange(1, 100_000);
+        var lr = new Option<float?>("--lr") { Description = "Learning rate of the constant policy, in the model's input units (default: the preset's, adapted to the model's input scale)" }.Positive(1e9);
+        var policy = new Option<StepPolicy?>("--lr-policy") { Description = "Constant or Progress" }.NamesOnly();
+        var maxLr = new Option<float?>("--max-lr") { Description = "Largest rate of the progress policy" }.Positive(1e9);
+        var progress = new Option<float?>("--desired-progress") { Description = "First-order gain per step the progress policy aims at" }.Positive(1e9);
+        var decay = new Option<float?>("--decay") { Description = "L2 decay per step" }.InRange(0, 1, maxExclusive: true);
+        var blurSigma = new Option<float?>("--blur-sigma") { Description = "Gaussian blur sigma in pixels" }.Positive(AttributionCommand.MaxBlurSigma);
+        var blurEvery = new Option<int?>("--blur-every") { Description = "Blur every N steps (0: never)" }.InRange(0, 100_000);
+        var normPercentile = new Option<float?>("--norm-percentile") { Description = "Zero pixels with a channel norm below this percentile" }.InRange(0, 100);
+        var contributionPercentile = new Option<float?>("--contribution-percentile") { Description = "Zero pixels with a linearized contribution below this percentile" }.InRange(0, 100);
+        var lpWeight = new Option<float?>("--lp-weight") { Description = "keras-vis Lp-norm penalty weight (keras-vis: 10)" }.InRange(0, 1e6);
+        var lpPower = new Option<float?>("--lp-power") { Description = "p of the Lp-norm penalty (keras-vis: 6)" }.InRange(1, 12);
+        var tvWeight = new Option<float?>("--tv-weight") { Description = "keras-vis total-variation penalty weight (keras-vis: 10)" }.InRange(0, 1e6);
+        var tvBeta = new Option<float?>("--tv-beta") { Description = "beta of the total-variation penalty (keras-vis: 2)" }.Positive(12);
+        var jitter = new Option<int?>("--jitter") { Description = "Shift the image by up to this many pixels each step (robustness)" }.InRange(0, 1024);
+        var scaleJitter = new Option<float?>("--scale-jitter") { Description = "Scale the image by up to 1 +- this each step (robustness)" }.InRange(0, 0.5, maxExclusive: true);
+        var rotate = new Option<float?>("--rotate") { Description = "Rotate the image by up to +- this many degrees each step (robustness)" }.InRange(0, 180);
         var minimize = new Option<bool>("--minimize") { Description = "Minimize the objective instead" };
-        var seed = new Option<int>("--seed") { Description = "Seed of the start noise (and of the transforms)", DefaultValueFactory = _ => 0 };
-        var sweep = new Option<int?>("--sweep") { Description = "Random search: run N random regularizer settings (the paper tried 300) and compare them" };
-        var sweepSeed = new Option<int>("--sweep-seed") { Description = "Seed of the --sweep draws", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the start noise (and of the transforms)", DefaultValueFactory = _ => 0 }.Seed();
+        var sweep = new Option<int?>("--sweep") { Description = "Random search: run N random regularizer settings (the paper tried 300) and compare them" }.InRange(1, 1000);
+        var sweepSeed = new Option<int>("--sweep-seed") { Description = "Seed of the --sweep draws", DefaultValueFactory = _ => 0 }.Seed();
         var input = new Option<string?>("--input") { Description = "Start from this image instead of the mean plus noise" };
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
@@ -84,25 +84,29 @@ public static class OptimizeCommand
             };
             var request = new Request(result.GetValue(model)!, result.GetValue(layer), result.GetValue(unit), result.GetValue(units), result.GetValue(batch),
                 result.GetValue(classIndex), result.GetValue(preset), Configure, result.GetValue(sweep), result.GetValue(sweepSeed), result.GetValue(input),
-                result.GetValue(output)!);
+                result.GetValue(output)!, command.Options.Where(result.Given).Select(o => o.Name).ToHashSet());
             Execute(request, result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads));
         });
         return command;
     }
 
     private sealed record Request(string Model, string? Layer, string? Unit, string? Units, int Batch, int? Class, int Preset,
-        Func<OptimizationOptions, OptimizationOptions> Configure, int? Sweep, int SweepSeed, string? Input, string Out);
+        Func<OptimizationOptions, OptimizationOptions> Configure, int? Sweep, int SweepSeed, string? Input, string Out, IReadOnlySet<string> Given);
+
+    /// <summary>Most optimizer steps one run may take, over all units and sweep settings: about 6 hours at
+    /// AlexNet's 20 ms per step, minutes on the default model.</summary>
+    public const long MaxSteps = 1_000_000;
 
     private static void Execute(Request request, string backendName, int? device, int? threads)
     {
-        // The preset and the overrides are checked before any model is opened.
-        OptimizationOptions.Preset(request.Preset);
-        request.Configure(OptimizationOptions.Preset(request.Preset)).Validate();
+        // The preset, the overrides and how they combine are checked before any model is opened.
+        var effective = request.Configure(OptimizationOptions.Preset(request.Preset));
+        effective.Validate();
         if (request.Class is null && request.Unit is null && request.Units is null) throw new UserError("give --class K, --layer L --unit C|C,Y,X or --layer L --units 0-15");
         if (request.Units is not null && (request.Unit is not null || request.Class is not null)) throw new UserError("give --units alone with --layer, not with --unit or --class");
         if (request.Units is not null && request.Layer is null) throw new UserError("--units needs --layer, the layer the units belong to");
-        if (request.Batch < 1) throw new UserError($"--batch {request.Batch} must be at least 1");
         if (request.Sweep is not null && request.Units is not null) throw new UserError("--sweep compares settings for one target; give --class or --unit, not --units");
+        RefuseIgnored(request, effective);
 
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(request.Model, backend);
@@ -129,6 +133,37 @@ public static class OptimizeCommand
         if (request.Sweep is { } count) RunSweep(bundle, targets[0], options, count, request, start, card, folder);
         else if (targets.Length > 1) RunUnits(bundle, targets, options, request, start, card, folder);
         else RunSingle(bundle, targets[0], options, request, start, card, folder);
+    }
+
+    /// <summary>Refuses options that the rest of the command line would silently ignore or override, and runs too long to finish.</summary>
+    private static void RefuseIgnored(Request request, OptimizationOptions effective)
+    {
+        var given = request.Given;
+        AttributionCommand.RefuseClassWithUnit(request.Class, request.Layer, request.Unit);
+        if (given.Contains("--batch") && request.Units is null) throw new UserError($"--batch {request.Batch} applies to --units only (units per batch); give --units or leave --batch out");
+        if (given.Contains("--sweep-seed") && request.Sweep is null) throw new UserError($"--sweep-seed {request.SweepSeed} applies to --sweep only; give --sweep N or leave --sweep-seed out");
+        string preset = $"preset {request.Preset}";
+        if (request.Sweep is { } sweep)
+        {
+            foreach (var drawn in new[] { "--decay", "--blur-sigma", "--blur-every", "--norm-percentile", "--contribution-percentile" })
+                if (given.Contains(drawn)) throw new UserError($"{drawn} is drawn at random by --sweep {sweep}; leave out {drawn} or --sweep");
+        }
+        else if (effective.BlurEvery == 0 && given.Contains("--blur-sigma"))
+            throw new UserError($"--blur-sigma {effective.BlurSigma} has no effect: {(given.Contains("--blur-every") ? "--blur-every 0" : preset)} never blurs; give --blur-every N to blur");
+        string policy = given.Contains("--lr-policy") ? $"--lr-policy {effective.Policy}" : $"{preset} uses the {effective.Policy} policy";
+        if (effective.Policy == StepPolicy.Constant)
+        {
+            foreach (var progressOnly in new[] { "--max-lr", "--desired-progress" })
+                if (given.Contains(progressOnly)) throw new UserError($"{progressOnly} applies to --lr-policy Progress, but {policy}; give --lr, or --lr-policy Progress");
+        }
+        else if (given.Contains("--lr")) throw new UserError($"--lr applies to --lr-policy Constant, but {policy}; give --max-lr and --desired-progress, or --lr-policy Constant");
+        if (effective.LpWeight == 0 && given.Contains("--lp-power")) throw new UserError($"--lp-power {effective.LpPower} has no effect without an Lp penalty; give --lp-weight above 0");
+        if (effective.TvWeight == 0 && given.Contains("--tv-beta")) throw new UserError($"--tv-beta {effective.TvBeta} has no effect without a TV penalty; give --tv-weight above 0");
+        int targets = request.Units is null ? 1 : ParseUnits(request.Units).Length;
+        long steps = (long)effective.Iterations * targets * (request.Sweep ?? 1);
+        if (steps > MaxSteps)
+            throw new UserError($"{effective.Iterations} iterations x {targets} unit(s) x {request.Sweep ?? 1} setting(s) = {steps:N0} steps, more than the {MaxSteps:N0} one run may take; " +
+                                "give fewer --iterations, --units or --sweep settings");
     }
 
     private static void RunSingle(ModelBundle bundle, Target target, OptimizationOptions options, Request request, float[]? start, ExperimentCard card, string folder)
@@ -243,10 +278,14 @@ public static class OptimizeCommand
             $"table {csvPath}; card {card.Save(request.Out)}"));
     }
 
-    /// <summary>Channels in "0-15", "3" or "0,3,7-9" form, in the given order, without repeats.</summary>
+    /// <summary>More units than any layer has channels (AlexNet's widest has 4,096).</summary>
+    public const int MaxUnits = 65_536;
+
+    /// <summary>Channels in "0-15", "3" or "0,3,7-9" form, in the given order, without repeats; at most <see cref="MaxUnits"/>.</summary>
     internal static int[] ParseUnits(string text)
     {
         var units = new List<int>();
+        var seen = new HashSet<int>();
         foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
         {
             var ends = part.Split('-', StringSplitOptions.TrimEntries);
@@ -255,7 +294,9 @@ public static class OptimizeCommand
                 int first = int.Parse(ends[0], CultureInfo.InvariantCulture), last = int.Parse(ends[^1], CultureInfo.InvariantCulture);
                 if (last >= first)
                 {
-                    units.AddRange(Enumerable.Range(first, last - first + 1).Where(u => !units.Contains(u)));
+                    if ((long)last - first + 1 + units.Count > MaxUnits)
+                        throw new UserError($"--units '{text}' names more than {MaxUnits:N0} units; a layer has far fewer channels");
+                    units.AddRange(Enumerable.Range(first, last - first + 1).Where(seen.Add));
                     continue;
                 }
             }

@@ -25,20 +25,24 @@ public static class ReportCommand
     {
         var model = CommonOptions.Model();
         var inputs = new Option<string[]>("--input") { Description = "Images (PNG, JPEG, PGM/PPM); default: the first sample of the first --samples classes of the model's samples/", AllowMultipleArgumentsPerToken = true };
-        var samples = new Option<int>("--samples") { Description = "How many bundled samples to show when --input is not given", DefaultValueFactory = _ => 3 };
+        var samples = new Option<int>("--samples") { Description = "How many bundled samples to show when --input is not given", DefaultValueFactory = _ => 3 }.InRange(1, 1000);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var command = new Command("report", "One self-contained HTML page: input, top-5, activations, filters, saliency, deconvnet, guided backprop, Grad-CAM, occlusion")
             { model, inputs, samples, output, backend, device };
-        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(inputs) ?? [], result.GetValue(samples), result.GetValue(output)!,
-            result.GetValue(backend)!, result.GetValue(device)));
+        command.SetAction(result =>
+        {
+            string[] images = result.GetValue(inputs) ?? [];
+            if (images.Length > 0 && result.Given(samples))
+                throw new UserError($"--samples {result.GetValue(samples)} picks bundled samples when no --input is given; with --input it would be ignored");
+            Execute(result.GetValue(model)!, images, result.GetValue(samples), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device));
+        });
         return command;
     }
 
     private static void Execute(string modelName, string[] inputPaths, int sampleCount, string outFolder, string backendName, int? device)
     {
-        if (sampleCount < 1) throw new UserError($"--samples {sampleCount} must be at least 1");
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
         var images = inputPaths.Length > 0 ? inputPaths.Select(p => (Name: p, Image: Inputs.ReadImage(p))).ToList() : Samples(bundle, sampleCount);

@@ -13,6 +13,9 @@ namespace ConvViz.Cli.Commands;
 /// </summary>
 public static class StyleCommand
 {
+    /// <summary>Loss weights above this overflow float32 losses on any model.</summary>
+    private const float MaxWeight = 1e9f;
+
     public static Command Create()
     {
         var content = new Option<string?>("--content") { Description = "Content image (PNG, JPEG, PGM/PPM)" };
@@ -21,15 +24,15 @@ public static class StyleCommand
         var contentLayer = new Option<string?>("--content-layer") { Description = "Layer of the content loss (default: the ReLU after the 4th conv)" };
         var styleLayers = new Option<string?>("--style-layers") { Description = "Comma-separated layers of the style loss (default: the ReLU after every conv)" };
         var defaults = new StyleOptions();
-        var contentWeight = new Option<float>("--content-weight") { Description = "Weight of the content loss", DefaultValueFactory = _ => defaults.ContentWeight };
-        var styleWeight = new Option<float>("--style-weight") { Description = "Weight of the style loss", DefaultValueFactory = _ => defaults.StyleWeight };
-        var tvWeight = new Option<float>("--tv-weight") { Description = "Weight of the total-variation loss (on the model input)", DefaultValueFactory = _ => defaults.TvWeight };
-        var iterations = new Option<int>("--iterations") { Description = "Optimizer steps", DefaultValueFactory = _ => defaults.Iterations };
-        var optimizer = new Option<string>("--optimizer") { Description = "adam or lbfgs", DefaultValueFactory = _ => defaults.Optimizer.ToString().ToLowerInvariant() };
-        var lr = new Option<float>("--lr") { Description = "Adam's step in model input units", DefaultValueFactory = _ => defaults.LearningRate };
-        var history = new Option<int>("--history") { Description = "L-BFGS's number of stored curvature pairs", DefaultValueFactory = _ => defaults.History };
-        var init = new Option<string>("--init") { Description = "noise (the model's mean plus tiny noise) or content", DefaultValueFactory = _ => "noise" };
-        var seed = new Option<int>("--seed") { Description = "Seed of the start noise", DefaultValueFactory = _ => 0 };
+        var contentWeight = new Option<float>("--content-weight") { Description = "Weight of the content loss", DefaultValueFactory = _ => defaults.ContentWeight }.InRange(0, MaxWeight);
+        var styleWeight = new Option<float>("--style-weight") { Description = "Weight of the style loss", DefaultValueFactory = _ => defaults.StyleWeight }.InRange(0, MaxWeight);
+        var tvWeight = new Option<float>("--tv-weight") { Description = "Weight of the total-variation loss (on the model input)", DefaultValueFactory = _ => defaults.TvWeight }.InRange(0, MaxWeight);
+        var iterations = new Option<int>("--iterations") { Description = "Optimizer steps", DefaultValueFactory = _ => defaults.Iterations }.InRange(1, 10_000);
+        var optimizer = new Option<StyleOptimizer>("--optimizer") { Description = "adam or lbfgs", DefaultValueFactory = _ => defaults.Optimizer }.NamesOnly();
+        var lr = new Option<float>("--lr") { Description = "Adam's step in model input units", DefaultValueFactory = _ => defaults.LearningRate }.Positive(100);
+        var history = new Option<int>("--history") { Description = "L-BFGS's number of stored curvature pairs", DefaultValueFactory = _ => defaults.History }.InRange(1, 1000);
+        var init = new Option<StyleInit>("--init") { Description = "noise (the model's mean plus tiny noise) or content", DefaultValueFactory = _ => StyleInit.Noise }.NamesOnly();
+        var seed = new Option<int>("--seed") { Description = "Seed of the start noise", DefaultValueFactory = _ => 0 }.Seed();
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -49,22 +52,24 @@ public static class StyleCommand
                 StyleWeight = result.GetValue(styleWeight),
                 TvWeight = result.GetValue(tvWeight),
                 Iterations = result.GetValue(iterations),
-                Optimizer = Parse<StyleOptimizer>("--optimizer", result.GetValue(optimizer)!, "adam or lbfgs"),
+                Optimizer = result.GetValue(optimizer),
                 LearningRate = result.GetValue(lr),
                 History = result.GetValue(history),
-                Init = Parse<StyleInit>("--init", result.GetValue(init)!, "noise or content"),
+                Init = result.GetValue(init),
                 Seed = result.GetValue(seed),
             };
+            // Each of these options drives one optimizer or one start only; with the other it would be ignored.
+            if (options.Optimizer == StyleOptimizer.Adam && result.Given(history))
+                throw new UserError($"--history {options.History} applies to --optimizer lbfgs only; Adam keeps no curvature pairs");
+            if (options.Optimizer == StyleOptimizer.Lbfgs && result.Given(lr))
+                throw new UserError($"--lr {options.LearningRate} applies to --optimizer adam only; L-BFGS picks its step by line search");
+            if (options.Init == StyleInit.Content && result.Given(seed))
+                throw new UserError($"--seed {options.Seed} seeds the start noise, and --init content starts from the content image without noise");
             Execute(result.GetValue(content), result.GetValue(style), result.GetValue(model)!, options,
                 result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads));
         });
         return command;
     }
-
-    private static T Parse<T>(string option, string text, string expected) where T : struct, Enum =>
-        Enum.TryParse<T>(text, ignoreCase: true, out var value) && Enum.IsDefined(value) && !text.Any(char.IsDigit)
-            ? value
-            : throw new UserError($"{option} '{text}' is unknown; expected {expected}");
 
     private static void Execute(string? contentPath, string? stylePath, string modelName, StyleOptions options, string outFolder, string backendName, int? device, int? threads)
     {

@@ -6,6 +6,7 @@ using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Mining;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
+using ConvViz.Engine.Training;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -21,6 +22,7 @@ namespace ConvViz.Cli.Commands;
 public static class TopkCommand
 {
     private const string StateFile = "state.json", IndexFile = "index.json";
+    private const long MaxProjectionValues = 1L << 28;
 
     public static Command Create()
     {
@@ -30,12 +32,12 @@ public static class TopkCommand
             Description = $"MNIST-style folder of IDX files, or an images IDX file with its labels file beside it; default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist), or the model's own samples/ when that is not installed",
         };
         var split = new Option<string>("--split") { Description = "Which split of --data: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
-        var limit = new Option<int?>("--limit") { Description = "Use the first N images only" };
+        var limit = new Option<int?>("--limit") { Description = "Use the first N images only" }.InRange(1, int.MaxValue);
         var layers = new Option<string?>("--layer") { Description = "Layer(s) to mine, comma-separated (default: the ReLU after the last conv)" };
-        var k = new Option<int>("--k") { Description = "Images kept per unit", DefaultValueFactory = _ => 9 };
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 100 };
+        var k = new Option<int>("--k") { Description = "Images kept per unit", DefaultValueFactory = _ => 9 }.InRange(1, 100);
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 100 }.InRange(1, CommonOptions.MaxBatch);
         var resume = new Option<bool>("--resume") { Description = "Continue the interrupted run in --out" };
-        var stopAfter = new Option<int?>("--stop-after") { Description = "Stop (resumably) once this many images are processed" };
+        var stopAfter = new Option<int?>("--stop-after") { Description = "Stop (resumably) once this many images are processed" }.InRange(1, int.MaxValue);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -54,9 +56,6 @@ public static class TopkCommand
 
     private static int Execute(Request request, string backendName, int? device, int? threads)
     {
-        if (request.K < 1) throw new UserError($"--k {request.K} must be at least 1");
-        if (request.Batch < 1) throw new UserError($"--batch {request.Batch} must be at least 1");
-        if (request.StopAfter < 1) throw new UserError($"--stop-after {request.StopAfter} must be at least 1");
         if (request.Split is not (LabeledImages.TestSplit or LabeledImages.TrainSplit))
             throw new UserError($"--split '{request.Split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
         string folder = Path.Combine(request.Out, "topk"), statePath = Path.Combine(folder, StateFile);
@@ -70,8 +69,14 @@ public static class TopkCommand
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(request.Model, backend);
         var images = DataSets.Open(request.Data, request.Split, bundle, "mining", request.Limit);
+        ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count);
         var layerNames = request.Layers?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [LayerRoles.LastRectifiedConvolution(bundle.Network)];
         foreach (var name in layerNames) bundle.Network.IndexOf(name);
+        // The projections of every unit's k images are held together while they are rendered.
+        long projectionValues = layerNames.Sum(name => (long)bundle.Network.OutputShape(name, 1)[1]) * request.K * bundle.Network.SampleShape.ElementCount;
+        if (projectionValues > MaxProjectionValues)
+            throw new UserError($"--k {request.K} for the {layerNames.Sum(name => (long)bundle.Network.OutputShape(name, 1)[1]):N0} units of {string.Join(", ", layerNames)} " +
+                                $"makes {projectionValues:N0} projection values, more than the {MaxProjectionValues:N0} (1 GiB) one run may hold; give a smaller --k or fewer layers");
         var asked = new TopKState { Model = bundle.Source, Data = images.Source, Images = images.Count, K = request.K, Layers = layerNames };
         var state = asked;
         if (request.Resume)

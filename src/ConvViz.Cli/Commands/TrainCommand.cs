@@ -19,6 +19,9 @@ public static class TrainCommand
 {
     public const string CheckpointFolder = "checkpoint", ReportFile = "training.json";
 
+    /// <summary>What --resume may be given: everything else is the checkpoint's and would be ignored.</summary>
+    private static readonly string[] ResumeOptions = ["--out", "--resume", "--epochs", "--pause-after", "--data", "--samples-per-class", "--backend", "--device", "--threads"];
+
     private sealed record Settings(string CommandLine, string Out, bool Resume, string Data, bool DataGiven, int? Limit, string? Model, string Arch, string? ClassesFile,
         TrainingOptions Options, IReadOnlyList<string> OptionsGiven, int? PauseAfter, int SamplesPerClass, string Backend, int? Device, int? Threads);
 
@@ -28,28 +31,27 @@ public static class TrainCommand
         var outFolder = new Option<string>("--out") { Description = "Folder for the checkpoint and the final bundle", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint (with its options; --epochs may be raised)" };
         var data = CommonOptions.Data();
-        var limit = new Option<int?>("--limit") { Description = "Train on the first N training images only" };
+        var limit = new Option<int?>("--limit") { Description = "Train on the first N training images only" }.InRange(1, int.MaxValue);
         var model = new Option<string?>("--model") { Description = "Start from this model's weights (a bundle folder or .onnx) instead of a fresh --arch" };
         var arch = new Option<string>("--arch") { Description = $"Architecture to train from seeded random weights: {FashionAlexNet.Name}", DefaultValueFactory = _ => FashionAlexNet.Name };
         var classes = new Option<string?>("--classes") { Description = "Class names, one per line (default: classes.txt in --data, or Fashion-MNIST's names for Debian's folder)" };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs to train", DefaultValueFactory = _ => defaults.Epochs };
-        var batch = new Option<int>("--batch") { Description = "Minibatch size", DefaultValueFactory = _ => defaults.BatchSize };
-        var lr = new Option<float>("--lr") { Description = "Base learning rate", DefaultValueFactory = _ => defaults.LearningRate };
-        var policy = new Option<LearningRatePolicy>("--lr-policy") { Description = "Learning-rate schedule: constant, step (times --gamma every --step-epochs), cosine (to zero)", DefaultValueFactory = _ => defaults.Policy };
-        var stepEpochs = new Option<int>("--step-epochs") { Description = "Epochs between rate drops of the step policy", DefaultValueFactory = _ => defaults.StepEpochs };
-        var gamma = new Option<float>("--gamma") { Description = "Rate factor at each drop of the step policy", DefaultValueFactory = _ => defaults.Gamma };
-        var momentum = new Option<float>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => defaults.Momentum };
-        var decay = new Option<float>("--weight-decay") { Description = "L2 weight decay on weights (not biases)", DefaultValueFactory = _ => defaults.WeightDecay };
-        var seed = new Option<int>("--seed") { Description = "Seed of the initial weights, shuffling, augmentation and dropout", DefaultValueFactory = _ => defaults.Seed };
-        var shift = new Option<int>("--shift") { Description = "Augmentation: random shifts of up to this many pixels (0: none)", DefaultValueFactory = _ => defaults.MaxShift };
-        var warmup = new Option<double>("--warmup") { Description = "Epochs over which the rate ramps up linearly from 0 (0: none)", DefaultValueFactory = _ => defaults.WarmupEpochs };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs to train", DefaultValueFactory = _ => defaults.Epochs }.InRange(1, 1000);
+        var batch = new Option<int>("--batch") { Description = "Minibatch size", DefaultValueFactory = _ => defaults.BatchSize }.InRange(1, CommonOptions.MaxBatch);
+        var lr = new Option<float>("--lr") { Description = "Base learning rate", DefaultValueFactory = _ => defaults.LearningRate }.Positive(100);
+        var policy = new Option<LearningRatePolicy>("--lr-policy") { Description = "Learning-rate schedule: constant, step (times --gamma every --step-epochs), cosine (to zero)", DefaultValueFactory = _ => defaults.Policy }.NamesOnly();
+        var stepEpochs = new Option<int>("--step-epochs") { Description = "Epochs between rate drops of the step policy", DefaultValueFactory = _ => defaults.StepEpochs }.InRange(1, 1000);
+        var gamma = new Option<float>("--gamma") { Description = "Rate factor at each drop of the step policy", DefaultValueFactory = _ => defaults.Gamma }.Positive(1);
+        var momentum = new Option<float>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => defaults.Momentum }.InRange(0, 1, maxExclusive: true);
+        var decay = new Option<float>("--weight-decay") { Description = "L2 weight decay on weights (not biases)", DefaultValueFactory = _ => defaults.WeightDecay }.InRange(0, 1);
+        var seed = new Option<int>("--seed") { Description = "Seed of the initial weights, shuffling, augmentation and dropout", DefaultValueFactory = _ => defaults.Seed }.Seed();
+        var shift = new Option<int>("--shift") { Description = "Augmentation: random shifts of up to this many pixels (0: none)", DefaultValueFactory = _ => defaults.MaxShift }.InRange(0, 64);
+        var warmup = new Option<double>("--warmup") { Description = "Epochs over which the rate ramps up linearly from 0 (0: none)", DefaultValueFactory = _ => defaults.WarmupEpochs }.InRange(0, 1000);
         var noFlip = new Option<bool>("--no-flip") { Description = "Augmentation: no random left-right mirroring" };
-        var pauseAfter = new Option<int?>("--pause-after") { Description = "Stop after this many epochs (of --epochs), leaving the checkpoint to --resume later" };
-        var samples = new Option<int>("--samples-per-class") { Description = "Test images of each class to copy into the bundle's samples/ (0: none)", DefaultValueFactory = _ => 100 };
+        var pauseAfter = new Option<int?>("--pause-after") { Description = "Stop after this many epochs (of --epochs), leaving the checkpoint to --resume later" }.InRange(1, 1000);
+        var samples = new Option<int>("--samples-per-class") { Description = "Test images of each class to copy into the bundle's samples/ (0: none)", DefaultValueFactory = _ => 100 }.InRange(0, 10_000);
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
-        Option[] trainingOptions = [epochs, batch, lr, policy, stepEpochs, gamma, warmup, momentum, decay, seed, shift, noFlip];
         var command = new Command("train", "Train a classifier on an MNIST-style data set (default: Fashion-MNIST) and write it as a bundle")
         {
             outFolder, resume, data, limit, model, arch, classes, epochs, batch, lr, policy, stepEpochs, gamma, warmup, momentum, decay, seed, shift, noFlip,
@@ -63,15 +65,13 @@ public static class TrainCommand
                 StepEpochs = result.GetValue(stepEpochs), Gamma = result.GetValue(gamma), WarmupEpochs = result.GetValue(warmup), Momentum = result.GetValue(momentum),
                 WeightDecay = result.GetValue(decay), Seed = result.GetValue(seed), MaxShift = result.GetValue(shift), Flip = !result.GetValue(noFlip),
             },
-            trainingOptions.Where(o => result.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToArray(),
+            command.Options.Where(result.Given).Select(o => o.Name).ToArray(),
             result.GetValue(pauseAfter), result.GetValue(samples), result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads))));
         return command;
     }
 
     private static int Execute(Settings s)
     {
-        if (s.PauseAfter < 1) throw new UserError($"--pause-after {s.PauseAfter} must be at least 1");
-        if (s.SamplesPerClass < 0) throw new UserError($"--samples-per-class {s.SamplesPerClass} must be zero or more");
         string checkpoint = Path.Combine(s.Out, CheckpointFolder);
         using var backend = BackendCatalog.Create(s.Backend, s.Device, s.Threads);
 
@@ -125,15 +125,21 @@ public static class TrainCommand
         if (Directory.Exists(checkpoint) || File.Exists(Path.Combine(s.Out, ModelBundle.ModelFile)))
             throw new UserError($"--out {s.Out} already holds a training run; continue it with --resume, or choose another --out");
         s.Options.Validate();
+        if (s.Model is not null && s.OptionsGiven.Contains("--arch"))
+            throw new UserError($"--arch {s.Arch} builds a fresh model and --model {s.Model} starts from a trained one; give one of them");
+        if (s.Options.Policy != LearningRatePolicy.Step)
+            foreach (var stepOnly in new[] { "--step-epochs", "--gamma" })
+                if (s.OptionsGiven.Contains(stepOnly))
+                    throw new UserError($"{stepOnly} applies to --lr-policy step only, but the policy is {s.Options.Policy.ToString().ToLowerInvariant()}; give --lr-policy step or leave {stepOnly} out");
+        if (s.Model is null && !string.Equals(s.Arch, FashionAlexNet.Name, StringComparison.OrdinalIgnoreCase))
+            throw new UserError($"--arch '{s.Arch}' is unknown; expected {FashionAlexNet.Name}");
         var train = DataSets.Load(s.Data, LabeledImages.TrainSplit, s.Limit);
-        var classes = DataSets.Classes(s.Data, s.ClassesFile, train.ClassCount);
-        ModelBundle bundle;
-        if (s.Model is not null) bundle = ModelCatalog.Open(s.Model, backend);
-        else if (string.Equals(s.Arch, FashionAlexNet.Name, StringComparison.OrdinalIgnoreCase))
-            bundle = new ModelBundle(FashionAlexNet.Name, FashionAlexNet.Create(backend, s.Options.Seed, classes.Count), FashionAlexNet.Preprocessing, classes, []);
-        else throw new UserError($"--arch '{s.Arch}' is unknown; expected {FashionAlexNet.Name}");
+        if (train.Count == 0) throw new UserError($"{train.Source} holds no images");
+        var bundle = s.Model is null ? null : ModelCatalog.Open(s.Model, backend);
         try
         {
+            var classes = DataSets.Classes(s.Data, s.ClassesFile, train, bundle?.Classes);
+            bundle ??= new ModelBundle(FashionAlexNet.Name, FashionAlexNet.Create(backend, s.Options.Seed, classes.Count), FashionAlexNet.Preprocessing, classes, []);
             int outputs = bundle.Network.OutputShape(bundle.Network.Layers[^1].Name, 1).SampleSize;
             if (outputs != classes.Count)
                 throw new UserError($"the model has {outputs} outputs but the data has {classes.Count} classes; the output size must equal the number of classes");
@@ -142,7 +148,7 @@ public static class TrainCommand
         }
         catch
         {
-            bundle.Dispose();
+            bundle?.Dispose();
             throw;
         }
     }
@@ -151,9 +157,9 @@ public static class TrainCommand
     {
         if (!Directory.Exists(checkpoint))
             throw new UserError($"--resume: {s.Out} has no checkpoint folder ({CheckpointFolder}/); start a run without --resume");
-        var changed = s.OptionsGiven.Where(name => name != "--epochs").ToArray();
-        if (changed.Length > 0 || s.Model is not null || s.Limit is not null)
-            throw new UserError($"--resume continues with the checkpoint's own settings; only --epochs, --pause-after, --data, --samples-per-class and the backend options may be given (got {string.Join(", ", changed.Concat(s.Model is null ? [] : ["--model"]).Concat(s.Limit is null ? [] : ["--limit"]))})");
+        var changed = s.OptionsGiven.Except(ResumeOptions).ToArray();
+        if (changed.Length > 0)
+            throw new UserError($"--resume continues with the checkpoint's own settings; only --epochs, --pause-after, --data, --samples-per-class and the backend options may be given (got {string.Join(", ", changed)})");
         var (bundle, state) = Checkpoint.Load(checkpoint, backend);
         try
         {

@@ -31,17 +31,18 @@ public static class TsneCommand
         };
         var split = new Option<string>("--split") { Description = "Which split of a --data folder: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
         var layer = new Option<string>("--layer") { Description = "Layer whose codes are embedded (conv maps are flattened)", DefaultValueFactory = _ => DefaultLayer };
-        var count = new Option<int>("--n") { Description = "Embed the first N images (clamped to the data set's size)", DefaultValueFactory = _ => 5000 };
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 200 };
-        var pca = new Option<int>("--pca") { Description = "PCA dimensions before t-SNE (fewer when the codes have fewer)", DefaultValueFactory = _ => 50 };
+        var count = new Option<int>("--n") { Description = "Embed the first N images (clamped to the data set's size)", DefaultValueFactory = _ => 5000 }.InRange(1, 100_000);
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 200 }.InRange(1, CommonOptions.MaxBatch);
+        var pca = new Option<int>("--pca") { Description = "PCA dimensions before t-SNE (fewer when the codes have fewer)", DefaultValueFactory = _ => 50 }.InRange(1, 1000);
         var method = new Option<string>("--method") { Description = "exact (O(N²)), barnes-hut (O(N log N)) or auto (exact up to 2,000 points)", DefaultValueFactory = _ => "auto" };
-        var perplexity = new Option<double>("--perplexity") { Description = "Effective number of neighbours; needs N - 1 > 3 x perplexity", DefaultValueFactory = _ => 30 };
-        var learningRate = new Option<string>("--learning-rate") { Description = "Step size, or auto = max(N / early exaggeration / 4, 50)", DefaultValueFactory = _ => "200" };
-        var exaggeration = new Option<double>("--early-exaggeration") { Description = "P is multiplied by this for the first 250 iterations", DefaultValueFactory = _ => 12 };
-        var iterations = new Option<int>("--iterations") { DefaultValueFactory = _ => 1000 };
-        var theta = new Option<double>("--theta") { Description = "Barnes–Hut opening angle (0: exact sums)", DefaultValueFactory = _ => 0.5 };
-        var seed = new Option<int>("--seed") { Description = "Seed of the initial map, N(0, 1e-8) per coordinate", DefaultValueFactory = _ => 0 };
-        var grid = new Option<int>("--grid") { Description = "The image map is grid x grid thumbnails", DefaultValueFactory = _ => 40 };
+        var perplexity = new Option<double>("--perplexity") { Description = "Effective number of neighbours; needs N - 1 > 3 x perplexity", DefaultValueFactory = _ => 30 }.Positive(200);
+        var learningRate = new Option<double>("--learning-rate") { Description = "Step size, or auto = max(N / early exaggeration / 4, 50)", DefaultValueFactory = _ => 200 }
+            .InRange(0, 1e6, minExclusive: true, keyword: "auto", keywordValue: AutoRate);
+        var exaggeration = new Option<double>("--early-exaggeration") { Description = "P is multiplied by this for the first 250 iterations", DefaultValueFactory = _ => 12 }.InRange(1, 1000);
+        var iterations = new Option<int>("--iterations") { Description = "Gradient steps", DefaultValueFactory = _ => 1000 }.InRange(1, 10_000);
+        var theta = new Option<double>("--theta") { Description = "Barnes–Hut opening angle (0: exact sums)", DefaultValueFactory = _ => 0.5 }.InRange(0, 1);
+        var seed = new Option<int>("--seed") { Description = "Seed of the initial map, N(0, 1e-8) per coordinate", DefaultValueFactory = _ => 0 }.Seed();
+        var grid = new Option<int>("--grid") { Description = "The image map is grid x grid thumbnails", DefaultValueFactory = _ => 40 }.InRange(1, 200);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -51,12 +52,12 @@ public static class TsneCommand
         command.SetAction(result =>
         {
             var request = new Request(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(layer)!, result.GetValue(count),
-                result.GetValue(batch), result.GetValue(pca), result.GetValue(grid), result.GetValue(output)!);
+                result.GetValue(batch), result.GetValue(pca), result.GetValue(grid), result.GetValue(output)!, result.Given(theta));
             var options = new TsneOptions
             {
                 Method = ParseMethod(result.GetValue(method)!),
                 Perplexity = result.GetValue(perplexity),
-                LearningRate = ParseLearningRate(result.GetValue(learningRate)!),
+                LearningRate = result.GetValue(learningRate) is var rate && rate == AutoRate ? null : rate,
                 EarlyExaggeration = result.GetValue(exaggeration),
                 Iterations = result.GetValue(iterations),
                 Theta = result.GetValue(theta),
@@ -68,7 +69,18 @@ public static class TsneCommand
         return command;
     }
 
-    private sealed record Request(string Model, string? Data, string Split, string Layer, int Count, int Batch, int Pca, int Grid, string Out);
+    private sealed record Request(string Model, string? Data, string Split, string Layer, int Count, int Batch, int Pca, int Grid, string Out, bool ThetaGiven);
+
+    /// <summary>Exact t-SNE holds N² doubles (800 MB at this many points) and takes N² steps per iteration.</summary>
+    public const int MaxExactPoints = 10_000;
+
+    /// <summary>What --learning-rate auto parses to: no rate is 0.</summary>
+    private const double AutoRate = 0;
+
+    /// <summary>PCA holds the centered codes as doubles (1 GiB at this many values) and decomposes a
+    /// min(N, dimensions)² matrix (minutes at MaxPcaSide); the image map is at most MaxMapPixels.</summary>
+    public const long MaxCodeValues = 1L << 27, MaxMapPixels = 1L << 26;
+    public const int MaxPcaSide = 4096;
 
     private static TsneMethod ParseMethod(string text) => text switch
     {
@@ -78,22 +90,10 @@ public static class TsneCommand
         _ => throw new UserError($"--method '{text}' is unknown; expected exact, barnes-hut or auto"),
     };
 
-    private static double? ParseLearningRate(string text)
-    {
-        if (text == "auto") return null;
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double rate))
-            return rate > 0 ? rate : throw new UserError($"--learning-rate {text} must be positive (or auto)");
-        throw new UserError($"--learning-rate '{text}' is not a number or auto");
-    }
-
     private static void Execute(Request request, TsneOptions options, string backendName, int? device)
     {
         if (request.Split is not (LabeledImages.TestSplit or LabeledImages.TrainSplit))
             throw new UserError($"--split '{request.Split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
-        if (request.Count < 1) throw new UserError($"--n {request.Count} must be at least 1");
-        if (request.Batch < 1) throw new UserError($"--batch {request.Batch} must be at least 1");
-        if (request.Pca < 1) throw new UserError($"--pca {request.Pca} must be at least 1");
-        if (request.Grid < 1) throw new UserError($"--grid {request.Grid} must be at least 1");
         options.Validate(int.MaxValue);
 
         using var backend = BackendCatalog.Create(backendName, device, options.Threads);
@@ -101,12 +101,13 @@ public static class TsneCommand
         bundle.Network.IndexOf(request.Layer);
         var all = DataSets.Open(request.Data, request.Split, bundle, "embedding");
         if (all.Count == 0) throw new UserError($"{all.Source} holds no images");
-        ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, all, bundle.Classes.Count);
-        if (request.Count > all.Count)
-            AnsiConsole.MarkupLine(Markup.Escape($"note: --n {request.Count:N0} is more than the {all.Count:N0} images of {all.Source}: embedding all {all.Count:N0}"));
         var images = all.Take(request.Count);
+        ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count);
         int n = images.Count;
         options.Validate(n);
+        RefuseTooLarge(request, options, n, bundle.Network.OutputShape(request.Layer, 1).SampleSize, images);
+        if (request.Count > all.Count)
+            AnsiConsole.MarkupLine(Markup.Escape($"note: --n {request.Count:N0} is more than the {all.Count:N0} images of {all.Source}: embedding all {all.Count:N0}"));
 
         var card = new ExperimentCard("tsne", bundle.Source, images.Source) { Target = $"codes of layer '{request.Layer}'" };
         var total = Stopwatch.StartNew();
@@ -198,6 +199,24 @@ public static class TsneCommand
             $"KL {result.KlCurve[0].Kl:F4} at iteration {result.KlCurve[0].Iteration}, {result.KlCurve[^1].Kl:F4} at {result.KlCurve[^1].Iteration}; " +
             $"codes {card.TimingsMs["codes"] / 1000:F1} s, PCA {pcaMs / 1000:F1} s, t-SNE {result.AffinitySeconds + result.OptimizationSeconds:F1} s"));
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {csvPath}, {svgPath}, {mapPath}, {pagePath} and the card {card.Save(request.Out)}"));
+    }
+
+    /// <summary>Refuses, before any code is extracted, a --theta that exact t-SNE would ignore and a run
+    /// whose PCA, exact gradients or image map would not fit in memory.</summary>
+    private static void RefuseTooLarge(Request request, TsneOptions options, int n, int dimensions, LabeledImages images)
+    {
+        var method = options.MethodFor(n);
+        if (request.ThetaGiven && method == TsneMethod.Exact)
+            throw new UserError($"--theta {options.Theta} applies to Barnes-Hut t-SNE, but {n:N0} points run exact t-SNE ({(options.Method == TsneMethod.Exact ? "--method exact" : $"--method auto up to {options.ExactLimit:N0} points")}); leave --theta out or give --method barnes-hut");
+        if (method == TsneMethod.Exact && n > MaxExactPoints)
+            throw new UserError($"--method exact on {n:N0} points holds {n:N0}² doubles; exact t-SNE takes at most {MaxExactPoints:N0} points: give --method barnes-hut or a smaller --n");
+        if ((long)n * dimensions > MaxCodeValues)
+            throw new UserError($"{n:N0} codes of layer '{request.Layer}' ({dimensions:N0} values each) are {(long)n * dimensions:N0} values, more than the {MaxCodeValues:N0} PCA may hold; give a smaller --n or a smaller layer");
+        if (Math.Min(n, dimensions) > MaxPcaSide)
+            throw new UserError($"PCA of {n:N0} codes of {dimensions:N0} values decomposes a {Math.Min(n, dimensions):N0}² matrix, more than {MaxPcaSide:N0}²; give --n {MaxPcaSide} or less, or a smaller layer");
+        long mapPixels = (long)request.Grid * images.Height * request.Grid * images.Width;
+        if (mapPixels > MaxMapPixels)
+            throw new UserError($"--grid {request.Grid} of {images.Height}x{images.Width} images makes a {mapPixels:N0}-pixel image map, more than {MaxMapPixels:N0}; give a smaller --grid");
     }
 
     /// <summary>index,label,class,x,y per point; class names quoted.</summary>

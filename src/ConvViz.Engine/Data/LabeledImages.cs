@@ -40,6 +40,18 @@ public sealed class LabeledImages
     public int Label(int index) => labels[index];
     public ReadOnlySpan<byte> Labels => labels;
 
+    /// <summary>
+    /// The one label rule of everything that reads a labelled set (training, evaluation, top-k mining,
+    /// t-SNE): every label is below <paramref name="classCount"/>, the classes of
+    /// <paramref name="classesOf"/>. Throws naming the first image whose label is not.
+    /// </summary>
+    public void CheckLabels(int classCount, string classesOf)
+    {
+        for (int i = 0; i < labels.Length; i++)
+            if (labels[i] >= classCount)
+                throw new ArgumentException($"{Source} has label {labels[i]}, outside the {classCount} classes 0..{classCount - 1} of {classesOf} (image {i})");
+    }
+
     /// <summary>Reads an images file (IDX, N x H x W) and a labels file (IDX, N) and checks they belong together.</summary>
     public static LabeledImages Load(string imagesPath, string labelsPath)
     {

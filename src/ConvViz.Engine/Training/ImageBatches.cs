@@ -51,8 +51,7 @@ public static class ImageBatches
         int outputs = network.OutputShape(network.Layers[^1].Name, 1).SampleSize;
         if (outputs != classCount)
             throw new ArgumentException($"the model has {outputs} outputs but the data has {classCount} classes; the output size must equal the number of classes");
-        if (data.ClassCount > classCount)
-            throw new ArgumentException($"{data.Source} has label {data.ClassCount - 1}, outside the {classCount} classes 0..{classCount - 1}");
+        data.CheckLabels(classCount, "the model");
         if (data.Count == 0) throw new ArgumentException($"{data.Source} holds no images");
     }
 

@@ -57,9 +57,9 @@ public sealed class DreamCommandTests
     [InlineData("no layer named 'conv9'", "--layer", "conv9")]
     [InlineData("--octaves 0 must be at least 1", "--octaves", "0")]
     [InlineData("--octave-scale 1 must be greater than 1", "--octave-scale", "1")]
-    [InlineData("--step 0 must be positive", "--step", "0")]
+    [InlineData("--step 0 must be greater than 0", "--step", "0")]
     [InlineData("--iterations 0 must be at least 1", "--iterations", "0")]
-    [InlineData("--jitter -1 must be zero (no jitter) or a positive number of pixels", "--jitter", "-1")]
+    [InlineData("--jitter -1 must be at least 0", "--jitter", "-1")]
     [InlineData("--octaves 6 makes the smallest octave 5x5, too small for layer 'relu3' (needs at least 6x6); use at most 5 octaves", "--octaves", "6")]
     [InlineData("--octaves 4: layer 'fc6' has no spatial extent", "--layer", "fc6")]
     public void BadInputs_AreOneLineErrors(string message, params string[] args)

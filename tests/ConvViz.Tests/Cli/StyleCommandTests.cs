@@ -50,10 +50,10 @@ public sealed class StyleCommandTests
     [InlineData("--content missing.png: no such file", "--content", "missing.png", "--style", "BOOT")]
     [InlineData("--content-layer nope: no layer named 'nope'", "--content", "BOOT", "--style", "BOOT", "--content-layer", "nope")]
     [InlineData("--style-layers fc6: Gram matrices need feature maps (C, H, W)", "--content", "BOOT", "--style", "BOOT", "--style-layers", "relu1,fc6")]
-    [InlineData("--style-weight -1 must be a finite number, zero or positive", "--content", "BOOT", "--style", "BOOT", "--style-weight", "-1")]
+    [InlineData("--style-weight -1 must be at least 0", "--content", "BOOT", "--style", "BOOT", "--style-weight", "-1")]
     [InlineData("--iterations 0 must be at least 1", "--content", "BOOT", "--style", "BOOT", "--iterations", "0")]
-    [InlineData("--optimizer 'sgd' is unknown; expected adam or lbfgs", "--content", "BOOT", "--style", "BOOT", "--optimizer", "sgd")]
-    [InlineData("--init 'zeros' is unknown; expected noise or content", "--content", "BOOT", "--style", "BOOT", "--init", "zeros")]
+    [InlineData("--optimizer 'sgd' is unknown; expected one of Adam, Lbfgs", "--content", "BOOT", "--style", "BOOT", "--optimizer", "sgd")]
+    [InlineData("--init 'zeros' is unknown; expected one of Noise, Content", "--content", "BOOT", "--style", "BOOT", "--init", "zeros")]
     public void BadInput_IsOneLineNamingTheOption(string message, params string[] args) =>
         CliHarness.AssertOneLineError(CliHarness.Run(args.Select(a => a == "BOOT" ? Boot : a).Prepend("style").ToArray()), message);
 }

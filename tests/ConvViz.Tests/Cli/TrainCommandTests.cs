@@ -121,8 +121,8 @@ public sealed class TrainCommandTests
 
     [Theory]
     [InlineData("--epochs", "0", "--epochs 0 must be at least 1")]
-    [InlineData("--lr", "-0.1", "--lr -0.1 must be a positive number")]
-    [InlineData("--momentum", "1.5", "--momentum 1.5 must be in [0, 1)")]
+    [InlineData("--lr", "-0.1", "--lr -0.1 must be greater than 0")]
+    [InlineData("--momentum", "1.5", "--momentum 1.5 must be less than 1")]
     [InlineData("--arch", "resnet", "--arch 'resnet' is unknown")]
     [InlineData("--limit", "0", "--limit 0 must be at least 1")]
     [InlineData("--threads", "0", "--threads 0 must be at least 1")]

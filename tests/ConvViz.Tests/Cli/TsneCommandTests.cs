@@ -76,7 +76,7 @@ public sealed class TsneCommandTests
     [Theory]
     [InlineData("--n 50", "--perplexity 30 is too large for 50 points: t-SNE needs N - 1 > 3 x perplexity")]
     [InlineData("--layer fc9", "no layer named 'fc9'")]
-    [InlineData("--learning-rate 0", "--learning-rate 0 must be positive")]
+    [InlineData("--learning-rate 0", "--learning-rate 0 must be greater than 0")]
     [InlineData("--learning-rate fast", "--learning-rate 'fast' is not a number or auto")]
     [InlineData("--iterations 0", "--iterations 0 must be at least 1")]
     [InlineData("--n 0", "--n 0 must be at least 1")]

@@ -159,10 +159,10 @@ public sealed class VisualizationCommandTests
     [InlineData("--units '3-1' is not a list of channels such as 0-15 or 0,3,7-9", "optimize", "--layer", "conv5", "--units", "3-1")]
     [InlineData("--units needs --layer", "optimize", "--units", "0-3")]
     [InlineData("--sweep compares settings for one target", "optimize", "--layer", "conv5", "--units", "0-3", "--sweep", "3")]
-    [InlineData("--sweep 0 must be at least 1 combination", "optimize", "--class", "1", "--sweep", "0")]
+    [InlineData("--sweep 0 must be at least 1", "optimize", "--class", "1", "--sweep", "0")]
     [InlineData("unit 128 is outside layer 'conv5' with 128 channels", "optimize", "--layer", "conv5", "--units", "120-128")]
-    [InlineData("--jitter -1 must be zero (off) or a positive number of pixels", "optimize", "--class", "1", "--jitter", "-1")]
-    [InlineData("--blur-sigma -1 must be positive when blurring every 4 iterations", "optimize", "--class", "1", "--blur-sigma", "-1")]
+    [InlineData("--jitter -1 must be at least 0", "optimize", "--class", "1", "--jitter", "-1")]
+    [InlineData("--blur-sigma -1 must be greater than 0", "optimize", "--class", "1", "--blur-sigma", "-1")]
     [InlineData("--batch 0 must be at least 1", "optimize", "--layer", "conv5", "--units", "0-3", "--batch", "0")]
     public void OptimizeBadInput_GivesOneLineErrors(string message, params string[] args) =>
         CliHarness.AssertOneLineError(CliHarness.Run(args), message);
@@ -175,11 +175,11 @@ public sealed class VisualizationCommandTests
     [InlineData("give either --class K or --layer L --unit C, not both", "saliency", "--class", "1", "--unit", "2")]
     [InlineData("no layer named 'fc9'", "activations", "--layer", "fc9")]
     [InlineData("Grad-CAM needs feature maps", "gradcam", "--layer", "fc6")]
-    [InlineData("--opacity 2 must be between 0 and 1", "gradcam", "--opacity", "2")]
-    [InlineData("--patch 0 must be between 1 and the input size 28", "occlusion", "--patch", "0")]
-    [InlineData("--fill 300 must be a pixel value in 0..255", "occlusion", "--fill", "300")]
-    [InlineData("--preset 7 is unknown", "optimize", "--class", "1", "--preset", "7")]
-    [InlineData("--norm-percentile 120 must be in 0..100", "optimize", "--class", "1", "--norm-percentile", "120")]
+    [InlineData("--opacity 2 must be at most 1", "gradcam", "--opacity", "2")]
+    [InlineData("--patch 29 must be between 1 and the input size 28", "occlusion", "--patch", "29")]
+    [InlineData("--fill 300 must be at most 255", "occlusion", "--fill", "300")]
+    [InlineData("--preset 7 must be at most 4", "optimize", "--class", "1", "--preset", "7")]
+    [InlineData("--norm-percentile 120 must be at most 100", "optimize", "--class", "1", "--norm-percentile", "120")]
     [InlineData("unit 300 is outside layer 'conv5' with 128 channels", "optimize", "--layer", "conv5", "--unit", "300")]
     public void BadTargets_AreOneLineErrors(string message, params string[] args)
     {
