@@ -7,7 +7,7 @@ namespace ConvViz.Cli;
 /// <summary>The `convviz` command line: parses, runs, and turns bad input into one line and exit code 2.</summary>
 public static class CliApp
 {
-    public static Command CreateRoot() => new RootCommand("ConvViz: see inside convolutional networks")
+    public static Command CreateRoot() => OutputGuard.WithForceOptions(new RootCommand("ConvViz: see inside convolutional networks")
     {
         CommonOptions.Verbose,
         new Command("model", "Inspect, convert and fetch models") { ModelInfoCommand.Create(), ModelExportCommand.Create(), ModelFetchCommand.Create() },
@@ -30,7 +30,7 @@ public static class CliApp
         OcclusionCommand.Create(),
         TsneCommand.Create(),
         DevicesCommand.Create(),
-    };
+    });
 
     /// <summary>Runs one command line; output and error default to the process's console.</summary>
     public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
@@ -46,6 +46,7 @@ public static class CliApp
         var parse = CreateRoot().Parse(args);
         try
         {
+            using var claims = OutputGuard.Check(parse);
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output ?? Console.Out, Error = error });
         }
         catch (Exception e) when (e is UserError or ArgumentException or InvalidOperationException or IOException or ObjectDisposedException
