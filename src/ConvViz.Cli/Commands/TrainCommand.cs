@@ -164,7 +164,7 @@ public static class TrainCommand
     private static bool IsSameRun(Settings s, string checkpoint)
     {
         var state = Checkpoint.ReadState(checkpoint);
-        return !s.Resume && s.Model is null && state.Options == s.Options && state.TrainLimit == s.Limit
+        return s.Model is null && state.Options == s.Options && state.TrainLimit == s.Limit
                && Path.GetFullPath(state.DataFolder) == Path.GetFullPath(s.Data);
     }
 

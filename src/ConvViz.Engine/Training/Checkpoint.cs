@@ -22,7 +22,7 @@ public sealed record TrainingState(TrainingOptions Options, string DataFolder, i
 /// </summary>
 public static class Checkpoint
 {
-    public const string StateFile = "state.json", MomentumFile = "momentum.npy";
+    public const string StateFile = "state.json", MomentumFile = "momentum.npy", NextSuffix = ".next", OldSuffix = ".old";
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -46,14 +46,12 @@ public static class Checkpoint
         Promote(full);
     }
 
-    public const string NextSuffix = ".next", OldSuffix = ".old";
-
     /// <summary>
     /// Puts the newest complete checkpoint in place after an interruption of <see cref="Save"/> at any
     /// moment: a complete FOLDER.next (it has state.json) is newer than FOLDER and is swapped in; an
-    /// incomplete one is deleted; FOLDER.old stands in when FOLDER is missing (killed between the two
-    /// renames of a swap whose .next was then lost) and is deleted otherwise. Returns whether a
-    /// checkpoint is there afterwards.
+    /// incomplete one is deleted; FOLDER.old stands in when FOLDER is missing and no complete .next is
+    /// left (a swap cut short whose .next did not survive, such as a power loss before the disk had it
+    /// all) and is deleted otherwise. Returns whether a checkpoint is there afterwards.
     /// </summary>
     public static bool Recover(string folder)
     {
