@@ -42,7 +42,9 @@ public static class AtomicFile
         string folder = Path.GetDirectoryName(full)!;
         Observer.Value?.Invoke(full);
         Directory.CreateDirectory(folder);
-        string temporary = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        // Named after the target (cut short, so a long name stays within the file system's limit) and hidden.
+        string name = Path.GetFileName(full);
+        string temporary = Path.Combine(folder, $".{name[..Math.Min(name.Length, 100)]}.{Guid.NewGuid():N}.tmp");
         try
         {
             using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))

@@ -21,6 +21,14 @@ public sealed class AtomicFileTests
     }
 
     [Fact]
+    public void ANameAtTheFileSystemsLimit_IsWritten()
+    {
+        string path = Path.Combine(FashionMnist.TempFolder(), new string('n', 251) + ".png");
+        AtomicFile.WriteAllBytes(path, [1]);
+        Assert.Equal([1], File.ReadAllBytes(path));
+    }
+
+    [Fact]
     public void WriterThatThrows_LeavesTheOldFileIntact_AndNoTemporaryFile()
     {
         string folder = FashionMnist.TempFolder();
