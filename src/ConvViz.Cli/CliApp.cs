@@ -8,7 +8,7 @@ namespace ConvViz.Cli;
 /// <summary>The `convviz` command line: parses, runs, and turns bad input into one line and exit code 2.</summary>
 public static class CliApp
 {
-    public static Command CreateRoot() => new RootCommand("ConvViz: see inside convolutional networks")
+    public static Command CreateRoot() => OutputGuard.WithForceOptions(new RootCommand("ConvViz: see inside convolutional networks")
     {
         CommonOptions.Verbose,
         CommonOptions.MaxImagePixels,
@@ -32,7 +32,7 @@ public static class CliApp
         OcclusionCommand.Create(),
         TsneCommand.Create(),
         DevicesCommand.Create(),
-    };
+    });
 
     /// <summary>The exit code of a run that failed for a reason other than its input (EX_SOFTWARE).</summary>
     public const int InternalError = 70;
@@ -86,6 +86,7 @@ public static class CliApp
                 error.WriteLine($"error: {string.Join("; ", parse.Errors.Select(e => e.Message.ReplaceLineEndings(" ").Trim()).Distinct())}");
                 return 2;
             }
+            using var claims = OutputGuard.Check(parse);
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output ?? Console.Out, Error = error });
         }
         catch (Exception thrown)

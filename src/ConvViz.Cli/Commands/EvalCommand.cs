@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using ConvViz.Engine.Data;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Training;
 using Spectre.Console;
 
@@ -78,7 +79,7 @@ public static class EvalCommand
                 confusion = Enumerable.Range(0, result.Classes).Select(t => Enumerable.Range(0, result.Classes).Select(p => result.Confusion[t, p])),
                 seconds,
             };
-            File.WriteAllText(json, JsonSerializer.Serialize(document, Checkpoint.Json));
+            AtomicFile.WriteAllText(json, JsonSerializer.Serialize(document, Checkpoint.Json));
             AnsiConsole.MarkupLine(Markup.Escape($"wrote {json}"));
         }
     }

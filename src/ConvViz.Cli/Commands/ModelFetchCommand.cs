@@ -1,4 +1,5 @@
 using System.CommandLine;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Onnx.Protos;
 using Google.Protobuf;
 using Spectre.Console;
@@ -89,8 +90,7 @@ public static class ModelFetchCommand
         File.Move(partial, modelPath, overwrite: true);
 
         using var classes = ModelZoo.OpenImageNetClasses();
-        using var classesFile = File.Create(Path.Combine(bundle, "classes.txt"));
-        classes.CopyTo(classesFile);
+        AtomicFile.Write(Path.Combine(bundle, "classes.txt"), classes.CopyTo);
     }
 
     /// <summary>

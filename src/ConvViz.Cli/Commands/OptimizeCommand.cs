@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ConvViz.Engine.Imaging;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
@@ -255,7 +256,7 @@ public static class OptimizeCommand
                        $"rate {options.Policy} {(options.Policy == StepPolicy.Constant ? options.LearningRate : options.MaxLearningRate):G3}; best objective first. ");
         page.Figures(order.Select((i, rank) => (images[rank], $"#{rank + 1}: {results[i].BestObjective:G5} at step {results[i].BestIteration + 1}; {Describe(draws[i])}")));
         string pagePath = Path.Combine(sweepFolder, $"{stem}.html");
-        File.WriteAllText(pagePath, page.ToHtml());
+        AtomicFile.WriteAllText(pagePath, page.ToHtml());
         card.Outputs.Add(Path.GetRelativePath(request.Out, pagePath));
 
         string csvPath = Path.Combine(sweepFolder, $"{stem}.csv");
@@ -266,7 +267,7 @@ public static class OptimizeCommand
             lines.Add(string.Create(CultureInfo.InvariantCulture,
                 $"{rank + 1},{o.Decay:R},{o.BlurEvery},{(o.BlurEvery > 0 ? o.BlurSigma : 0):R},{o.NormPercentile:R},{o.ContributionPercentile:R},{results[i].BestObjective:R},{results[i].BestIteration},{results[i].Objectives[^1]:R}"));
         }
-        File.WriteAllLines(csvPath, lines);
+        AtomicFile.WriteAllLines(csvPath, lines);
         card.Outputs.Add(Path.GetRelativePath(request.Out, csvPath));
         card.Results["settings"] = order.Select(i => new { options = draws[i], bestObjective = results[i].BestObjective, bestIteration = results[i].BestIteration }).ToArray();
 

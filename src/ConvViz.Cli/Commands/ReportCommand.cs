@@ -3,6 +3,7 @@ using System.Diagnostics;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Imaging;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Networks;
 using ConvViz.Engine.Models;
@@ -67,7 +68,7 @@ public static class ReportCommand
 
         Directory.CreateDirectory(outFolder);
         string file = Path.Combine(outFolder, "report.html");
-        File.WriteAllText(file, page.ToHtml());
+        AtomicFile.WriteAllText(file, page.ToHtml());
         card.Outputs.Add("report.html");
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {file} ({new FileInfo(file).Length / 1024} KB, {images.Count} image(s), {clock.Elapsed.TotalSeconds:F1} s) and the card {card.Save(outFolder)}"));
     }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Imaging;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Mining;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
@@ -108,6 +109,12 @@ public static class TopkCommand
             Console.CancelKeyPress -= onCancel;
         }
         card.TimingsMs["pass"] = clock.Elapsed.TotalMilliseconds;
+        if (!state.Complete && !File.Exists(statePath))
+        {
+            // Stopped before the first batch was saved: there is nothing to resume.
+            AnsiConsole.MarkupLine(Markup.Escape($"interrupted before the first batch was saved: nothing is saved in {folder}"));
+            return 130;
+        }
         if (!state.Complete)
         {
             AnsiConsole.MarkupLine(Markup.Escape($"{(cancel.IsCancellationRequested ? "interrupted" : "stopped")} after {state.Processed} of {state.Images} images; " +
@@ -119,7 +126,7 @@ public static class TopkCommand
         var index = Render(bundle, images, units, request, folder, card);
         card.TimingsMs["projections and images"] = clock.Elapsed.TotalMilliseconds;
         string indexPath = Path.Combine(folder, IndexFile);
-        File.WriteAllText(indexPath, JsonSerializer.Serialize(index, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+        AtomicFile.WriteAllText(indexPath, JsonSerializer.Serialize(index, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
         card.Outputs.Add(Path.GetRelativePath(request.Out, indexPath));
         card.Results["units"] = units.Sum(u => u.Channels);
         AnsiConsole.MarkupLine(Markup.Escape($"top {request.K} of {images.Count} images for {units.Sum(u => u.Channels)} units of {string.Join(", ", layerNames)} " +

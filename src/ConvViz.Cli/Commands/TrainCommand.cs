@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Data;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Training;
 using Spectre.Console;
@@ -20,7 +21,7 @@ public static class TrainCommand
     public const string CheckpointFolder = "checkpoint", ReportFile = "training.json";
 
     /// <summary>What --resume may be given: everything else is the checkpoint's and would be ignored.</summary>
-    private static readonly string[] ResumeOptions = ["--out", "--resume", "--epochs", "--pause-after", "--data", "--samples-per-class", "--backend", "--device", "--threads"];
+    private static readonly string[] ResumeOptions = ["--out", "--resume", "--force", "--epochs", "--pause-after", "--data", "--samples-per-class", "--backend", "--device", "--threads"];
 
     private sealed record Settings(string CommandLine, string Out, bool Resume, string Data, bool DataGiven, int? Limit, string? Model, string Arch, string? ClassesFile,
         TrainingOptions Options, IReadOnlyList<string> OptionsGiven, int? PauseAfter, int SamplesPerClass, string Backend, int? Device, int? Threads);
@@ -75,8 +76,13 @@ public static class TrainCommand
         string checkpoint = Path.Combine(s.Out, CheckpointFolder);
         using var backend = BackendCatalog.Create(s.Backend, s.Device, s.Threads);
 
-        // Everything that can be wrong is checked here, before the first batch.
-        var (bundle, trainer, dataFolder, limit, train) = s.Resume ? Resume(s, checkpoint, backend) : Start(s, checkpoint, backend);
+        // A run killed in the middle of swapping checkpoints left it as checkpoint.next or .old: put it back first.
+        bool saved = Checkpoint.Recover(checkpoint);
+        // Everything that can be wrong is checked here, before the first batch. The same command again
+        // continues its own run, as --resume does.
+        var (bundle, trainer, dataFolder, limit, train) = s.Resume || saved && IsSameRun(s, checkpoint)
+            ? Resume(s, checkpoint, backend)
+            : Start(s, checkpoint, backend);
         using var ownedBundle = bundle;
         using var ownedTrainer = trainer;
         var test = LabeledImages.HasSplit(dataFolder, LabeledImages.TestSplit) ? DataSets.Load(dataFolder, LabeledImages.TestSplit) : null;
@@ -98,7 +104,11 @@ public static class TrainCommand
         }
         catch (OperationCanceledException)
         {
-            AnsiConsole.MarkupLine(Markup.Escape($"interrupted: {trainer.CompletedEpochs} epoch(s) are saved in {checkpoint}; continue with `convviz train --out {s.Out} --resume`"));
+            // What the checkpoint on the disk holds, not what ran: an epoch interrupted in its test pass is not saved.
+            int savedEpochs = File.Exists(Path.Combine(checkpoint, Checkpoint.StateFile)) ? Checkpoint.ReadState(checkpoint).History.Count : 0;
+            AnsiConsole.MarkupLine(Markup.Escape(savedEpochs > 0
+                ? $"interrupted: {savedEpochs} epoch(s) are saved in {checkpoint}; continue with `convviz train --out {s.Out} --resume`"
+                : "interrupted before the first epoch was saved: nothing is saved"));
             return 130;
         }
         finally
@@ -111,6 +121,9 @@ public static class TrainCommand
             return 0;
         }
 
+        // A run resumed after its last checkpoint has not evaluated the final model yet; the result is the same.
+        final ??= test is null ? null : ProgressBars.Run($"test {test.Count:N0} images", test.Count, line =>
+            Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count, onBatch: done => line.Report(done)));
         bundle.Save(s.Out);
         if (test is not null && s.SamplesPerClass > 0)
             test.FirstOfEachClass(s.SamplesPerClass).SaveSplit(Path.Combine(s.Out, ModelBundle.SamplesFolder), LabeledImages.TestSplit);
@@ -153,18 +166,44 @@ public static class TrainCommand
         }
     }
 
+    /// <summary>Whether this command line asks for exactly the run saved in the checkpoint (a plain rerun of the same command).</summary>
+    private static bool IsSameRun(Settings s, string checkpoint)
+    {
+        var state = Checkpoint.ReadState(checkpoint);
+        return s.Model is null && state.Options == s.Options && state.TrainLimit == s.Limit
+               && Path.GetFullPath(state.DataFolder) == Path.GetFullPath(s.Data);
+    }
+
+    /// <summary>Whether the bundle in --out was written from this checkpoint's last epoch: training.json is written last and records the epochs.</summary>
+    private static bool IsFinished(string outFolder, TrainingState state)
+    {
+        string report = Path.Combine(outFolder, ReportFile);
+        if (!File.Exists(report)) return false;
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllText(report));
+            return document.RootElement.TryGetProperty("history", out var history) && history.GetArrayLength() == state.History.Count;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
     private static (ModelBundle, Trainer, string DataFolder, int? Limit, LabeledImages Train) Resume(Settings s, string checkpoint, Backend backend)
     {
         if (!Directory.Exists(checkpoint))
             throw new UserError($"--resume: {s.Out} has no checkpoint folder ({CheckpointFolder}/); start a run without --resume");
+        // A plain rerun of the same command continues too (IsSameRun); only --resume may differ in these options.
         var changed = s.OptionsGiven.Except(ResumeOptions).ToArray();
-        if (changed.Length > 0)
+        if (s.Resume && changed.Length > 0)
             throw new UserError($"--resume continues with the checkpoint's own settings; only --epochs, --pause-after, --data, --samples-per-class and the backend options may be given (got {string.Join(", ", changed)})");
         var (bundle, state) = Checkpoint.Load(checkpoint, backend);
         try
         {
             var options = s.OptionsGiven.Contains("--epochs") ? state.Options with { Epochs = s.Options.Epochs } : state.Options;
-            if (options.Epochs <= state.History.Count)
+            // All epochs done but the bundle not written (killed in between): go on to write it.
+            if (options.Epochs < state.History.Count || options.Epochs == state.History.Count && IsFinished(s.Out, state))
                 throw new UserError($"all {state.History.Count} epochs are done in {checkpoint}; raise --epochs above {state.History.Count} to train further");
             var trainer = Checkpoint.Resume(checkpoint, bundle, state, options);
             string dataFolder = s.DataGiven ? s.Data : state.DataFolder;
@@ -235,7 +274,7 @@ public static class TrainCommand
             },
             history = trainer.History,
         };
-        File.WriteAllText(Path.Combine(s.Out, ReportFile), JsonSerializer.Serialize(report, Checkpoint.Json));
+        AtomicFile.WriteAllText(Path.Combine(s.Out, ReportFile), JsonSerializer.Serialize(report, Checkpoint.Json));
     }
 
     private static string Format(double seconds) => TimeSpan.FromSeconds(seconds).ToString(seconds >= 3600 ? @"h\:mm\:ss" : @"m\:ss");

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Embedding;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Training;
 using ConvViz.Engine.Visualization;
@@ -146,11 +147,11 @@ public static class TsneCommand
         var labels = images.Labels;
 
         string csvPath = Path.Combine(folder, $"{stem}.csv");
-        File.WriteAllText(csvPath, Csv(result.Coordinates, labels, bundle.Classes));
+        AtomicFile.WriteAllText(csvPath, Csv(result.Coordinates, labels, bundle.Classes));
         card.Outputs.Add(Path.GetRelativePath(request.Out, csvPath));
         string svg = ScatterPlot.Svg(result.Coordinates, labels, bundle.Classes, title);
         string svgPath = Path.Combine(folder, $"{stem}-scatter.svg");
-        File.WriteAllText(svgPath, svg);
+        AtomicFile.WriteAllText(svgPath, svg);
         card.Outputs.Add(Path.GetRelativePath(request.Out, svgPath));
         var map = ImageMap.Render(result.Coordinates, images, request.Grid);
         string mapPath = Path.Combine(folder, $"{stem}-map.png");
@@ -163,7 +164,7 @@ public static class TsneCommand
         page.SvgFigure(svg, "Each dot is an image, colored by its label.");
         page.Figures([(map, $"{placed:N0} of the {n:N0} images on a {request.Grid} x {request.Grid} grid, each in the free cell nearest its map position.")], minimumWidth: 800);
         string pagePath = Path.Combine(folder, $"{stem}.html");
-        File.WriteAllText(pagePath, page.ToHtml());
+        AtomicFile.WriteAllText(pagePath, page.ToHtml());
         card.Outputs.Add(Path.GetRelativePath(request.Out, pagePath));
 
         card.Parameters["layer"] = request.Layer;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using ConvViz.Engine.IO;
 
 namespace ConvViz.Engine.Data;
 
@@ -90,16 +91,20 @@ public static class Idx
         long count = array.Dimensions.Aggregate(1L, (a, d) => a * d);
         if (count != array.Data.Length)
             throw new ArgumentException($"IDX dimensions ({string.Join(" x ", array.Dimensions)}) hold {count} bytes, data has {array.Data.Length}");
-        using var file = File.Create(path);
-        using var stream = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase)
-            ? new GZipStream(file, CompressionLevel.SmallestSize) : (Stream)file;
-        stream.Write([0, 0, UnsignedByte, (byte)array.Dimensions.Length]);
-        Span<byte> dim = stackalloc byte[4];
-        foreach (int d in array.Dimensions)
+        bool gzip = path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
+        AtomicFile.Write(path, file =>
         {
-            BinaryPrimitives.WriteInt32BigEndian(dim, d);
-            stream.Write(dim);
-        }
-        stream.Write(array.Data);
+            // The gzip layer is closed here to flush its tail; the file itself stays open for AtomicFile to commit.
+            using var zip = gzip ? new GZipStream(file, CompressionLevel.SmallestSize, leaveOpen: true) : null;
+            Stream stream = zip ?? file;
+            stream.Write([0, 0, UnsignedByte, (byte)array.Dimensions.Length]);
+            Span<byte> dim = stackalloc byte[4];
+            foreach (int d in array.Dimensions)
+            {
+                BinaryPrimitives.WriteInt32BigEndian(dim, d);
+                stream.Write(dim);
+            }
+            stream.Write(array.Data);
+        });
     }
 }

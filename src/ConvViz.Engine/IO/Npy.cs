@@ -105,9 +105,7 @@ public static partial class Npy
         else BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), (ushort)header.Length);
         Encoding.Latin1.GetBytes(header, bytes.AsSpan(prefix));
         for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(total + 4 * i), data[i]);
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
-        File.WriteAllBytes(path, bytes);
+        AtomicFile.WriteAllBytes(path, bytes);
     }
 
     private static string Field(string header, Regex pattern, string key, string name)

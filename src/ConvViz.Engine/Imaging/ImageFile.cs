@@ -1,3 +1,5 @@
+using ConvViz.Engine.IO;
+
 namespace ConvViz.Engine.Imaging;
 
 /// <summary>Reads PNG, JPEG and PGM/PPM images, recognized by their first bytes, and writes PNG or PGM/PPM by extension.
@@ -29,11 +31,10 @@ public static class ImageFile
     public static void Write(string path, Image8 image)
     {
         string extension = Path.GetExtension(path).ToLowerInvariant();
-        if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } folder) Directory.CreateDirectory(folder);
         switch (extension)
         {
             case ".png": Png.Write(path, image); break;
-            case ".pgm" or ".ppm": File.WriteAllBytes(path, Pnm.Encode(image)); break;
+            case ".pgm" or ".ppm": AtomicFile.WriteAllBytes(path, Pnm.Encode(image)); break;
             default: throw new ArgumentException($"{path}: images are written as .png, .pgm or .ppm, not '{extension}'");
         }
     }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
+using ConvViz.Engine.IO;
 
 namespace ConvViz.Engine.Imaging;
 
@@ -71,10 +72,7 @@ public static class Png
 
     public static void Write(string path, Image8 image)
     {
-        byte[] bytes = Encode(image);
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
-        File.WriteAllBytes(path, bytes);
+        AtomicFile.WriteAllBytes(path, Encode(image));
     }
 
     public static byte[] Encode(Image8 image)

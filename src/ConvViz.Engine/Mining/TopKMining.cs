@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Data;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
@@ -27,14 +28,8 @@ public sealed class TopKState
 
     public bool Complete => Processed >= Images;
 
-    /// <summary>Writes the state beside <paramref name="path"/> and renames it over, so a crash mid-write leaves the previous state.</summary>
-    public void Save(string path)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        string temporary = path + ".tmp";
-        File.WriteAllText(temporary, JsonSerializer.Serialize(this, Json));
-        File.Move(temporary, path, overwrite: true);
-    }
+    /// <summary>Replaces the state at <paramref name="path"/> atomically, so a crash mid-write leaves the previous state.</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
 
     public static TopKState Load(string path)
     {

@@ -1,4 +1,5 @@
 using ConvViz.Engine.Backends;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Networks;
 using ConvViz.Engine.Onnx;
 
@@ -92,7 +93,7 @@ public sealed class ModelBundle : IDisposable
     {
         Directory.CreateDirectory(folder);
         OnnxExporter.Save(Network, Path.Combine(folder, ModelFile), Preprocessing.ToMetadata());
-        File.WriteAllLines(Path.Combine(folder, ClassesFile), Classes);
+        AtomicFile.WriteAllLines(Path.Combine(folder, ClassesFile), Classes);
     }
 
     public void Dispose() => Network.Dispose();

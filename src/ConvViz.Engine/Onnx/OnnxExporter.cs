@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Networks;
 using ConvViz.Engine.Onnx.Protos;
@@ -22,12 +23,7 @@ public static class OnnxExporter
     public static void Save(Network network, string path, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var model = ToModel(network, metadata);
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
-        // Written beside the target and moved into place, so a failed write never leaves half a model.
-        string temporary = path + ".tmp";
-        using (var stream = File.Create(temporary)) model.WriteTo(stream);
-        File.Move(temporary, path, overwrite: true);
+        AtomicFile.Write(path, model.WriteTo);
     }
 
     public static ModelProto ToModel(Network network, IReadOnlyDictionary<string, string>? metadata = null)

@@ -15,12 +15,14 @@ public sealed record TrainingState(TrainingOptions Options, string DataFolder, i
 /// <summary>
 /// A resumable snapshot at an epoch boundary, as a folder: the model as a bundle (model.onnx,
 /// classes.txt), momentum.npy (every velocity, concatenated in parameter order) and state.json. It
-/// is written beside the old one and swapped in by renames, so an interruption at any moment
-/// leaves a complete checkpoint.
+/// is written whole as FOLDER.next (every file on the disk, state.json last, so a .next folder with
+/// state.json is complete) and swapped in by renames (FOLDER to FOLDER.old, FOLDER.next to FOLDER).
+/// An interruption at any moment leaves a complete checkpoint, possibly only as .next or .old, and
+/// <see cref="Recover"/> puts the newest complete one back in place.
 /// </summary>
 public static class Checkpoint
 {
-    public const string StateFile = "state.json", MomentumFile = "momentum.npy";
+    public const string StateFile = "state.json", MomentumFile = "momentum.npy", NextSuffix = ".next", OldSuffix = ".old";
 
     public static readonly JsonSerializerOptions Json = new()
     {
@@ -32,19 +34,53 @@ public static class Checkpoint
     public static void Save(string folder, ModelBundle bundle, Trainer trainer, string dataFolder, int? trainLimit)
     {
         string full = Path.GetFullPath(folder);
-        string next = full + ".next", old = full + ".old";
-        if (Directory.Exists(next)) Directory.Delete(next, recursive: true);
+        string next = full + NextSuffix;
+        Discard(next);
         bundle.Save(next);
         var velocities = trainer.Optimizer.DownloadVelocities();
         Npy.Write(Path.Combine(next, MomentumFile), velocities, [velocities.Length]);
         var steps = bundle.Network.Layers.OfType<DropoutLayer>().ToDictionary(d => d.Name, d => d.Step);
         var state = new TrainingState(trainer.Options, dataFolder, trainLimit, trainer.History, steps);
-        File.WriteAllText(Path.Combine(next, StateFile), JsonSerializer.Serialize(state, Json));
+        // Last, and only after the files above are flushed to the disk (AtomicFile does): its presence says .next is whole.
+        AtomicFile.WriteAllText(Path.Combine(next, StateFile), JsonSerializer.Serialize(state, Json));
+        Promote(full);
+    }
 
-        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+    /// <summary>
+    /// Puts the newest complete checkpoint in place after an interruption of <see cref="Save"/> at any
+    /// moment: a complete FOLDER.next (it has state.json) is newer than FOLDER and is swapped in; an
+    /// incomplete one is deleted; FOLDER.old stands in when FOLDER is missing and no complete .next is
+    /// left (a swap cut short whose .next did not survive, such as a power loss before the disk had it
+    /// all) and is deleted otherwise. Returns whether a checkpoint is there afterwards.
+    /// </summary>
+    public static bool Recover(string folder)
+    {
+        string full = Path.GetFullPath(folder);
+        string next = full + NextSuffix, old = full + OldSuffix;
+        if (File.Exists(Path.Combine(next, StateFile))) Promote(full);
+        else Discard(next);
+        if (!Directory.Exists(full) && File.Exists(Path.Combine(old, StateFile))) Directory.Move(old, full);
+        Discard(old);
+        return File.Exists(Path.Combine(full, StateFile));
+    }
+
+    /// <summary>Swaps the complete FOLDER.next in: FOLDER becomes .old, .next becomes FOLDER, .old goes.</summary>
+    private static void Promote(string full)
+    {
+        string next = full + NextSuffix, old = full + OldSuffix;
+        Discard(old);
         if (Directory.Exists(full)) Directory.Move(full, old);
         Directory.Move(next, full);
-        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+        Discard(old);
+    }
+
+    /// <summary>Deletes a checkpoint folder, state.json first, so that a deletion cut short never
+    /// leaves a folder that looks complete.</summary>
+    private static void Discard(string folder)
+    {
+        if (!Directory.Exists(folder)) return;
+        File.Delete(Path.Combine(folder, StateFile));
+        Directory.Delete(folder, recursive: true);
     }
 
     /// <summary>Loads a checkpoint onto <paramref name="backend"/>: the bundle, a trainer with its
@@ -52,18 +88,7 @@ public static class Checkpoint
     public static (ModelBundle Bundle, TrainingState State) Load(string folder, Backend backend)
     {
         string stateFile = Path.Combine(folder, StateFile);
-        if (!File.Exists(stateFile))
-            throw new FileNotFoundException($"{folder}: not a training checkpoint (no {StateFile}); pass the checkpoint folder that `convviz train` writes");
-        TrainingState state;
-        try
-        {
-            state = JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(stateFile), Json)
-                    ?? throw new InvalidDataException($"{stateFile}: empty");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{stateFile}: not a valid checkpoint state: {e.Message}", e);
-        }
+        var state = ReadState(folder);
         var bundle = ModelBundle.Load(folder, backend);
         try
         {
@@ -76,6 +101,23 @@ public static class Checkpoint
         {
             bundle.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>The checkpoint's state alone: options, data, history, dropout counters.</summary>
+    public static TrainingState ReadState(string folder)
+    {
+        string stateFile = Path.Combine(folder, StateFile);
+        if (!File.Exists(stateFile))
+            throw new FileNotFoundException($"{folder}: not a training checkpoint (no {StateFile}); pass the checkpoint folder that `convviz train` writes");
+        try
+        {
+            return JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(stateFile), Json)
+                   ?? throw new InvalidDataException($"{stateFile}: empty");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{stateFile}: not a valid checkpoint state: {e.Message}", e);
         }
     }
 

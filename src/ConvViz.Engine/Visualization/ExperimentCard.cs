@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using ConvViz.Engine.IO;
 
 namespace ConvViz.Engine.Visualization;
 
@@ -33,7 +34,7 @@ public sealed class ExperimentCard(string method, string model, string input)
     {
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, $"{Method}.json");
-        File.WriteAllText(path, JsonSerializer.Serialize(this, Json));
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
         return path;
     }
 }
