@@ -60,7 +60,9 @@ public sealed class ModelBundle : IDisposable
         {
             var notes = new List<string>();
             var defaulted = new List<string>();
-            var preprocessing = Preprocessing.FromMetadata(imported.Metadata, network.SampleShape, defaulted);
+            Preprocessing preprocessing;
+            try { preprocessing = Preprocessing.FromMetadata(imported.Metadata, network.SampleShape, defaulted); }
+            catch (InvalidDataException e) { throw new InvalidDataException($"{modelPath}: {e.Message}", e); }
             if (defaulted.Count > 0)
                 notes.Add($"no preprocessing metadata for {string.Join(", ", defaulted)}: using {preprocessing}");
 

@@ -157,12 +157,12 @@ public sealed class OptionRuleTests
 
     public static TheoryData<string, string, string> HostileMetadata => new()
     {
-        { "pixel_scale", "NaN", "metadata pixel_scale NaN must be a finite number other than 0" },
-        { "pixel_scale", "0", "metadata pixel_scale 0 must be a finite number other than 0" },
-        { "scale", "0", "metadata scale [0] must be finite numbers other than 0, one per channel" },
-        { "mean", "Infinity", "metadata mean [Infinity] must be finite numbers, one per channel" },
-        { "resize_shorter", "100000", "metadata resize_shorter 100000 must be from 1 to 8192 pixels" },
-        { "resize_shorter", "-3", "metadata resize_shorter -3 must be from 1 to 8192 pixels" },
+        { "pixel_scale", "NaN", "model.onnx: metadata pixel_scale 'NaN' is not a comma-separated list of finite numbers" },
+        { "pixel_scale", "0", "model.onnx: metadata pixel_scale '0' is zero, which would map every pixel to one value" },
+        { "scale", "0", "model.onnx: metadata scale '0' is zero, which would map every pixel to one value" },
+        { "mean", "Infinity", "model.onnx: metadata mean 'Infinity' is not a comma-separated list of finite numbers" },
+        { "resize_shorter", "100000", "model.onnx: metadata resize_shorter '100000' is not a whole number from 1 to 8192" },
+        { "resize_shorter", "-3", "model.onnx: metadata resize_shorter '-3' is not a whole number from 1 to 8192" },
     };
 
     [Theory]
