@@ -158,18 +158,21 @@ public sealed unsafe partial class CpuBackend : HostBackend
                 for (int i = 0; i < nb; i++)
                     if (!d.IsPointwise) Im2Col(d, X + ((long)(n0 + i) * d.C + group * d.Cg) * d.H * d.W, col + (long)i * d.P, ld);
                 float* wg = Wt + (long)group * d.Kg * d.CRS;
-                float* target = nb == 1 ? Y + ((long)n0 * d.K + group * d.Kg) * d.P : product;
+                float* yg = Y + ((long)n0 * d.K + group * d.Kg) * d.P;
+                float* target = nb == 1 ? yg : product;
                 float* bg = B == null ? null : B + group * d.Kg;
-                if (bg != null && nb == 1)
-                    for (int k = 0; k < d.Kg; k++) new Span<float>(target + (long)k * d.P, d.P).Fill(bg[k]);
                 float* columnsOfX = d.IsPointwise ? X + ((long)n0 * d.C + group * d.Cg) * d.H * d.W : col;
-                Sgemm.Multiply(false, false, d.Kg, ld, d.CRS, 1f, wg, d.CRS, columnsOfX, ld, bg != null && nb == 1 ? 1f : 0f, target, ld, Threads);
-                if (nb > 1) ScatterImages(d, product, Y + (long)n0 * d.K * d.P + (long)group * d.Kg * d.P, nb, bg);
+                // The bias is added after the whole sum over CRS at any nb: seeding C with it would
+                // add it before the GEMM's later k-blocks, so an image's output would depend on
+                // whether it shared a GEMM, i.e. on the batch size.
+                Sgemm.Multiply(false, false, d.Kg, ld, d.CRS, 1f, wg, d.CRS, columnsOfX, ld, 0f, target, ld, Threads);
+                if (nb > 1 || bg != null) ScatterImages(d, target, yg, nb, bg);
             }
         }
     }
 
-    /// <summary>product (Kg x nb·P) → y[n, k, p] for the nb images (group offset already applied), plus bias.</summary>
+    /// <summary>product (Kg x nb·P) → y[n, k, p] for the nb images (group offset already applied), plus bias.
+    /// With nb == 1, product may be y itself: the bias is then added in place.</summary>
     private void ScatterImages(in Conv d, float* product, float* y, int nb, float* bias)
     {
         var dims = d;
