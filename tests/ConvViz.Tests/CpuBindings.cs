@@ -9,7 +9,7 @@ using Xunit.Abstractions;
 
 namespace ConvViz.Tests;
 
-// The backend-agnostic test bodies bound to the Cpu backend.
+// The backend-agnostic test bodies bound to the Cpu backend, one line each.
 
 public sealed class CpuOnnxConformanceTests(ITestOutputHelper output) : OnnxConformanceTests(output) { protected override Backend CreateBackend() => new CpuBackend(); }
 
@@ -19,17 +19,9 @@ public sealed class CpuBadInputTests : BadInputTests { protected override Backen
 
 public sealed class CpuNetworkTests : NetworkTests { protected override Backend CreateBackend() => new CpuBackend(); }
 
-public sealed class CpuParityTests : BackendParityTests
-{
-    protected override Backend CreateBackend() => new CpuBackend();
-    protected override bool ItemsIndependentOfBatch => true;
-}
+public sealed class CpuParityTests : BackendParityTests { protected override Backend CreateBackend() => new CpuBackend(); }
 
 public sealed class CpuNetworkParityTests : NetworkParityTests { protected override Backend CreateBackend() => new CpuBackend(); }
 
 /// <summary>One worker thread: the single-threaded code paths (no work split) against Reference too.</summary>
-public sealed class CpuSingleThreadParityTests : BackendParityTests
-{
-    protected override Backend CreateBackend() => new CpuBackend(threads: 1);
-    protected override bool ItemsIndependentOfBatch => true;
-}
+public sealed class CpuSingleThreadParityTests : BackendParityTests { protected override Backend CreateBackend() => new CpuBackend(threads: 1); }
