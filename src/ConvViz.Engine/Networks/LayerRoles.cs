@@ -6,14 +6,16 @@ namespace ConvViz.Engine.Networks;
 public static class LayerRoles
 {
     /// <summary>
-    /// For each convolution, in order, the layer that holds its rectified feature maps: the ReLU right
-    /// after it, or the convolution itself when no ReLU follows (relu1..relu5 in AlexNet).
+    /// For each convolution, in order, the layer that holds its rectified feature maps: the ReLU that
+    /// reads it, or the convolution itself when no ReLU does (relu1..relu5 in AlexNet; in a residual
+    /// block the second convolution feeds the Add, so the convolution itself).
     /// </summary>
     public static IReadOnlyList<string> RectifiedConvolutions(Network network)
     {
         var layers = network.Layers;
         return Enumerable.Range(0, layers.Count).Where(i => layers[i] is Conv2dLayer)
-            .Select(i => i + 1 < layers.Count && layers[i + 1] is ReluLayer ? layers[i + 1].Name : layers[i].Name).ToArray();
+            .Select(i => Enumerable.Range(i + 1, layers.Count - i - 1).FirstOrDefault(j => layers[j] is ReluLayer && network.InputsOf(j)[0] == i, -1) is var relu and >= 0
+                ? layers[relu].Name : layers[i].Name).ToArray();
     }
 
     /// <summary>The rectified output of the last convolution (what Grad-CAM and the Toolbox show first).</summary>

@@ -7,28 +7,69 @@ namespace ConvViz.Engine.Networks;
 /// <summary>One row of a network summary.</summary>
 public sealed record LayerSummary(int Index, string Name, string OpType, Shape OutputShape, long Parameters, long MultiplyAccumulates);
 
+/// <summary>One layer of a graph network and the layers whose outputs it reads (<see cref="Network.Input"/> for the network input).</summary>
+public sealed record GraphNode(Layer Layer, IReadOnlyList<int> Inputs);
+
 /// <summary>
-/// An ordered list of uniquely named layers. Forward runs up to any layer and keeps what backward
-/// needs; backward starts at any layer with any seed and a ReLU rule, and writes parameter
-/// gradients only when asked. Layers are addressed by name (or by index).
+/// Uniquely named layers in topological order, each reading the outputs of earlier layers (or the
+/// network input): a graph, of which a sequential network (layer i reads layer i - 1) is the
+/// special case. Forward runs up to any layer and keeps what backward needs; backward starts at any
+/// layer with any seed and a ReLU rule, sums the gradients of an output read by several layers, and
+/// writes parameter gradients only when asked. Layers are addressed by name (or by index).
 /// </summary>
 public sealed class Network : IDisposable
 {
+    /// <summary>The input index that stands for the network input.</summary>
+    public const int Input = -1;
+
     private readonly Layer[] layers;
+    private readonly int[][] inputs;
     private readonly Dictionary<string, int> indexByName;
 
+    /// <summary>A sequential network: each layer reads the one before it.</summary>
     /// <param name="sampleShape">The shape of one input sample, e.g. (3, 227, 227).</param>
     public Network(Shape sampleShape, IEnumerable<Layer> layers)
+        : this(sampleShape, layers.Select((layer, i) => new GraphNode(layer, [i - 1])))
     {
-        this.layers = layers.ToArray();
-        if (this.layers.Length == 0) throw new ArgumentException("a network needs at least one layer");
+    }
+
+    /// <summary>A graph network; every node reads only earlier layers or <see cref="Input"/>, and every
+    /// layer but the last is read by a later one.</summary>
+    public Network(Shape sampleShape, IEnumerable<GraphNode> nodes)
+    {
+        var list = nodes.ToArray();
+        if (list.Length == 0) throw new ArgumentException("a network needs at least one layer");
+        layers = list.Select(n => n.Layer).ToArray();
+        inputs = list.Select(n => n.Inputs.ToArray()).ToArray();
         indexByName = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < this.layers.Length; i++)
-            if (!indexByName.TryAdd(this.layers[i].Name, i))
-                throw new ArgumentException($"two layers are named '{this.layers[i].Name}'; layer names must be unique");
+        for (int i = 0; i < layers.Length; i++)
+            if (!indexByName.TryAdd(layers[i].Name, i))
+                throw new ArgumentException($"two layers are named '{layers[i].Name}'; layer names must be unique");
+        var read = new bool[layers.Length];
+        for (int i = 0; i < layers.Length; i++)
+        {
+            int expected = layers[i] is JoinLayer ? 2 : 1;
+            if (layers[i] is JoinLayer ? inputs[i].Length < 2 : inputs[i].Length != 1)
+                throw new ArgumentException($"layer '{layers[i].Name}' ({layers[i].OpType}) reads {inputs[i].Length} inputs, expected {(expected == 1 ? "one" : "two or more")}");
+            foreach (int j in inputs[i])
+            {
+                if (j < Input || j >= i)
+                    throw new ArgumentException($"layer '{layers[i].Name}' reads {(j >= 0 && j < layers.Length ? $"layer '{layers[j].Name}'" : $"layer {j}")}, which does not come before it");
+                if (j >= 0) read[j] = true;
+            }
+        }
+        int unread = Array.IndexOf(read[..^1], false);
+        if (unread >= 0) throw new ArgumentException($"layer '{layers[unread].Name}' is read by no later layer; every layer but the last must feed the output");
+        IsSequential = Enumerable.Range(0, layers.Length).All(i => inputs[i] is [var j] && j == i - 1);
         SampleShape = sampleShape;
         Summarize(1);
     }
+
+    /// <summary>True when each layer reads the one before it (no branches, no joins).</summary>
+    public bool IsSequential { get; }
+
+    /// <summary>The layers (indices, <see cref="Input"/> for the network input) whose outputs layer <paramref name="index"/> reads.</summary>
+    public IReadOnlyList<int> InputsOf(int index) => inputs[index];
 
     public Shape SampleShape { get; }
     public IReadOnlyList<Layer> Layers => layers;
@@ -46,13 +87,12 @@ public sealed class Network : IDisposable
     public IReadOnlyList<LayerSummary> Summarize(int n)
     {
         var rows = new List<LayerSummary>(layers.Length);
-        var shape = InputShape(n);
+        var shapes = Shapes(InputShape(n), layers.Length - 1);
         for (int i = 0; i < layers.Length; i++)
         {
-            var output = layers[i].OutputShape(shape);
-            rows.Add(new LayerSummary(i, layers[i].Name, layers[i].OpType, output,
-                layers[i].Parameters.Sum(p => (long)p.Value.ElementCount), layers[i].MultiplyAccumulates(shape)));
-            shape = output;
+            var input = inputs[i][0] == Input ? InputShape(n) : shapes[inputs[i][0]];
+            rows.Add(new LayerSummary(i, layers[i].Name, layers[i].OpType, shapes[i],
+                layers[i].Parameters.Sum(p => (long)p.Value.ElementCount), layers[i] is JoinLayer ? 0 : layers[i].MultiplyAccumulates(input)));
         }
         return rows;
     }
@@ -74,16 +114,26 @@ public sealed class Network : IDisposable
         if (SampleShape.Rank != 3 || input.Rank != 4 || input.C != SampleShape[0])
             throw new ArgumentException($"network input has shape {input}, expected (N, {SampleShape[0]}, H, W): the model's channels at any height and width");
         string size = $"a {input.H}x{input.W} input (the model's size is {SampleShape[1]}x{SampleShape[2]})";
-        var shape = input;
+        Shape[] shapes;
+        try { shapes = Shapes(input, last); }
+        catch (ArgumentException e) { throw new ArgumentException($"layer '{layer}' cannot run on {size}: {e.Message}", e); }
         for (int i = 0; i <= last; i++)
-        {
-            try { shape = layers[i].OutputShape(shape); }
-            catch (ArgumentException e) { throw new ArgumentException($"layer '{layer}' cannot run on {size}: {e.Message}", e); }
-            if (shape.Rank != 4)
+            if (shapes[i].Rank != 4)
                 throw new ArgumentException($"layer '{layer}' cannot run on {size}: layer '{layers[i].Name}' ({layers[i].OpType}) turns the maps into " +
                                             $"features, which only the model's size defines; run at {SampleShape[1]}x{SampleShape[2]} or up to a layer before it");
+        return shapes[last];
+    }
+
+    /// <summary>The output shapes of layers 0..<paramref name="last"/> for a network input of shape <paramref name="input"/>.</summary>
+    private Shape[] Shapes(Shape input, int last)
+    {
+        var shapes = new Shape[last + 1];
+        for (int i = 0; i <= last; i++)
+        {
+            var from = inputs[i].Select(j => j == Input ? input : shapes[j]).ToArray();
+            shapes[i] = layers[i] is JoinLayer join ? join.OutputShape(from) : layers[i].OutputShape(from[0]);
         }
-        return shape;
+        return shapes;
     }
 
     /// <summary>Whether layers 0..<paramref name="layer"/> run on an input of this shape (see <see cref="OutputShape(string, Shape)"/>).</summary>
@@ -114,14 +164,14 @@ public sealed class Network : IDisposable
         if (upTo is not null) OutputShape(upTo, input.Shape);
         int last = upTo is null ? layers.Length - 1 : IndexOf(upTo);
         var pass = new ForwardPass(this, input);
-        var x = input;
         try
         {
             for (int i = 0; i <= last; i++)
             {
-                var output = layers[i].Forward(x, training);
+                var output = layers[i] is JoinLayer join
+                    ? join.Forward(inputs[i].Select(pass.InputOf).ToArray(), training)
+                    : layers[i].Forward(pass.InputOf(inputs[i][0]), training);
                 pass.Add(output);
-                x = output.Y;
             }
             if (!training) RequireFiniteOutput(pass);
         }
@@ -178,29 +228,82 @@ public sealed class Network : IDisposable
         if (seed.Shape != expected)
             throw new ArgumentException($"backward seed for '{from}' has shape {seed.Shape}, expected {expected}");
 
-        // dy is the gradient flowing down; owner is the tensor that owns dy's memory (a reshape
-        // hands back a view of its dy, so the owner outlives several steps). The seed stays the caller's.
-        Tensor dy = seed, owner = seed;
-        for (int i = start; i >= 0; i--)
+        // gradients[i] is d objective / d output of layer i, summed over the layers that read it, and
+        // owners[i] the tensor that owns its memory (a reshape hands back a view of its dy, so an
+        // owner can outlive several layers). Index layers.Length stands for the network input. The
+        // seed stays the caller's.
+        var gradients = new Tensor?[layers.Length + 1];
+        var owners = new Tensor?[layers.Length + 1];
+        gradients[start] = seed;
+        int inputSlot = layers.Length;
+        try
         {
-            var x = i == 0 ? pass.Input : pass.Outputs[i - 1].Y;
-            observe?.Invoke(i, dy);
-            var layerOptions = i == 0 ? options : options with { InputGradient = true };
-            var dx = layers[i].Backward(x, pass.Outputs[i], dy, layerOptions);
-            if (dx is not null && dx.SharesMemoryWith(owner))
+            for (int i = start; i >= 0; i--)
             {
-                dy = dx;
-                continue;
+                var dy = gradients[i];
+                if (dy is null) continue;
+                observe?.Invoke(i, dy);
+                // Parameter gradients are written everywhere; an input gradient only where something below needs it.
+                var layerOptions = i == 0 && IsSequential ? options : options with { InputGradient = options.InputGradient || inputs[i].Any(j => j != Input) };
+                if (layers[i] is JoinLayer join)
+                {
+                    var dxs = join.Backward(inputs[i].Select(pass.InputOf).ToArray(), pass.Outputs[i], dy, layerOptions);
+                    for (int k = 0; k < dxs.Length; k++) Accumulate(inputs[i][k], dxs[k], dxs[k]);
+                }
+                else
+                {
+                    var dx = layers[i].Backward(pass.InputOf(inputs[i][0]), pass.Outputs[i], dy, layerOptions);
+                    var owner = dx is not null && owners[i] is { } o && dx.SharesMemoryWith(o) ? o : dx;
+                    if (ReferenceEquals(owner, owners[i])) owners[i] = null;
+                    if (dx is not null && (inputs[i][0] != Input || options.InputGradient)) Accumulate(inputs[i][0], dx, owner!);
+                    else owner?.Dispose();
+                }
+                Release(i);
             }
-            if (!ReferenceEquals(owner, seed)) owner.Dispose();
-            if (dx is null) return null;
-            dy = owner = dx;
+            var result = gradients[inputSlot];
+            if (result is null || !options.InputGradient) return null;
+            if (ReferenceEquals(result, owners[inputSlot]) && !result.IsView)
+            {
+                owners[inputSlot] = null;
+                return result;
+            }
+            var copy = result.Backend.Allocate(result.Shape);
+            result.Backend.Copy(result, copy);
+            return copy;
         }
-        if (ReferenceEquals(dy, owner) && !ReferenceEquals(owner, seed)) return dy;
-        var result = dy.Backend.Allocate(dy.Shape);
-        dy.Backend.Copy(dy, result);
-        if (!ReferenceEquals(owner, seed)) owner.Dispose();
-        return result;
+        finally
+        {
+            for (int i = 0; i < owners.Length; i++) Release(i);
+        }
+
+        void Accumulate(int target, Tensor dx, Tensor owner)
+        {
+            int slot = target == Input ? inputSlot : target;
+            if (gradients[slot] is null)
+            {
+                gradients[slot] = dx;
+                owners[slot] = owner;
+                return;
+            }
+            if (owners[slot] is null || gradients[slot]!.IsView)
+            {
+                // The first gradient is borrowed or a view: sum into a tensor of our own.
+                var sum = dx.Backend.Allocate(dx.Shape);
+                dx.Backend.Copy(gradients[slot]!, sum);
+                Release(slot);
+                gradients[slot] = sum;
+                owners[slot] = sum;
+            }
+            dx.Backend.Axpy(1f, dx, gradients[slot]!);
+            owner.Dispose();
+        }
+
+        void Release(int slot)
+        {
+            owners[slot]?.Dispose();
+            owners[slot] = null;
+            gradients[slot] = null;
+        }
     }
 
     /// <summary>A seed of zeros shaped like layer's output with 1 at channel c (every position), or
@@ -251,6 +354,9 @@ public sealed class ForwardPass : IDisposable
 
     /// <summary>The output of the last layer run.</summary>
     public Tensor Last => outputs[^1].Y;
+
+    /// <summary>The tensor a layer reads for input index <paramref name="index"/>: the network input or an earlier layer's output.</summary>
+    internal Tensor InputOf(int index) => index == Network.Input ? Input : outputs[index].Y;
 
     public Tensor Output(string layer)
     {

@@ -31,16 +31,22 @@ public sealed record ReceptiveField(string Layer, AxisField Vertical, AxisField 
 
 public static class ReceptiveFields
 {
-    /// <summary>The receptive field of every layer of <paramref name="network"/>, in order.</summary>
+    /// <summary>
+    /// The receptive field of every layer of <paramref name="network"/>, in order. Each layer grows the
+    /// field of what it reads; a layer that joins several inputs (Add, Concat) sees the union of their
+    /// fields, which must step with one stride (as every residual and Inception join does).
+    /// </summary>
     public static IReadOnlyList<ReceptiveField> Of(Network network)
     {
-        var fields = new List<ReceptiveField>();
-        var vertical = new AxisField(1, 1, 0);
-        var horizontal = new AxisField(1, 1, 0);
-        var shape = network.InputShape(1);
-        bool spatial = true;
-        foreach (var layer in network.Layers)
+        var fields = new ReceptiveField[network.Layers.Count];
+        var rows = network.Summarize(1);
+        var whole = (Vertical: new AxisField(network.SampleShape.Rank == 3 ? network.SampleShape[1] : 1, 1, 0),
+                     Horizontal: new AxisField(network.SampleShape.Rank == 3 ? network.SampleShape[2] : 1, 1, 0));
+        for (int i = 0; i < fields.Length; i++)
         {
+            var layer = network.Layers[i];
+            var read = network.InputsOf(i).Select(j => j == Network.Input ? new ReceptiveField("input", new AxisField(1, 1, 0), new AxisField(1, 1, 0), true) : fields[j]).ToArray();
+            var shape = network.InputsOf(i)[0] == Network.Input ? network.InputShape(1) : rows[network.InputsOf(i)[0]].OutputShape;
             var window = layer switch
             {
                 Conv2dLayer conv => new Window(conv.Geometry.KernelH, conv.Geometry.KernelW, conv.Geometry.StrideH, conv.Geometry.StrideW,
@@ -49,13 +55,11 @@ public static class ReceptiveFields
                 AveragePoolLayer average => Window.Of(average.GeometryFor(shape)),
                 _ => new Window(1, 1, 1, 1, 0, 0, 1, 1),
             };
-            shape = layer.OutputShape(shape);
-            vertical = Grow(vertical, window.KernelH, window.StrideH, window.PadTop, window.DilationH);
-            horizontal = Grow(horizontal, window.KernelW, window.StrideW, window.PadLeft, window.DilationW);
-            spatial &= shape.Rank == 4;
-            fields.Add(spatial
-                ? new ReceptiveField(layer.Name, vertical, horizontal, true)
-                : new ReceptiveField(layer.Name, new AxisField(network.SampleShape[1], 1, 0), new AxisField(network.SampleShape[2], 1, 0), false));
+            bool spatial = read.All(f => f.Spatial) && rows[i].OutputShape.Rank == 4;
+            fields[i] = spatial
+                ? new ReceptiveField(layer.Name, Grow(Union(layer, read.Select(f => f.Vertical)), window.KernelH, window.StrideH, window.PadTop, window.DilationH),
+                    Grow(Union(layer, read.Select(f => f.Horizontal)), window.KernelW, window.StrideW, window.PadLeft, window.DilationW), true)
+                : new ReceptiveField(layer.Name, whole.Vertical, whole.Horizontal, false);
         }
         return fields;
     }
@@ -67,6 +71,16 @@ public static class ReceptiveFields
     private sealed record Window(int KernelH, int KernelW, int StrideH, int StrideW, int PadTop, int PadLeft, int DilationH, int DilationW)
     {
         public static Window Of(PoolGeometry g) => new(g.KernelH, g.KernelW, g.StrideH, g.StrideW, g.PadTop, g.PadLeft, g.DilationH, g.DilationW);
+    }
+
+    /// <summary>The smallest field that holds each of <paramref name="fields"/> (all of one stride).</summary>
+    private static AxisField Union(Layer layer, IEnumerable<AxisField> fields)
+    {
+        var list = fields.ToArray();
+        if (list.Any(f => f.Stride != list[0].Stride))
+            throw new ArgumentException($"layer '{layer.Name}' ({layer.OpType}) joins maps whose units step {string.Join(" and ", list.Select(f => f.Stride))} input pixels apart; they cannot share one receptive field");
+        int first = list.Min(f => f.First), end = list.Max(f => f.First + f.Size);
+        return new AxisField(end - first, list[0].Stride, first);
     }
 
     private static AxisField Grow(AxisField field, int kernel, int stride, int pad, int dilation) =>

@@ -30,14 +30,19 @@ public static class OnnxExporter
     {
         var graph = new GraphProto { Name = "convviz" };
         graph.Input.Add(ValueInfo(InputName, network.SampleShape));
-        string previous = InputName;
-        var shape = network.InputShape(1);
-        foreach (var layer in network.Layers)
+        // Each layer's node(s) read the tensors of the layers it reads (the graph input for Network.Input).
+        var rows = network.Summarize(1);
+        var tensors = new string[network.Layers.Count];
+        string TensorOf(int index) => index == Network.Input ? InputName : tensors[index];
+        Shape ShapeOf(int index) => index == Network.Input ? network.InputShape(1) : rows[index].OutputShape;
+        for (int i = 0; i < tensors.Length; i++)
         {
-            previous = AddLayer(graph, layer, previous, shape);
-            shape = layer.OutputShape(shape);
+            var read = network.InputsOf(i);
+            tensors[i] = network.Layers[i] is JoinLayer join
+                ? AddJoin(graph, join, read.Select(TensorOf))
+                : AddLayer(graph, network.Layers[i], TensorOf(read[0]), ShapeOf(read[0]));
         }
-        graph.Output.Add(ValueInfo(previous, new Shape(shape.ToArray()[1..])));
+        graph.Output.Add(ValueInfo(tensors[^1], new Shape(rows[^1].OutputShape.ToArray()[1..])));
 
         var model = new ModelProto
         {
@@ -50,6 +55,17 @@ public static class OnnxExporter
         foreach (var (key, value) in metadata ?? new Dictionary<string, string>())
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         return model;
+    }
+
+    /// <summary>Adds the node of a layer that joins several tensors (Add, or Concat along the channels).</summary>
+    private static string AddJoin(GraphProto graph, JoinLayer layer, IEnumerable<string> inputs)
+    {
+        var node = new NodeProto { Name = layer.Name, OpType = layer.OpType };
+        node.Input.AddRange(inputs);
+        node.Output.Add(layer.Name);
+        if (layer.OpType == "Concat") Int(node, "axis", 1);
+        graph.Node.Add(node);
+        return layer.Name;
     }
 
     /// <summary>Adds the node(s) of one layer reading <paramref name="input"/> (of shape
