@@ -8,8 +8,14 @@ using Tensor = ConvViz.Engine.Tensors.Tensor;
 
 namespace ConvViz.Engine.Onnx;
 
-/// <summary>A network read from ONNX, with the model's metadata_props.</summary>
-public sealed record ImportedModel(Network Network, IReadOnlyDictionary<string, string> Metadata, string InputName);
+/// <summary>
+/// A network read from ONNX, with the model's metadata_props. <paramref name="LayerTensors"/> maps
+/// each layer's name to the ONNX tensor that holds its output: the output of the last node folded
+/// into the layer (the BatchNormalization or bias Add after a Conv, an Identity after any layer), so
+/// that another ONNX implementation's value of that tensor can be compared with the layer's output.
+/// </summary>
+public sealed record ImportedModel(Network Network, IReadOnlyDictionary<string, string> Metadata, string InputName,
+    IReadOnlyDictionary<string, string> LayerTensors);
 
 /// <summary>
 /// Loads sequential convnets from ONNX (opsets 7 to 17): one chain of Conv, Relu, LRN, MaxPool,
@@ -57,6 +63,7 @@ public static class OnnxImporter
         private readonly Dictionary<string, List<NodeProto>> consumers = new(StringComparer.Ordinal);
         private readonly List<Layer> layers = [];
         private readonly HashSet<string> layerNames = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, string> layerTensors = new(StringComparer.Ordinal);
         private long opset;
         private string current = "";
         private Shape currentShape = new(1);
@@ -86,7 +93,7 @@ public static class OnnxImporter
                 if (layers.Count == 0) throw new NotSupportedException($"{source}: the graph has no layers");
                 var network = new Network(sample, layers);
                 var metadata = model.MetadataProps.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Last().Value);
-                return new ImportedModel(network, metadata, inputName);
+                return new ImportedModel(network, metadata, inputName, layerTensors);
             }
             catch
             {
@@ -198,6 +205,8 @@ public static class OnnxImporter
                 if (currentShape.SampleSize > MaxSampleElements)
                     throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its output {currentShape} holds more than {MaxSampleElements:N0} values per sample");
             }
+            // A layer's output is its node's; a folded node (or an Identity) rewrites the output of the layer before it.
+            if (layers.Count > 0) layerTensors[layers[^1].Name] = node.Output[0];
             current = node.Output[0];
             RequireSingleConsumer(current);
         }
