@@ -33,8 +33,8 @@ public static class OnnxImporter
     /// model whose shapes grow past it is refused at load rather than failing (or swapping) at run time.</summary>
     public const int MaxSampleElements = 1 << 28;
 
-    private static readonly string[] ChainOps =
-        ["Conv", "Relu", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "MatMul", "Add", "Flatten", "Reshape",
+    private static readonly string[] LayerOps =
+        ["Conv", "Relu", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "MatMul", "Add", "Sum", "Concat", "Flatten", "Reshape",
          "Dropout", "Softmax", "Identity", "BatchNormalization"];
 
     /// <summary>Reads and imports an .onnx file. The weights' bytes are released as they are
@@ -62,9 +62,16 @@ public static class OnnxImporter
         private readonly Dictionary<string, OnnxTensorData> constants = new(StringComparer.Ordinal);
         private readonly Dictionary<string, List<NodeProto>> consumers = new(StringComparer.Ordinal);
         private readonly List<Layer> layers = [];
+        // reads[i]: the layers (Network.Input for the graph input) whose outputs layer i reads.
+        private readonly List<int[]> reads = [];
+        // The data tensors seen so far: the layer that produces each (Identity and folded nodes pass
+        // their input's producer on) and its shape at batch 1.
+        private readonly Dictionary<string, int> producers = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, Shape> shapes = new(StringComparer.Ordinal);
         private readonly HashSet<string> layerNames = new(StringComparer.Ordinal);
         private readonly Dictionary<string, string> layerTensors = new(StringComparer.Ordinal);
         private long opset;
+        // The data tensor the node being visited reads, and its shape.
         private string current = "";
         private Shape currentShape = new(1);
 
@@ -80,18 +87,21 @@ public static class OnnxImporter
             RequireSingleAssignment();
 
             var (inputName, sample) = DataInput();
-            current = inputName;
-            currentShape = new Shape([1, .. sample.ToArray()]);
-            RequireSingleConsumer(current);
+            producers[inputName] = Network.Input;
+            shapes[inputName] = new Shape([1, .. sample.ToArray()]);
             try
             {
                 foreach (var node in graph.Node) VisitChecked(node);
                 if (graph.Output.Count != 1)
-                    throw new NotSupportedException($"{source}: the graph has {graph.Output.Count} outputs; only sequential convnets with one output load");
-                if (graph.Output[0].Name != current)
-                    throw new NotSupportedException($"{source}: the graph output '{graph.Output[0].Name}' is not the end of the layer chain (which ends at '{current}'); only sequential convnets load");
+                    throw new NotSupportedException($"{source}: the graph has {graph.Output.Count} outputs; only networks with one output load");
                 if (layers.Count == 0) throw new NotSupportedException($"{source}: the graph has no layers");
-                var network = new Network(sample, layers);
+                string output = graph.Output[0].Name;
+                if (!producers.TryGetValue(output, out int last) || last != layers.Count - 1)
+                    throw new NotSupportedException($"{source}: the graph output '{output}' is not the output of its last layer '{layers[^1].Name}'");
+                for (int i = 0; i < layers.Count - 1; i++)
+                    if (!reads.Skip(i + 1).Any(r => r.Contains(i)))
+                        throw new NotSupportedException($"{source}: the output of layer '{layers[i].Name}' is used by no later layer and is not the graph output; only networks whose every layer feeds the output load");
+                var network = new Network(sample, layers.Select((layer, i) => new GraphNode(layer, reads[i])));
                 var metadata = model.MetadataProps.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Last().Value);
                 return new ImportedModel(network, metadata, inputName, layerTensors);
             }
@@ -165,50 +175,87 @@ public static class OnnxImporter
                 constants[node.Output[0]] = ConstantFolder.ConstantValue(node);
                 return;
             }
-            if (node.OpType == "Shape" && node.Input.Count == 1 && node.Input[0] == current)
+            if (node.OpType == "Shape" && node.Input.Count == 1 && shapes.TryGetValue(node.Input[0], out var measured))
             {
-                constants[node.Output[0]] = ConstantFolder.ShapeOf(node, currentShape.ToArray());
+                constants[node.Output[0]] = ConstantFolder.ShapeOf(node, measured.ToArray());
                 return;
             }
-            if (!node.Input.Contains(current))
+            var data = node.Input.Where(producers.ContainsKey).Distinct().ToArray();
+            if (data.Length == 0)
             {
-                // Off the chain: a computation on constants, evaluated now.
+                // A computation on constants (a shape subgraph), evaluated now.
                 if (!ConstantFolder.FoldableOps.Contains(node.OpType))
                     throw Unsupported(node);
-                var values = node.Input.Select(i => i.Length == 0 ? null : Value(i)
-                    ?? throw Branching(node, i)).ToArray();
+                var values = node.Input.Select(i => i.Length == 0 ? null : Value(i) ?? throw Undefined(node, i)).ToArray();
                 constants[node.Output[0]] = ConstantFolder.Evaluate(node, values, opset);
                 return;
             }
-            if (node.Input.Count == 0 || node.Input[0] != current)
-            {
-                if (node.OpType != "Add" || node.Input.Count != 2)
-                    throw Branching(node, node.Input[0]);
-            }
-            if (!ChainOps.Contains(node.OpType)) throw Unsupported(node);
+            if (!LayerOps.Contains(node.OpType)) throw Unsupported(node);
             // Extra outputs (MaxPool indices, Dropout mask) must not be used.
             foreach (var extra in node.Output.Skip(1).Where(o => o.Length > 0 && consumers.ContainsKey(o)))
                 throw new NotSupportedException($"{where}: its output '{extra}' is used by {OnnxAttributes.Describe(consumers[extra][0])}; only the main output of a layer may be used");
+            if (node.OpType is "Add" or "Sum" or "Concat" && data.Length >= 2)
+            {
+                Join(node, data);
+                return;
+            }
+            if (data.Length > 1) throw new NotSupportedException($"{where}: reads {data.Length} layer outputs ({string.Join(", ", data)}); a {node.OpType} reads one");
+            current = data[0];
+            currentShape = shapes[current];
+            if (node.OpType != "Add" && node.Input[0] != current) throw new NotSupportedException($"{where}: reads the layer output '{current}' in place of its first input");
 
+            int producer = producers[current];
             var layer = node.OpType switch
             {
                 "Identity" => null,
-                "BatchNormalization" => FoldBatchNormalization(node),
-                "Add" => FoldBias(node),
+                "BatchNormalization" => BatchNormalization(node, producer),
+                "Add" => FoldBias(node, producer),
                 _ => CreateLayer(node),
             };
-            if (layer is not null)
+            if (layer is null)
             {
-                layers.Add(layer);
-                layerNames.Add(layer.Name);
-                currentShape = layer.OutputShape(currentShape);
-                if (currentShape.SampleSize > MaxSampleElements)
-                    throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its output {currentShape} holds more than {MaxSampleElements:N0} values per sample");
+                // Identity, or a node folded into the layer that produced its input: that layer now ends at this node's output.
+                producers[node.Output[0]] = producer;
+                shapes[node.Output[0]] = currentShape;
+                if (producer != Network.Input) layerTensors[layers[producer].Name] = node.Output[0];
+                return;
             }
-            // A layer's output is its node's; a folded node (or an Identity) rewrites the output of the layer before it.
-            if (layers.Count > 0) layerTensors[layers[^1].Name] = node.Output[0];
-            current = node.Output[0];
-            RequireSingleConsumer(current);
+            AddLayer(node, layer, [producer], layer.OutputShape(currentShape));
+        }
+
+        /// <summary>A layer reading <paramref name="from"/>, producing the node's output of <paramref name="shape"/>.</summary>
+        private void AddLayer(NodeProto node, Layer layer, int[] from, Shape shape)
+        {
+            layers.Add(layer);
+            reads.Add(from);
+            layerNames.Add(layer.Name);
+            if (shape.SampleSize > MaxSampleElements)
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its output {shape} holds more than {MaxSampleElements:N0} values per sample");
+            producers[node.Output[0]] = layers.Count - 1;
+            shapes[node.Output[0]] = shape;
+            layerTensors[layer.Name] = node.Output[0];
+        }
+
+        /// <summary>Add or Sum of layer outputs (a residual connection), or Concat along the channels (an Inception block).</summary>
+        private void Join(NodeProto node, string[] data)
+        {
+            if (node.Input.Any(i => i.Length > 0 && !producers.ContainsKey(i)))
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: joins layer outputs with a constant; only layer outputs can be joined");
+            JoinLayer join;
+            if (node.OpType == "Concat")
+            {
+                long axis = node.GetInt("axis", 1);
+                int rank = shapes[data[0]].Rank;
+                if ((axis < 0 ? axis + rank : axis) != 1)
+                    throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Concat along axis {axis} is not supported (only the channel axis, 1)");
+                join = new ConcatLayer(LayerName(node));
+            }
+            else join = new AddLayer(LayerName(node));
+            var inputs = node.Input.Select(i => producers[i]).ToArray();
+            Shape shape;
+            try { shape = join.OutputShape(node.Input.Select(i => shapes[i]).ToArray()); }
+            catch (ArgumentException e) { throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: {e.Message}", e); }
+            AddLayer(node, join, inputs, shape);
         }
 
         private Layer CreateLayer(NodeProto node)
@@ -320,7 +367,7 @@ public static class OnnxImporter
         private Layer Reshape(NodeProto node, string name)
         {
             var target = (opset >= 5
-                ? (node.Input.Count > 1 ? Value(node.Input[1]) ?? throw Branching(node, node.Input[1]) : throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: the shape input is missing"))
+                ? (node.Input.Count > 1 ? Value(node.Input[1]) ?? throw Undefined(node, node.Input[1]) : throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: the shape input is missing"))
                     .ToInt64()
                 : node.GetInts("shape") ?? throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: the shape attribute is missing"));
             bool allowZero = node.GetInt("allowzero", 0) != 0;
@@ -354,11 +401,15 @@ public static class OnnxImporter
         private Exception BadReshape(NodeProto node, long[] target) => new NotSupportedException(
             $"{OnnxAttributes.Describe(node)}: cannot reshape {currentShape} to [{string.Join(", ", target)}] keeping the batch first");
 
-        /// <summary>BatchNormalization (inference) folded into the Conv before it: w' = w·γ/√(σ²+ε), b' = (b − μ)·γ/√(σ²+ε) + β.</summary>
-        private Layer? FoldBatchNormalization(NodeProto node)
+        /// <summary>
+        /// BatchNormalization (inference) as y = x·f + (β − μ·f) per channel, f = γ/√(σ²+ε): folded into
+        /// the Conv that produces its input when nothing else reads that Conv's output (w' = w·f,
+        /// b' = (b − μ)·f + β); otherwise a layer of its own, a depthwise 1x1 convolution with weight f
+        /// and bias β − μ·f, so its backward is the convolution's.
+        /// </summary>
+        private Layer? BatchNormalization(NodeProto node, int producer)
         {
-            if (layers.Count == 0 || layers[^1] is not Conv2dLayer conv)
-                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: BatchNormalization can only be folded into a Conv right before it, not after {(layers.Count == 0 ? "the input" : layers[^1].ToString())}");
+            RequireRank(node, 4);
             float epsilon = node.GetFloat("epsilon", 1e-5f);
             if (!(epsilon >= 0f) || !float.IsFinite(epsilon))
                 throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: epsilon {epsilon} must be a finite number of at least 0");
@@ -366,49 +417,56 @@ public static class OnnxImporter
             var beta = Weight(node, 2, "B", rank: 1).Floats;
             var mean = Weight(node, 3, "mean", rank: 1).Floats;
             var variance = Weight(node, 4, "var", rank: 1).Floats;
-            var w = backend.Download(conv.Weight.Value);
-            var b = conv.Bias is null ? new float[conv.OutputChannels] : backend.Download(conv.Bias.Value);
-            int k = conv.OutputChannels, perChannel = w.Length / k;
+            int k = currentShape.C;
             if (gamma.Length != k || beta.Length != k || mean.Length != k || variance.Length != k)
-                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its parameters do not have {k} values, one per channel of {conv}");
-            for (int c = 0; c < k; c++)
-                if (!(variance[c] >= 0f) || !(variance[c] + (double)epsilon > 0))
-                    throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: channel {c} has variance {variance[c]} (with epsilon {epsilon}); a variance must be positive");
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its parameters do not have {k} values, one per channel of '{current}' {currentShape}");
+            var factor = new double[k];
             for (int c = 0; c < k; c++)
             {
-                double factor = gamma[c] / Math.Sqrt((double)variance[c] + epsilon);
-                for (int i = 0; i < perChannel; i++) w[c * perChannel + i] = (float)(w[c * perChannel + i] * factor);
-                b[c] = (float)((b[c] - mean[c]) * factor + beta[c]);
+                if (!(variance[c] >= 0f) || !(variance[c] + (double)epsilon > 0))
+                    throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: channel {c} has variance {variance[c]} (with epsilon {epsilon}); a variance must be positive");
+                factor[c] = gamma[c] / Math.Sqrt((double)variance[c] + epsilon);
             }
-            var folded = new Conv2dLayer(conv.Name, Upload(w, conv.Weight.Value.Shape.ToArray()), Upload(b, [k]), conv.Geometry);
-            layers[^1] = folded;
+            if (producer == Network.Input || layers[producer] is not Conv2dLayer conv || Readers(current) != 1)
+                return new Conv2dLayer(LayerName(node), Upload(Array.ConvertAll(factor, f => (float)f), [k, 1, 1, 1]),
+                    Upload(Enumerable.Range(0, k).Select(c => (float)(beta[c] - mean[c] * factor[c])).ToArray(), [k]), Conv2dGeometry.Square(1, groups: k));
+            var w = backend.Download(conv.Weight.Value);
+            var b = conv.Bias is null ? new float[k] : backend.Download(conv.Bias.Value);
+            int perChannel = w.Length / k;
+            for (int c = 0; c < k; c++)
+            {
+                for (int i = 0; i < perChannel; i++) w[c * perChannel + i] = (float)(w[c * perChannel + i] * factor[c]);
+                b[c] = (float)((b[c] - mean[c]) * factor[c] + beta[c]);
+            }
+            layers[producer] = new Conv2dLayer(conv.Name, Upload(w, conv.Weight.Value.Shape.ToArray()), Upload(b, [k]), conv.Geometry);
             conv.Dispose();
             return null;
         }
 
-        /// <summary>Add of a constant to the chain right after a Conv, Gemm or MatMul: added to that layer's bias.</summary>
-        private Layer? FoldBias(NodeProto node)
+        /// <summary>Add of a constant to the output of a Conv, Gemm or MatMul that nothing else reads: added to that layer's bias.</summary>
+        private Layer? FoldBias(NodeProto node, int producer)
         {
+            if (node.Input.Count != 2) throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Add has {node.Input.Count} inputs, expected 2");
             string other = node.Input[0] == current ? node.Input[1] : node.Input[0];
             var addend = FiniteFloats(node, other, "the addend");
-            switch (layers.Count > 0 ? layers[^1] : null)
+            switch (producer != Network.Input && Readers(current) == 1 ? layers[producer] : null)
             {
                 case FullyConnectedLayer fc when addend.ElementCount == fc.Outputs:
                 {
                     var bias = Add(fc.Bias, addend.Floats);
-                    layers[^1] = new FullyConnectedLayer(fc.Name, Upload(backend.Download(fc.Weight.Value), [fc.Outputs, fc.Inputs]), Upload(bias, [fc.Outputs]));
+                    layers[producer] = new FullyConnectedLayer(fc.Name, Upload(backend.Download(fc.Weight.Value), [fc.Outputs, fc.Inputs]), Upload(bias, [fc.Outputs]));
                     fc.Dispose();
                     return null;
                 }
                 case Conv2dLayer conv when addend.ElementCount == conv.OutputChannels && (addend.Rank <= 1 || addend.Dims[^1] == 1):
                 {
                     var bias = Add(conv.Bias, addend.Floats);
-                    layers[^1] = new Conv2dLayer(conv.Name, Upload(backend.Download(conv.Weight.Value), conv.Weight.Value.Shape.ToArray()), Upload(bias, [conv.OutputChannels]), conv.Geometry);
+                    layers[producer] = new Conv2dLayer(conv.Name, Upload(backend.Download(conv.Weight.Value), conv.Weight.Value.Shape.ToArray()), Upload(bias, [conv.OutputChannels]), conv.Geometry);
                     conv.Dispose();
                     return null;
                 }
                 default:
-                    throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Add is supported only as the bias of the Conv, Gemm or MatMul right before it (one value per output channel)");
+                    throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Add of a constant is supported only as the bias of a Conv, Gemm or MatMul whose output it alone reads (one value per output channel)");
             }
         }
 
@@ -439,7 +497,7 @@ public static class OnnxImporter
             if (node.Input.Count <= index || node.Input[index].Length == 0)
                 throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: input {role} is missing");
             string name = node.Input[index];
-            var value = Value(name) ?? throw Branching(node, name);
+            var value = Value(name) ?? throw Undefined(node, name);
             if (value.Rank != rank || value.Data is not float[])
                 throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: {role} '{name}' is {value.DataType} [{string.Join(", ", value.Dims)}], expected a rank-{rank} float tensor");
             if (value.ElementCount == 0)
@@ -453,7 +511,7 @@ public static class OnnxImporter
         /// <summary>A known float value whose every element is finite.</summary>
         private OnnxTensorData FiniteFloats(NodeProto node, string name, string role)
         {
-            var value = Value(name) ?? throw Branching(node, name);
+            var value = Value(name) ?? throw Undefined(node, name);
             if (value.Data is not float[] floats)
                 throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: {role} '{name}' is {value.DataType}, expected a float tensor");
             RequireFinite(node, name, floats);
@@ -525,19 +583,13 @@ public static class OnnxImporter
             }
         }
 
-        /// <summary>A chain tensor read by more than one node (Shape nodes aside) means the graph branches.</summary>
-        private void RequireSingleConsumer(string tensor)
-        {
-            var readers = consumers.TryGetValue(tensor, out var list) ? list.Where(n => n.OpType != "Shape").ToList() : [];
-            if (readers.Count > 1)
-                throw new NotSupportedException(
-                    $"{source}: only sequential convnets load, but the graph branches at '{tensor}': it feeds {string.Join(" and ", readers.Select(OnnxAttributes.Describe))}");
-        }
+        /// <summary>The nodes that read a tensor's values (Shape nodes read only its shape).</summary>
+        private int Readers(string tensor) => consumers.TryGetValue(tensor, out var list) ? list.Count(n => n.OpType != "Shape") : 0;
 
-        private Exception Branching(NodeProto node, string input) => new NotSupportedException(
-            $"{OnnxAttributes.Describe(node)}: reads '{input}', which is neither the layer chain's current tensor '{current}' nor a constant; only sequential convnets load");
+        private static Exception Undefined(NodeProto node, string input) => new InvalidDataException(
+            $"{OnnxAttributes.Describe(node)}: reads '{input}', which no earlier node produces and no initializer holds");
 
         private static Exception Unsupported(NodeProto node) => new NotSupportedException(
-            $"{OnnxAttributes.Describe(node)}: operator {node.OpType} is not supported (ConvViz loads sequential convnets of {string.Join(", ", ChainOps.Where(o => o != "Add"))}, Add as a bias, and constant shape computations)");
+            $"{OnnxAttributes.Describe(node)}: operator {node.OpType} is not supported (ConvViz loads {string.Join(", ", LayerOps)} and constant shape computations)");
     }
 }
