@@ -1,4 +1,5 @@
-/* elementwise.cl: ReLU forward and backward, dropout, and the element-wise arithmetic.
+/* elementwise.cl: ReLU forward and backward, dropout, the element-wise arithmetic and the
+ * channel block copy of concatenation.
  * One work-item per element; every kernel takes the element count, so the host may round the
  * NDRange up to a whole number of work-groups. x and y may be the same buffer where the backend
  * interface allows it, so no pointer here is RESTRICT. */
@@ -70,4 +71,17 @@ KERNEL void clamp_range(int count, float low, float high, GLOBAL float* x)
     if (i >= count) return;
     const float v = x[i];
     x[i] = v < low ? low : v > high ? high : v;
+}
+
+/* Channel concatenation and its backward: item n of the batch copies its block of `block` floats
+ * (channels * H * W, contiguous) from source[n * source_item + source_start ...] to
+ * destination[n * destination_item + destination_start ...]; the rest of destination is kept. */
+KERNEL void copy_channels(int count, int block, int source_item, int source_start,
+                          int destination_item, int destination_start,
+                          GLOBAL const float* source, GLOBAL float* destination)
+{
+    const int i = GID(0);
+    if (i >= count) return;
+    const int n = i / block, j = i - n * block;
+    destination[n * destination_item + destination_start + j] = source[n * source_item + source_start + j];
 }

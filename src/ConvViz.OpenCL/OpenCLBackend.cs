@@ -138,6 +138,15 @@ public sealed partial class OpenCLBackend : Backend
     protected override void CopyCore(Tensor source, Tensor destination) =>
         context.Copy(Mem(source), Mem(destination), source.ElementCount);
 
+    // One launch for the whole batch rather than one clEnqueueCopyBuffer per item.
+    protected override void CopyChannelsCore(Tensor source, int sourceChannel, Tensor destination, int destinationChannel, int channels, int plane)
+    {
+        int block = channels * plane;
+        RunElements("elementwise.cl", "copy_channels", (long)source.Shape.N * block,
+            source.Shape.N * block, block, source.Shape.C * plane, sourceChannel * plane,
+            destination.Shape.C * plane, destinationChannel * plane, Mem(source), Mem(destination));
+    }
+
     // ---------------------------------------------------------------- pooling
 
     protected override void MaxPoolForwardCore(Tensor x, Tensor y, Tensor switches, PoolGeometry g) =>

@@ -464,6 +464,47 @@ public abstract class Backend : IDisposable
         if (!ReferenceEquals(source.Buffer, destination.Buffer)) CopyCore(source, destination);
     }
 
+    /// <summary>
+    /// Channels [sourceChannel, sourceChannel + channels) of every batch item of source (N, Cs, H, W)
+    /// into channels [destinationChannel, destinationChannel + channels) of destination (N, Cd, H, W);
+    /// the rest of destination is kept. Rank-2 (N, C) tensors count as H = W = 1. Channel concatenation
+    /// (ONNX Concat on axis 1) is one call per input, and its backward one call per input's slice of dy.
+    /// </summary>
+    public void CopyChannels(Tensor source, int sourceChannel, Tensor destination, int destinationChannel, int channels)
+    {
+        const string op = "CopyChannels";
+        Require(op, "source", source);
+        Require(op, "destination", destination);
+        var s = source.Shape;
+        var d = destination.Shape;
+        RequireChannelRank(op, "source", s);
+        RequireChannelRank(op, "destination", d);
+        if (d.N != s.N || PlaneHeight(d) != PlaneHeight(s) || PlaneWidth(d) != PlaneWidth(s))
+            throw new ArgumentException($"{op}: destination has shape {d}, expected {(s.Rank == 2 ? $"({s.N}, C)" : $"({s.N}, C, {s.H}, {s.W})")} to match source {s} in N, H and W");
+        if (channels < 1) throw new ArgumentException($"{op}: channels {channels} must be at least 1 (source {s}, destination {d})");
+        RequireChannelRange(op, "source", s, sourceChannel, channels);
+        RequireChannelRange(op, "destination", d, destinationChannel, channels);
+        RequireDistinct(op, ($"source {s}", source), ($"destination {d}", destination));
+        CopyChannelsCore(source, sourceChannel, destination, destinationChannel, channels, PlaneSize(s));
+    }
+
+    private static void RequireChannelRank(string op, string name, Shape s)
+    {
+        if (s.Rank != 2 && s.Rank != 4)
+            throw new ArgumentException($"{op}: {name} has shape {s} (rank {s.Rank}), expected rank 2 (N, C) or 4 (N, C, H, W)");
+    }
+
+    private static void RequireChannelRange(string op, string name, Shape s, int first, int channels)
+    {
+        if (first < 0 || first > s.C - channels)
+            throw new ArgumentException($"{op}: {name} channels [{first}, {(long)first + channels}) lie outside {name} {s}, which has channels [0, {s.C})");
+    }
+
+    // A rank-2 (N, C) tensor is (N, C, 1, 1): one float per channel.
+    private static int PlaneHeight(Shape s) => s.Rank == 4 ? s.H : 1;
+    private static int PlaneWidth(Shape s) => s.Rank == 4 ? s.W : 1;
+    private static int PlaneSize(Shape s) => PlaneHeight(s) * PlaneWidth(s);
+
     /// <summary>x = min(max(x, low), high).</summary>
     public void Clamp(Tensor x, float low, float high)
     {
@@ -516,6 +557,13 @@ public abstract class Backend : IDisposable
     protected abstract void ClampCore(Tensor x, float low, float high);
     protected abstract void GaussianBlurCore(Tensor x, Tensor y, float[] taps);
 
+    /// <summary>
+    /// Shapes are checked: source (N, Cs, plane) and destination (N, Cd, plane) with plane = H * W
+    /// floats per channel, both channel ranges inside, distinct buffers. Each item's copied block of
+    /// channels * plane floats is contiguous in both tensors.
+    /// </summary>
+    protected abstract void CopyChannelsCore(Tensor source, int sourceChannel, Tensor destination, int destinationChannel, int channels, int plane);
+
     // ---------------------------------------------------------------- validation helpers
 
     /// <summary>Checks that a tensor is alive, belongs to this backend and has the element type.</summary>
@@ -525,7 +573,7 @@ public abstract class Backend : IDisposable
         if (!ReferenceEquals(t.Backend, this))
             throw new ArgumentException($"{op}: {name} lives on backend '{t.Backend.Name}', expected '{Name}' (move it with Download/Upload)");
         if (t.IsDisposed) throw new ObjectDisposedException($"{op}: {name} {t.Shape} was disposed");
-        if (t.DataType != type) throw new ArgumentException($"{op}: {name} has element type {t.DataType}, expected {type}");
+        if (t.DataType != type) throw new ArgumentException($"{op}: {name} {t.Shape} has element type {t.DataType}, expected {type}");
     }
 
     protected void Require(string op, string name, Tensor t, Shape expected, DataType type = DataType.Float32)

@@ -318,6 +318,64 @@ public abstract class BackendParityTests : BackendTest
         });
     }
 
+    /// <summary>
+    /// Channel concatenation as Concat's forward runs it, inputs of 2, 5 and 3 channels into one of
+    /// 10 at their channel offsets, and the split back as its backward runs it; plus a middle range
+    /// of one input into a sentinel-filled tensor, which must keep every other channel. A copy does
+    /// no arithmetic, so each result must equal Reference's exactly and the law computed here.
+    /// </summary>
+    [Theory]
+    [InlineData(4)]
+    [InlineData(2)]
+    public void CopyChannelsConcatenatesAndSplitsExactlyLikeReference(int rank)
+    {
+        const int n = 3, total = 10;
+        const float sentinel = 9f;
+        int plane = rank == 4 ? 7 * 5 : 1;
+        Shape Of(int c) => rank == 4 ? Shape.Nchw(n, c, 7, 5) : new Shape(n, c);
+        int[] parts = [2, 5, 3];
+        int[] offsets = [0, 2, 7];
+        var inputs = parts.Select((c, i) => TestData.Uniform(Of(c).ElementCount, 30 + i)).ToArray();
+
+        // The law: channel offsets[i] + c of the concatenation is channel c of input i.
+        var concat = new float[Of(total).ElementCount];
+        for (int i = 0; i < parts.Length; i++)
+            for (int item = 0; item < n; item++)
+                Array.Copy(inputs[i], item * parts[i] * plane, concat, (item * total + offsets[i]) * plane, parts[i] * plane);
+        // Channels [1, 4) of input 1 at channel 6 of a (n, 10) tensor full of the sentinel.
+        var partial = Enumerable.Repeat(sentinel, concat.Length).ToArray();
+        for (int item = 0; item < n; item++)
+            Array.Copy(inputs[1], (item * parts[1] + 1) * plane, partial, (item * total + 6) * plane, 3 * plane);
+
+        float[][] Run(Backend b)
+        {
+            var ins = inputs.Select((d, i) => b.Upload(d, Of(parts[i]))).ToArray();
+            var outs = new[] { b.Allocate(Of(total)), b.Allocate(Of(total)) }.Concat(parts.Select(c => b.Allocate(Of(c)))).ToArray();
+            try
+            {
+                for (int i = 0; i < parts.Length; i++) b.CopyChannels(ins[i], 0, outs[0], offsets[i], parts[i]);
+                b.Fill(outs[1], sentinel);
+                b.CopyChannels(ins[1], 1, outs[1], 6, 3);
+                for (int i = 0; i < parts.Length; i++) b.CopyChannels(outs[0], offsets[i], outs[2 + i], 0, parts[i]);
+                return outs.Select(b.Download).ToArray();
+            }
+            finally
+            {
+                foreach (var t in ins.Concat(outs)) t.Dispose();
+            }
+        }
+        float[][] law = [concat, partial, .. inputs];
+        string[] labels = ["concatenation", "middle range into a filled tensor", "split 0", "split 1", "split 2"];
+        var expected = Run(reference);
+        var actual = Run(Backend);
+        for (int i = 0; i < law.Length; i++)
+        {
+            var shape = i < 2 ? Of(total) : Of(parts[i - 2]);
+            TensorAssert.Close(law[i], expected[i], 0, 0, $"reference vs the law: {labels[i]}", shape);
+            TensorAssert.Close(expected[i], actual[i], 0, 0, $"{Backend.Name} vs reference: {labels[i]}", shape);
+        }
+    }
+
     [Theory]
     [InlineData(1, 3, 227, 227, 1.0f)]
     [InlineData(2, 1, 5, 7, 0.5f)]

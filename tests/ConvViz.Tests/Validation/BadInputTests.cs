@@ -156,6 +156,7 @@ public abstract class BadInputTests : BackendTest
     [InlineData("DropoutForward")]
     [InlineData("Multiply")]
     [InlineData("Copy")]
+    [InlineData("CopyChannels")]
     [InlineData("GaussianBlur")]
     [InlineData("Download")]
     public void NullTensor_IsRejectedWithTheOpName(string op)
@@ -191,6 +192,7 @@ public abstract class BadInputTests : BackendTest
             "DropoutForward" => () => Backend.DropoutForward(none, t4, t4, 0.5f, 1),
             "Multiply" => () => Backend.Multiply(none, t4, t4),
             "Copy" => () => Backend.Copy(none, t4),
+            "CopyChannels" => () => Backend.CopyChannels(none, 0, t4, 0, 1),
             "GaussianBlur" => () => Backend.GaussianBlur(none, t4, 1f),
             "Download" => () => Backend.Download(none),
             _ => throw new ArgumentOutOfRangeException(nameof(op), op, "unknown op"),
@@ -749,6 +751,59 @@ public abstract class BadInputTests : BackendTest
         using var flat = Backend.Allocate(6);
         Backend.Copy(destination, flat);
         AssertUntouched(flat, "Copy (flatten)");
+    }
+
+    [Fact]
+    public void CopyChannels_MismatchedItemsOrPlanes_AreRejected()
+    {
+        using var source = Backend.Allocate(2, 3, 4, 5);
+        using var otherN = Filled(3, 6, 4, 5);
+        using var otherH = Filled(2, 6, 5, 5);
+        using var otherW = Filled(2, 6, 4, 4);
+        using var rank2 = Filled(2, 6);
+        using var rank3 = Filled(2, 6, 20);
+        Rejects(() => Backend.CopyChannels(source, 0, otherN, 0, 3), "CopyChannels", "destination has shape (3, 6, 4, 5)", "expected (2, C, 4, 5)", "source (2, 3, 4, 5)");
+        Rejects(() => Backend.CopyChannels(source, 0, otherH, 0, 3), "CopyChannels", "destination has shape (2, 6, 5, 5)", "expected (2, C, 4, 5)");
+        Rejects(() => Backend.CopyChannels(source, 0, otherW, 0, 3), "CopyChannels", "destination has shape (2, 6, 4, 4)", "expected (2, C, 4, 5)");
+        Rejects(() => Backend.CopyChannels(source, 0, rank2, 0, 3), "CopyChannels", "destination has shape (2, 6)", "expected (2, C, 4, 5)");
+        Rejects(() => Backend.CopyChannels(source, 0, rank3, 0, 3), "CopyChannels", "destination has shape (2, 6, 20)", "rank 2 (N, C) or 4 (N, C, H, W)");
+        using var source2 = Backend.Allocate(2, 3);
+        Rejects(() => Backend.CopyChannels(source2, 0, otherN, 0, 3), "CopyChannels", "destination has shape (3, 6, 4, 5)", "expected (2, C)", "source (2, 3)");
+        foreach (var t in new[] { otherN, otherH, otherW, rank2, rank3 }) AssertUntouched(t, "CopyChannels");
+    }
+
+    [Theory]
+    [InlineData(-1, 0, 2, "source channels [-1, 1)", "source (2, 3, 4, 5)")]
+    [InlineData(2, 0, 2, "source channels [2, 4)", "source (2, 3, 4, 5)")]
+    [InlineData(0, -1, 2, "destination channels [-1, 1)", "destination (2, 6, 4, 5)")]
+    [InlineData(0, 5, 2, "destination channels [5, 7)", "destination (2, 6, 4, 5)")]
+    [InlineData(0, 0, 4, "source channels [0, 4)", "source (2, 3, 4, 5)")]
+    [InlineData(0, 0, 0, "channels 0", "(2, 3, 4, 5)")]
+    [InlineData(0, 0, -3, "channels -3", "(2, 6, 4, 5)")]
+    [InlineData(int.MaxValue, 0, 2, "source channels [2147483647, 2147483649)", "source (2, 3, 4, 5)")]
+    public void CopyChannels_ChannelRangeOutsideEitherTensor_IsRejected(int sourceChannel, int destinationChannel, int channels, string range, string shape)
+    {
+        using var source = Backend.Allocate(2, 3, 4, 5);
+        using var destination = Filled(2, 6, 4, 5);
+        Rejects(() => Backend.CopyChannels(source, sourceChannel, destination, destinationChannel, channels), "CopyChannels", range, shape);
+        AssertUntouched(destination, "CopyChannels");
+    }
+
+    [Fact]
+    public void CopyChannels_SameBufferOrWrongElementType_IsRejected()
+    {
+        using var x = Filled(2, 6, 4, 5);
+        using var view = x.Reshape(2, 6, 4, 5);
+        Rejects(() => Backend.CopyChannels(x, 0, x, 3, 3), "CopyChannels", "source (2, 6, 4, 5) and destination (2, 6, 4, 5) share memory");
+        Rejects(() => Backend.CopyChannels(x, 0, view, 3, 3), "CopyChannels", "source (2, 6, 4, 5) and destination (2, 6, 4, 5) share memory");
+        AssertUntouched(x, "CopyChannels");
+        using var ints = Ints(2, 3, 4, 5);
+        Rejects(() => Backend.CopyChannels(ints, 0, x, 0, 3), "CopyChannels", "source (2, 3, 4, 5)", "Int32", "Float32");
+        using var intDestination = Ints(2, 6, 4, 5);
+        using var source = Backend.Allocate(2, 3, 4, 5);
+        Rejects(() => Backend.CopyChannels(source, 0, intDestination, 0, 3), "CopyChannels", "destination (2, 6, 4, 5)", "Int32", "Float32");
+        Assert.All(Backend.DownloadInt32(intDestination), v => Assert.Equal(0, v));
+        AssertUntouched(x, "CopyChannels");
     }
 
     [Fact]

@@ -94,6 +94,15 @@ public sealed unsafe partial class CpuBackend
 
     protected override void CopyCore(Tensor source, Tensor destination) => F(source).CopyTo(F(destination));
 
+    // One span copy per batch item: its channels * plane floats are contiguous in both tensors.
+    protected override void CopyChannelsCore(Tensor source, int sourceChannel, Tensor destination, int destinationChannel, int channels, int plane)
+    {
+        Span<float> S = F(source), D = F(destination);
+        int block = channels * plane, sourceItem = source.Shape.C * plane, destinationItem = destination.Shape.C * plane;
+        for (int n = 0; n < source.Shape.N; n++)
+            S.Slice(n * sourceItem + sourceChannel * plane, block).CopyTo(D.Slice(n * destinationItem + destinationChannel * plane, block));
+    }
+
     protected override void ClampCore(Tensor x, float low, float high)
     {
         float* X = P(x);

@@ -400,6 +400,16 @@ public sealed class ReferenceBackend : HostBackend
         for (int i = 0; i < S.Length; i++) D[i] = S[i];
     }
 
+    protected override void CopyChannelsCore(Tensor source, int sourceChannel, Tensor destination, int destinationChannel, int channels, int plane)
+    {
+        var S = F(source); var D = F(destination);
+        int sourceChannels = source.Shape.C, destinationChannels = destination.Shape.C;
+        for (int n = 0; n < source.Shape.N; n++)
+        for (int c = 0; c < channels; c++)
+        for (int i = 0; i < plane; i++)
+            D[(n * destinationChannels + destinationChannel + c) * plane + i] = S[(n * sourceChannels + sourceChannel + c) * plane + i];
+    }
+
     protected override void ClampCore(Tensor x, float low, float high)
     {
         var X = F(x);
