@@ -40,6 +40,9 @@ public static class GradcheckCommand
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend, seed);
         var network = bundle.Network;
+        // The check perturbs each layer's input and reruns the chain above it, one layer after another.
+        if (!network.IsSequential)
+            throw new UserError($"gradcheck runs on sequential models; {modelName} branches (its layers read {string.Join(", ", Enumerable.Range(0, network.Layers.Count).Where(i => network.InputsOf(i).Count > 1).Select(i => network.Layers[i].Name).Take(3))}, ... several inputs)");
         string to = layerName ?? network.Layers[^1].Name;
         if (!network.Layers.Any(l => l.Name == to))
             throw new UserError($"--layer '{to}' is not a layer of the model; layers: {string.Join(", ", network.Layers.Select(l => l.Name))}");

@@ -49,21 +49,23 @@ public static class ModelInfoCommand
     {
         var rows = network.Summarize(batch);
         var table = new Table().Border(TableBorder.Rounded)
-            .AddColumn("#").AddColumn("layer").AddColumn("op").AddColumn("output shape")
+            .AddColumn("#").AddColumn("layer").AddColumn("op").AddColumn("reads").AddColumn("output shape")
             .AddColumn(new TableColumn("parameters").RightAligned())
             .AddColumn(new TableColumn("MACs").RightAligned())
             .AddColumn(new TableColumn("GFLOP").RightAligned())
             .AddColumn(new TableColumn("receptive field").RightAligned());
         var fields = ReceptiveFields.Of(network);
-        table.AddRow("", "input", "", network.InputShape(batch).ToString(), "", "", "", "");
+        table.AddRow("", "input", "", "", network.InputShape(batch).ToString(), "", "", "", "");
+        // What each layer reads: the layer before it in a chain; named inputs where the graph branches or joins.
+        string Reads(int i) => string.Join(" + ", network.InputsOf(i).Select(j => j == Network.Input ? "input" : j == i - 1 && network.InputsOf(i).Count == 1 ? "↑" : Markup.Escape(network.Layers[j].Name)));
         foreach (var r in rows)
-            table.AddRow(r.Index.ToString(), Markup.Escape(r.Name), r.OpType, r.OutputShape.ToString(),
+            table.AddRow(r.Index.ToString(), Markup.Escape(r.Name), r.OpType, Reads(r.Index), r.OutputShape.ToString(),
                 r.Parameters == 0 ? "" : r.Parameters.ToString("N0"),
                 r.MultiplyAccumulates == 0 ? "" : r.MultiplyAccumulates.ToString("N0"),
                 r.MultiplyAccumulates == 0 ? "" : (2e-9 * r.MultiplyAccumulates).ToString("F3"),
                 Describe(fields[r.Index]));
         long parameters = rows.Sum(r => r.Parameters), macs = rows.Sum(r => r.MultiplyAccumulates);
-        table.AddRow("", "[bold]total[/]", "", "", $"[bold]{parameters:N0}[/]", $"[bold]{macs:N0}[/]", $"[bold]{2e-9 * macs:F3}[/]", "");
+        table.AddRow("", "[bold]total[/]", "", "", "", $"[bold]{parameters:N0}[/]", $"[bold]{macs:N0}[/]", $"[bold]{2e-9 * macs:F3}[/]", "");
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("receptive field: size/stride@first in input pixels (unit i of a layer sees pixels first + i·stride .. + size - 1)");
         AnsiConsole.MarkupLine($"{parameters / 1e6:F1} M parameters ({parameters * 4 / 1048576.0:F0} MiB as float32); " +

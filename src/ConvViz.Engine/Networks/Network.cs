@@ -114,24 +114,31 @@ public sealed class Network : IDisposable
         if (SampleShape.Rank != 3 || input.Rank != 4 || input.C != SampleShape[0])
             throw new ArgumentException($"network input has shape {input}, expected (N, {SampleShape[0]}, H, W): the model's channels at any height and width");
         string size = $"a {input.H}x{input.W} input (the model's size is {SampleShape[1]}x{SampleShape[2]})";
-        Shape[] shapes;
-        try { shapes = Shapes(input, last); }
-        catch (ArgumentException e) { throw new ArgumentException($"layer '{layer}' cannot run on {size}: {e.Message}", e); }
-        for (int i = 0; i <= last; i++)
-            if (shapes[i].Rank != 4)
-                throw new ArgumentException($"layer '{layer}' cannot run on {size}: layer '{layers[i].Name}' ({layers[i].OpType}) turns the maps into " +
-                                            $"features, which only the model's size defines; run at {SampleShape[1]}x{SampleShape[2]} or up to a layer before it");
-        return shapes[last];
+        try
+        {
+            return Shapes(input, last, (i, shape) =>
+            {
+                if (shape.Rank != 4)
+                    throw new ArgumentException($"layer '{layer}' cannot run on {size}: layer '{layers[i].Name}' ({layers[i].OpType}) turns the maps into " +
+                                                $"features, which only the model's size defines; run at {SampleShape[1]}x{SampleShape[2]} or up to a layer before it");
+            })[last];
+        }
+        catch (ArgumentException e) when (!e.Message.StartsWith($"layer '{layer}' cannot run on", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"layer '{layer}' cannot run on {size}: {e.Message}", e);
+        }
     }
 
-    /// <summary>The output shapes of layers 0..<paramref name="last"/> for a network input of shape <paramref name="input"/>.</summary>
-    private Shape[] Shapes(Shape input, int last)
+    /// <summary>The output shapes of layers 0..<paramref name="last"/> for a network input of shape
+    /// <paramref name="input"/>; <paramref name="check"/>, when given, sees each as it is computed.</summary>
+    private Shape[] Shapes(Shape input, int last, Action<int, Shape>? check = null)
     {
         var shapes = new Shape[last + 1];
         for (int i = 0; i <= last; i++)
         {
             var from = inputs[i].Select(j => j == Input ? input : shapes[j]).ToArray();
             shapes[i] = layers[i] is JoinLayer join ? join.OutputShape(from) : layers[i].OutputShape(from[0]);
+            check?.Invoke(i, shapes[i]);
         }
         return shapes;
     }

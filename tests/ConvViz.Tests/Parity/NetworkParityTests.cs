@@ -128,4 +128,34 @@ public static class SmallNetworks
         ];
         return new Network(new Shape(3, 19, 19), layers);
     }
+
+    /// <summary>
+    /// A graph on (3, 9, 9) inputs: conv → relu → a residual block (conv → relu → conv, added to its
+    /// input) → relu → a 1x1 conv concatenated with its own input along the channels → maxpool 3/2 →
+    /// flatten → fc. One tensor (relu1, relu2) feeds two layers, so backward must sum their
+    /// gradients. Without <paramref name="rectified"/> each ReLU is an identity reshape instead (its
+    /// backward hands back a view of dy) and the max pool an average pool, so the network is linear
+    /// and finite differences have no kinks or pooling switches to cross.
+    /// </summary>
+    public static Network ResidualConcat(Backend backend, int seed, int classes, bool rectified = true)
+    {
+        var init = new WeightInitializer(backend, seed);
+        Layer Rectifier(string name) => rectified ? new ReluLayer(name) : new ReshapeLayer(name, [6, 9, 9]);
+        GraphNode[] nodes =
+        [
+            new(init.Conv("conv1", 3, 6, Conv2dGeometry.Square(3, pad: 1)), [Network.Input]),
+            new(Rectifier("relu1"), [0]),
+            new(init.Conv("conv2a", 6, 6, Conv2dGeometry.Square(3, pad: 1)), [1]),
+            new(Rectifier("relu2a"), [2]),
+            new(init.Conv("conv2b", 6, 6, Conv2dGeometry.Square(3, pad: 1)), [3]),
+            new(new AddLayer("add2"), [4, 1]),
+            new(Rectifier("relu2"), [5]),
+            new(init.Conv("conv3", 6, 4, Conv2dGeometry.Square(1)), [6]),
+            new(new ConcatLayer("concat3"), [7, 6]),
+            new(rectified ? new MaxPoolLayer("pool3", PoolGeometry.Square(3, 2)) : new AveragePoolLayer("pool3", PoolGeometry.Square(3, 2)), [8]),
+            new(ReshapeLayer.Flatten("flatten"), [9]),
+            new(init.FullyConnected("fc4", 10 * 4 * 4, classes), [10]),
+        ];
+        return new Network(new Shape(3, 9, 9), nodes);
+    }
 }

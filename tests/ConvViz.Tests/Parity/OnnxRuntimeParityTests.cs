@@ -41,7 +41,14 @@ public sealed class OnnxRuntimeParityTests(ITestOutputHelper output) : IDisposab
     [InlineData("alexnet_style_opset13.onnx")]
     [InlineData("torchvision_style.onnx")]
     [InlineData("batchnorm_matmul.onnx")]
+    [InlineData("branching.onnx")]
     public void PyTorchExportsMatchOnnxRuntimeAtEveryLayer(string file) => CheckFile(Fixtures.Path("onnx", file));
+
+    /// <summary>A graph network: the CNTK ImageNet ResNet-18 of NuGet's Microsoft.ML.DnnImageFeaturizer.ResNet18
+    /// (residual Adds, projection shortcuts, every BatchNormalization folded), at 224x224.</summary>
+    [Fact]
+    public void TheImageNetResNet18MatchesOnnxRuntimeAtEveryLayer() =>
+        CheckFile(Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18.onnx"));
 
     [Fact]
     public void TheEmbeddedDefaultModelMatchesOnnxRuntimeAtEveryLayer() =>
@@ -53,6 +60,33 @@ public sealed class OnnxRuntimeParityTests(ITestOutputHelper output) : IDisposab
         var small = SmallNetworks.AlexNetStyle(backend, seed: 3, classes: 6);
         using var network = new Network(small.SampleShape, [.. small.Layers, new SoftmaxLayer("prob")]);
         CheckExported(network);
+    }
+
+    /// <summary>A graph network (residual Add, Concat) exported by ConvViz runs the same in ONNX Runtime,
+    /// and imports back to the same layers, reading the same inputs, with bit-identical outputs.</summary>
+    [Fact]
+    public void AnExportedGraphNetworkMatchesOnnxRuntimeAndImportsBackExactly()
+    {
+        using var network = SmallNetworks.ResidualConcat(backend, seed: 5, classes: 7);
+        CheckExported(network);
+        string path = Path.Combine(Path.GetTempPath(), $"convviz-graph-{Guid.NewGuid():N}.onnx");
+        try
+        {
+            OnnxExporter.Save(network, path);
+            using var imported = OnnxImporter.Load(path, backend).Network;
+            Assert.Equal(network.Layers.Select(l => (l.Name, l.OpType)), imported.Layers.Select(l => (l.Name, l.OpType)));
+            Assert.Equal(Enumerable.Range(0, network.Layers.Count).Select(i => string.Join(",", network.InputsOf(i))),
+                Enumerable.Range(0, imported.Layers.Count).Select(i => string.Join(",", imported.InputsOf(i))));
+            var shape = network.InputShape(2);
+            using var x = backend.Upload(TestData.Uniform(shape.ElementCount, 9), shape);
+            using var original = network.Forward(x);
+            using var again = imported.Forward(x);
+            Assert.Equal(backend.Download(original.Last), backend.Download(again.Last));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]
