@@ -18,12 +18,13 @@ public sealed record ImportedModel(Network Network, IReadOnlyDictionary<string, 
     IReadOnlyDictionary<string, string> LayerTensors);
 
 /// <summary>
-/// Loads sequential convnets from ONNX (opsets 7 to 17): one chain of Conv, Relu, LRN, MaxPool,
-/// AveragePool, GlobalAveragePool, Gemm, MatMul (+ Add as its bias), Flatten, Reshape, Dropout,
-/// Softmax and Identity from the graph input to the graph output, BatchNormalization folded into
-/// the Conv before it. Constants and shape subgraphs off the chain are evaluated at load time.
-/// Layers are named by node name, else by output tensor name. Anything else is refused with a
-/// message naming the node and what is supported.
+/// Loads convnets from ONNX (opsets 7 to 17) as graphs of layers: Conv, Relu, LRN, MaxPool,
+/// AveragePool, GlobalAveragePool, Gemm, MatMul (+ Add of a constant as its bias), Flatten, Reshape,
+/// Dropout, Softmax and Identity, the joins Add/Sum and Concat (channels), and BatchNormalization
+/// (folded into the Conv that produces its input when nothing else reads it, else a depthwise 1x1
+/// conv). Every layer must feed the one graph output. Constants and shape subgraphs are evaluated
+/// at load time. Layers are named by node name, else by output tensor name. Anything else is
+/// refused with a message naming the node and what is supported.
 /// </summary>
 public static class OnnxImporter
 {
@@ -98,9 +99,11 @@ public static class OnnxImporter
                 string output = graph.Output[0].Name;
                 if (!producers.TryGetValue(output, out int last) || last != layers.Count - 1)
                     throw new NotSupportedException($"{source}: the graph output '{output}' is not the output of its last layer '{layers[^1].Name}'");
-                for (int i = 0; i < layers.Count - 1; i++)
-                    if (!reads.Skip(i + 1).Any(r => r.Contains(i)))
-                        throw new NotSupportedException($"{source}: the output of layer '{layers[i].Name}' is used by no later layer and is not the graph output; only networks whose every layer feeds the output load");
+                var read = new bool[layers.Count];
+                foreach (int j in reads.SelectMany(r => r).Where(j => j != Network.Input)) read[j] = true;
+                int unused = Array.IndexOf(read, false, 0, layers.Count - 1);
+                if (unused >= 0)
+                    throw new NotSupportedException($"{source}: the output of layer '{layers[unused].Name}' is used by no later layer and is not the graph output; only networks whose every layer feeds the output load");
                 var network = new Network(sample, layers.Select((layer, i) => new GraphNode(layer, reads[i])));
                 var metadata = model.MetadataProps.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.Last().Value);
                 return new ImportedModel(network, metadata, inputName, layerTensors);
