@@ -126,11 +126,18 @@ public static class OutputGuard
         return false;
     }
 
-    private static HashSet<string> Manifest(string folder)
+    private static HashSet<string> Manifest(string folder) =>
+        ManifestLines(folder)?.Where(l => !l.StartsWith('#')).ToHashSet(StringComparer.Ordinal) ?? [];
+
+    /// <summary>The manifest's lines, or null without one; like every file convviz reads, a regular file of bounded size.</summary>
+    private static string[]? ManifestLines(string folder)
     {
         string path = Path.Combine(folder, ManifestFile);
-        return File.Exists(path) ? File.ReadAllLines(path).Where(l => !l.StartsWith('#')).ToHashSet(StringComparer.Ordinal) : [];
+        return File.Exists(path) || Directory.Exists(path) ? InputFiles.ReadAllLines(path, "convviz's manifest of the files it wrote", MaxManifestBytes) : null;
     }
+
+    /// <summary>A manifest names at most a folder claim and the files written beside it: 1 MiB is ample.</summary>
+    private const long MaxManifestBytes = 1 << 20;
 
     /// <summary>A few of the files under <paramref name="folder"/> (empty folders are nobody's work), as paths relative to it.</summary>
     private static string[] ForeignFiles(string folder) =>
@@ -140,8 +147,8 @@ public static class OutputGuard
     /// <summary>Adds <paramref name="line"/> to the manifest of <paramref name="folder"/>, creating both when missing.</summary>
     private static void AddClaim(string folder, string line)
     {
-        var lines = File.Exists(Path.Combine(folder, ManifestFile)) ? File.ReadAllLines(Path.Combine(folder, ManifestFile)).ToList()
-            : ["# written by convviz: ./ marks a folder of convviz outputs; other lines name files convviz wrote here. Later runs may replace them."];
+        var lines = ManifestLines(folder)?.ToList()
+            ?? ["# written by convviz: ./ marks a folder of convviz outputs; other lines name files convviz wrote here. Later runs may replace them."];
         if (lines.Contains(line)) return;
         lines.Add(line);
         AtomicFile.WriteAllLines(Path.Combine(folder, ManifestFile), lines);

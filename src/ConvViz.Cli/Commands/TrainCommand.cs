@@ -181,7 +181,7 @@ public static class TrainCommand
         if (!File.Exists(report)) return false;
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(report));
+            using var document = JsonDocument.Parse(InputFiles.ReadAllBytes(report, "the run's training.json", Checkpoint.MaxStateBytes));
             return document.RootElement.TryGetProperty("history", out var history) && history.GetArrayLength() == state.History.Count;
         }
         catch (JsonException)

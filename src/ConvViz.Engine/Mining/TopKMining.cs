@@ -31,11 +31,14 @@ public sealed class TopKState
     /// <summary>Replaces the state at <paramref name="path"/> atomically, so a crash mid-write leaves the previous state.</summary>
     public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Json));
 
+    /// <summary>The largest state read back: k entries of a few numbers per unit, far below 256 MiB for any layer.</summary>
+    public const long MaxStateBytes = 256 << 20;
+
     public static TopKState Load(string path)
     {
         try
         {
-            return JsonSerializer.Deserialize<TopKState>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{path} is empty");
+            return JsonSerializer.Deserialize<TopKState>(InputFiles.ReadAllBytes(path, "a top-k state file", MaxStateBytes), Json) ?? throw new InvalidDataException($"{path} is empty");
         }
         catch (JsonException e)
         {

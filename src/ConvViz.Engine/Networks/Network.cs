@@ -250,8 +250,9 @@ public sealed class Network : IDisposable
                 var dy = gradients[i];
                 if (dy is null) continue;
                 observe?.Invoke(i, dy);
-                // Parameter gradients are written everywhere; an input gradient only where something below needs it.
-                var layerOptions = i == 0 && IsSequential ? options : options with { InputGradient = options.InputGradient || inputs[i].Any(j => j != Input) };
+                // Parameter gradients are written everywhere; an input gradient where a layer below needs it,
+                // or where the caller asked for the network input's.
+                var layerOptions = options with { InputGradient = options.InputGradient || inputs[i].Any(j => j != Input) };
                 if (layers[i] is JoinLayer join)
                 {
                     var dxs = join.Backward(inputs[i].Select(pass.InputOf).ToArray(), pass.Outputs[i], dy, layerOptions);

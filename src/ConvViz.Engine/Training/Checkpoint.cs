@@ -24,6 +24,10 @@ public static class Checkpoint
 {
     public const string StateFile = "state.json", MomentumFile = "momentum.npy", NextSuffix = ".next", OldSuffix = ".old";
 
+    /// <summary>The largest state or training.json read back: options and a history of at most
+    /// 1,000 epochs take kilobytes, so 64 MiB only ever refuses a file that is not one.</summary>
+    public const long MaxStateBytes = 64 << 20;
+
     public static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
@@ -112,7 +116,7 @@ public static class Checkpoint
             throw new FileNotFoundException($"{folder}: not a training checkpoint (no {StateFile}); pass the checkpoint folder that `convviz train` writes");
         try
         {
-            return JsonSerializer.Deserialize<TrainingState>(File.ReadAllText(stateFile), Json)
+            return JsonSerializer.Deserialize<TrainingState>(InputFiles.ReadAllBytes(stateFile, "a checkpoint's state", MaxStateBytes), Json)
                    ?? throw new InvalidDataException($"{stateFile}: empty");
         }
         catch (JsonException e)
