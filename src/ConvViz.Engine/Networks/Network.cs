@@ -314,6 +314,46 @@ public sealed class Network : IDisposable
         }
     }
 
+    /// <summary>
+    /// The output of layer <paramref name="last"/> when the output of <paramref name="node"/> (the
+    /// network input for <see cref="Input"/>) is replaced by <paramref name="replacement"/>: the layers
+    /// between them that depend on it run again in inference mode, the others keep the pass's outputs.
+    /// A finite-difference probe of a graph: perturb one tensor, see the effect further up.
+    /// </summary>
+    public float[] Rerun(ForwardPass pass, int node, Tensor replacement, int last)
+    {
+        if (!ReferenceEquals(pass.Network, this)) throw new ArgumentException("the forward pass belongs to another network");
+        if (node < Input || node > last || last >= pass.Count)
+            throw new ArgumentException($"cannot rerun from node {node} to layer {last} of a pass that ran {pass.Count} layers");
+        var expected = node == Input ? pass.Input.Shape : pass.Outputs[node].Y.Shape;
+        if (replacement.Shape != expected)
+            throw new ArgumentException($"the replacement has shape {replacement.Shape}, expected {expected}");
+        var backend = replacement.Backend;
+        if (node == last) return backend.Download(replacement);
+        var rerun = new Dictionary<int, LayerOutput>();
+        Tensor Read(int j) => j == node ? replacement : rerun.TryGetValue(j, out var o) ? o.Y : pass.InputOf(j);
+        try
+        {
+            for (int i = node + 1; i <= last; i++)
+            {
+                if (!inputs[i].Any(j => j == node || rerun.ContainsKey(j))) continue;
+                rerun[i] = layers[i] is JoinLayer join
+                    ? join.Forward(inputs[i].Select(Read).ToArray(), training: false)
+                    : layers[i].Forward(Read(inputs[i][0]), training: false);
+            }
+            return backend.Download(Read(last));
+        }
+        finally
+        {
+            // Views (a reshape's output) do not own memory, so disposing every output frees each buffer once.
+            foreach (var output in rerun.Values)
+            {
+                output.Y.Dispose();
+                output.Saved?.Dispose();
+            }
+        }
+    }
+
     /// <summary>A seed of zeros shaped like layer's output with 1 at channel c (every position), or
     /// at (c, y, x) when a position is given, for batch item n (all items when n is null).</summary>
     public Tensor UnitSeed(ForwardPass pass, string layer, int channel, int? y = null, int? x = null, int? n = null)
