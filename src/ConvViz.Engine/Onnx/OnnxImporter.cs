@@ -187,6 +187,9 @@ public static class OnnxImporter
                 constants[node.Output[0]] = ConstantFolder.ShapeOf(node, measured.ToArray());
                 return;
             }
+            // A tensor nothing defines (or that a later node defines: a cycle) is named before anything else.
+            string? undefined = node.Input.FirstOrDefault(i => i.Length > 0 && !producers.ContainsKey(i) && !constants.ContainsKey(i) && !initializers.ContainsKey(i));
+            if (undefined is not null) throw Undefined(node, undefined);
             var data = node.Input.Where(producers.ContainsKey).Distinct().ToArray();
             if (data.Length == 0)
             {
