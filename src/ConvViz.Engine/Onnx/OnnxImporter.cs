@@ -414,8 +414,8 @@ public static class OnnxImporter
             RequireRank(node, 4);
             var pads = opset < 11
                 ? node.GetInts("pads") ?? throw new InvalidDataException($"{where}: the pads attribute is missing")
-                : (node.Input.Count > 1 && node.Input[1].Length > 0 ? Value(node.Input[1]) ?? throw Undefined(node, node.Input[1])
-                    : throw new InvalidDataException($"{where}: the pads input is missing")).ToInt64();
+                : node.Input.Count > 1 && node.Input[1].Length > 0 ? IntVector(node, node.Input[1], "pads")
+                    : throw new InvalidDataException($"{where}: the pads input is missing");
             if (pads.Length != 8)
                 throw new InvalidDataException($"{where}: pads [{string.Join(", ", pads)}] has {pads.Length} values, expected 8 (begin and end of each axis of '{current}' {currentShape})");
             if (pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0)
@@ -458,7 +458,7 @@ public static class OnnxImporter
             RequireChannelAxis(node, node.GetInt("axis", 0));
             int channels = currentShape.C, parts = node.Output.Count;
             var sizes = opset < 13 ? node.GetInts("split")
-                : node.Input.Count > 1 && node.Input[1].Length > 0 ? (Value(node.Input[1]) ?? throw Undefined(node, node.Input[1])).ToInt64() : null;
+                : node.Input.Count > 1 && node.Input[1].Length > 0 ? IntVector(node, node.Input[1], "split") : null;
             if (sizes is null)
             {
                 if (channels % parts != 0)
@@ -487,7 +487,7 @@ public static class OnnxImporter
         {
             string where = OnnxAttributes.Describe(node);
             long[]? Ints(int index, string attribute) => opset < 10 ? node.GetInts(attribute)
-                : node.Input.Count > index && node.Input[index].Length > 0 ? (Value(node.Input[index]) ?? throw Undefined(node, node.Input[index])).ToInt64() : null;
+                : node.Input.Count > index && node.Input[index].Length > 0 ? IntVector(node, node.Input[index], attribute) : null;
             var starts = Ints(1, "starts") ?? throw new InvalidDataException($"{where}: starts are missing");
             var ends = Ints(2, "ends") ?? throw new InvalidDataException($"{where}: ends are missing");
             var axes = Ints(3, "axes") ?? Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
@@ -693,6 +693,15 @@ public static class OnnxImporter
                 throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: {role} '{name}' is {value.DataType}, expected a float tensor");
             RequireFinite(node, name, floats);
             return value;
+        }
+
+        /// <summary>A known 1-D integer input (pads, split sizes, slice starts and ends).</summary>
+        private long[] IntVector(NodeProto node, string name, string role)
+        {
+            var value = Value(name) ?? throw Undefined(node, name);
+            if (value.Rank != 1 || value.Data is not (long[] or int[]))
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: {role} '{name}' is {value.DataType} [{string.Join(", ", value.Dims)}], expected a 1-D integer tensor");
+            return value.ToInt64();
         }
 
         /// <summary>A one-value float input (a Dropout ratio).</summary>
