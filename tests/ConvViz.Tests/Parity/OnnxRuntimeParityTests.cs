@@ -141,6 +141,29 @@ public sealed class OnnxRuntimeParityTests(ITestOutputHelper output) : IDisposab
         Assert.Equal(backend.Download(original.Last), backend.Download(again.Last));
     }
 
+    /// <summary>The attribute forms of opset 9: Pad's pads, mode and value, Clip's min and max,
+    /// Split's split and Slice's starts, ends and axes as attributes.</summary>
+    [Fact]
+    public void TheOpset9FormsOfPadClipSplitAndSliceMatchOnnxRuntimeAtEveryLayer()
+    {
+        var b = new OnnxGraphBuilder("opset9_forms", 4, 7, 6);
+        string input = OnnxGraphBuilder.Input;
+        var padded = b.Node("Pad", [input], "padded", OnnxGraphBuilder.Ints("pads", 0, 0, 2, 1, 0, 0, 1, 3),
+            OnnxGraphBuilder.String("mode", "constant"), OnnxGraphBuilder.Float("value", -0.25f));
+        var edge = b.Node("Pad", [padded], "edge", OnnxGraphBuilder.Ints("pads", 0, 0, 1, 0, 0, 0, -2, 2), OnnxGraphBuilder.String("mode", "edge"));
+        var clipped = b.Node("Clip", [edge], "clipped", OnnxGraphBuilder.Float("min", -0.3f), OnnxGraphBuilder.Float("max", 0.4f));
+        var parts = b.Node("Split", [clipped], ["low", "high"], OnnxGraphBuilder.Int("axis", 1), OnnxGraphBuilder.Ints("split", 3, 1));
+        var scaled = b.Node("Mul", [parts[1], b.Floats("three", [1], 3f)], "scaled");
+        var joined = b.Node("Concat", [scaled, parts[0]], "joined", OnnxGraphBuilder.Int("axis", 1));
+        var sliced = b.Node("Slice", [joined], "sliced", OnnxGraphBuilder.Ints("starts", 1, 0), OnnxGraphBuilder.Ints("ends", -1, 1000),
+            OnnxGraphBuilder.Ints("axes", 1, 2));
+        var model = b.Build(sliced, opset: 9);
+        var errors = Compare(OnnxImporter.Import(model.Clone(), backend, "opset 9 forms"), model.ToByteArray(), seed: 14, out double final);
+        Report(errors);
+        AssertWithinTolerance(errors);
+        Assert.True(final <= Tolerance, $"the graph output differs from ONNX Runtime's by {final:G3} of its largest magnitude");
+    }
+
     private static ModelProto RealNetOpsModel()
     {
         var b = new OnnxGraphBuilder("real_net_ops", 3, 12, 10);
