@@ -49,6 +49,7 @@ public static class OnnxArithmetic
                 "Sub" => constantFirst ? (-1f, c) : (1f, -c),
                 "Mul" => (c, 0f),
                 "Div" when constantFirst => throw new NotSupportedException($"{where}: Div of a constant by a layer output is not supported (only x / constant)"),
+                "Div" when c == 0f => throw new InvalidDataException($"{where}: divides by zero (the constant is 0 at channel {k})"),
                 "Div" when !float.IsFinite(1f / c) => throw new InvalidDataException($"{where}: divides by {c} at channel {k}, whose reciprocal is not a finite float"),
                 "Div" => (1f / c, 0f),
                 _ => throw new NotSupportedException($"{where}: {opType} is not an arithmetic op ({string.Join(", ", Ops)})"),

@@ -398,8 +398,8 @@ public static class OnnxImporter
                 return node.Input.Count > index && node.Input[index].Length > 0 ? Scalar(node, node.Input[index], role) : absent;
             }
             var bounds = new ClipBounds(Bound(1, "min", float.NegativeInfinity), Bound(2, "max", float.PositiveInfinity));
-            if (!(bounds.Min <= bounds.Max) || float.IsNaN(bounds.Min) || float.IsNaN(bounds.Max))
-                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: min {bounds.Min} exceeds max {bounds.Max}");
+            try { bounds.Validate(OnnxAttributes.Describe(node)); }
+            catch (ArgumentException e) { throw new InvalidDataException(e.Message, e); }
             return bounds;
         }
 

@@ -97,6 +97,18 @@ public sealed class GraphModelErrorTests : IDisposable
         return b.Build(b.Node("Mul", [conv, b.Weight("columns", [8], 5)], "scaled"));
     }
 
+    private static ModelProto DivisionByZero()
+    {
+        var (b, conv) = Base();
+        return b.Build(b.Node("Div", [conv, b.Floats("scale", [1, 4, 1, 1], 1f, 2f, 0f, 4f)], "normalized"));
+    }
+
+    private static ModelProto ClipBoundsCrossed()
+    {
+        var (b, conv) = Base();
+        return b.Build(b.Node("Clip", [conv, b.Floats("low", [], 6f), b.Floats("high", [], 0f)], "crossed"));
+    }
+
     private static ModelProto ReflectPadTooWide()
     {
         var (b, conv) = Base();
@@ -117,6 +129,8 @@ public sealed class GraphModelErrorTests : IDisposable
         { nameof(DivOfConstantByLayer), "Div node 'inverse': Div of a constant by a layer output is not supported" },
         { nameof(ConstantAlongWidth), "Mul node 'scaled': the constant 'columns' has dims [8], which do not broadcast onto 'conv' (1, 4, 8, 8) as one value or one per channel" },
         { nameof(ReflectPadTooWide), "Pad node 'mirror': reflect pads" },
+        { nameof(DivisionByZero), "Div node 'normalized': divides by zero (the constant is 0 at channel 2)" },
+        { nameof(ClipBoundsCrossed), "Clip node 'crossed': bounds [6, 0] must be numbers with min <= max" },
     };
 
     [Theory]
