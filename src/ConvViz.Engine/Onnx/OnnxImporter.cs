@@ -21,7 +21,8 @@ public sealed record ImportedModel(Network Network, IReadOnlyDictionary<string, 
 /// Loads convnets from ONNX (opsets 7 to 17) as graphs of layers: Conv, Relu, Clip (ReLU6), LRN,
 /// MaxPool, AveragePool, GlobalAveragePool, Gemm, MatMul, Pad (constant, reflect or edge, of the
 /// two spatial axes), Flatten, Reshape, Dropout, Softmax and Identity; Split and Slice along the
-/// channels (one layer per output); the joins Add/Sum and Concat (channels); BatchNormalization
+/// channels (one layer per output), and Gather of one channel (with the Unsqueeze that restores
+/// the axis); the joins Add/Sum and Concat (channels); BatchNormalization
 /// (folded into the Conv that produces its input when nothing else reads it, else a depthwise 1x1
 /// conv); and Add, Sub, Mul or Div of a layer output and a constant of one value or one per channel
 /// (an Add folded into the bias of the Conv, Gemm or MatMul it alone reads, else a depthwise 1x1
@@ -40,7 +41,7 @@ public static class OnnxImporter
 
     private static readonly string[] LayerOps =
         ["Conv", "Relu", "Clip", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "MatMul", "Pad", "Add", "Sub", "Mul", "Div",
-         "Sum", "Concat", "Split", "Slice", "Flatten", "Reshape", "Dropout", "Softmax", "Identity", "BatchNormalization"];
+         "Sum", "Concat", "Split", "Slice", "Gather", "Unsqueeze", "Flatten", "Reshape", "Dropout", "Softmax", "Identity", "BatchNormalization"];
 
     /// <summary>Reads and imports an .onnx file. The weights' bytes are released as they are
     /// uploaded, so a large model is not held several times over.</summary>
@@ -75,6 +76,9 @@ public static class OnnxImporter
         private readonly Dictionary<string, Shape> shapes = new(StringComparer.Ordinal);
         private readonly HashSet<string> layerNames = new(StringComparer.Ordinal);
         private readonly Dictionary<string, string> layerTensors = new(StringComparer.Ordinal);
+        // Outputs of a Gather of one channel by a scalar index (x[:, k]): ONNX drops the channel axis,
+        // the layer keeps it as (N, 1, H, W), so only an Unsqueeze that restores axis 1 may read them.
+        private readonly HashSet<string> gatheredChannels = new(StringComparer.Ordinal);
         private long opset;
         // The data tensor the node being visited reads, and its shape.
         private string current = "";
@@ -182,6 +186,8 @@ public static class OnnxImporter
                 constants[node.Output[0]] = ConstantFolder.ConstantValue(node);
                 return;
             }
+            if (node.Input.FirstOrDefault(gatheredChannels.Contains) is { } gathered && node.OpType != "Unsqueeze")
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: reads '{gathered}', one channel a Gather took out of its tensor; only an Unsqueeze that puts the channel axis back may read it");
             if (node.OpType == "Shape" && node.Input.Count == 1 && shapes.TryGetValue(node.Input[0], out var measured))
             {
                 constants[node.Output[0]] = ConstantFolder.ShapeOf(node, measured.ToArray());
@@ -228,6 +234,8 @@ public static class OnnxImporter
                 "Identity" => null,
                 "BatchNormalization" => BatchNormalization(node, producer),
                 "Add" or "Sub" or "Mul" or "Div" => Arithmetic(node, producer),
+                "Gather" => GatherChannel(node, LayerName(node)),
+                "Unsqueeze" => RestoreChannelAxis(node),
                 _ => CreateLayer(node),
             };
             if (layer is null)
@@ -516,6 +524,39 @@ public static class OnnxImporter
             if (end <= first)
                 throw new InvalidDataException($"{where}: the slice keeps no channel of '{current}' {currentShape} (channels [{first}, {end}))");
             return new ChannelSliceLayer(name, (int)first, (int)(end - first));
+        }
+
+        /// <summary>
+        /// Gather of one channel (x[:, k] in PyTorch, as GoogLeNet's transform_input takes each colour
+        /// plane): a <see cref="ChannelSliceLayer"/> of that channel. A one-element index vector keeps
+        /// the axis, as the layer does; a scalar index drops it, so the output must go through an
+        /// Unsqueeze that restores axis 1 before anything else reads it.
+        /// </summary>
+        private Layer GatherChannel(NodeProto node, string name)
+        {
+            string where = OnnxAttributes.Describe(node);
+            RequireChannelAxis(node, node.GetInt("axis", 0));
+            if (node.Input.Count != 2) throw new InvalidDataException($"{where}: Gather has {node.Input.Count} inputs, expected 2");
+            var indices = Value(node.Input[1]) ?? throw Undefined(node, node.Input[1]);
+            if (indices.Data is not (long[] or int[]) || indices.ElementCount != 1 || indices.Rank > 1)
+                throw new NotSupportedException($"{where}: indices '{indices.Name}' are {indices.DataType} [{string.Join(", ", indices.Dims)}]; only one channel index (a scalar or a one-element vector) is supported");
+            long index = indices.ToInt64()[0];
+            int channels = currentShape.C;
+            if (index < -channels || index >= channels)
+                throw new InvalidDataException($"{where}: index {index} is outside the {channels} channels of '{current}' {currentShape}");
+            if (indices.Rank == 0) gatheredChannels.Add(node.Output[0]);
+            return new ChannelSliceLayer(name, (int)(index < 0 ? index + channels : index), 1);
+        }
+
+        /// <summary>Unsqueeze of axis 1 after a Gather of one channel by a scalar: the layer already
+        /// kept the axis, so the node passes its input on.</summary>
+        private Layer? RestoreChannelAxis(NodeProto node)
+        {
+            var axes = opset < 13 ? node.GetInts("axes")
+                : node.Input.Count > 1 && node.Input[1].Length > 0 ? IntVector(node, node.Input[1], "axes") : null;
+            if (!gatheredChannels.Contains(current) || axes is not [1])
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Unsqueeze of a layer output is supported only on axis 1 after a Gather of one channel (x[:, k].unsqueeze(1))");
+            return null;
         }
 
         /// <summary>Reshape with a constant target whose first dimension stays the batch.</summary>

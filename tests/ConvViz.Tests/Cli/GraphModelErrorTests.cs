@@ -109,6 +109,13 @@ public sealed class GraphModelErrorTests : IDisposable
         return b.Build(b.Node("Clip", [conv, b.Floats("low", [], 6f), b.Floats("high", [], 0f)], "crossed"));
     }
 
+    private static ModelProto GatheredChannelReadAsIs()
+    {
+        var (b, conv) = Base();
+        var plane = b.Node("Gather", [conv, b.Int64Scalar("index", 2)], "plane", B.Int("axis", 1));
+        return b.Build(b.Node("Relu", [plane], "rectified"));
+    }
+
     private static ModelProto ReflectPadTooWide()
     {
         var (b, conv) = Base();
@@ -129,6 +136,7 @@ public sealed class GraphModelErrorTests : IDisposable
         { nameof(DivOfConstantByLayer), "Div node 'inverse': Div of a constant by a layer output is not supported" },
         { nameof(ConstantAlongWidth), "Mul node 'scaled': the constant 'columns' has dims [8], which do not broadcast onto 'conv' (1, 4, 8, 8) as one value or one per channel" },
         { nameof(ReflectPadTooWide), "Pad node 'mirror': reflect pads" },
+        { nameof(GatheredChannelReadAsIs), "Relu node 'rectified': reads 'plane', one channel a Gather took out of its tensor" },
         { nameof(DivisionByZero), "Div node 'normalized': divides by zero (the constant is 0 at channel 2)" },
         { nameof(ClipBoundsCrossed), "Clip node 'crossed': bounds [6, 0] must be numbers with min <= max" },
     };

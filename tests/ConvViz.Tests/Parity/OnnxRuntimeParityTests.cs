@@ -164,6 +164,38 @@ public sealed class OnnxRuntimeParityTests(ITestOutputHelper output) : IDisposab
         Assert.True(final <= Tolerance, $"the graph output differs from ONNX Runtime's by {final:G3} of its largest magnitude");
     }
 
+    /// <summary>
+    /// GoogLeNet's transform_input as PyTorch 1.13 exports it: each colour plane taken by Gather
+    /// (x[:, k], a scalar index; here also a negative one and a one-element index vector), put back
+    /// to (N, 1, H, W) by Unsqueeze, scaled and shifted by constants, and concatenated.
+    /// </summary>
+    [Fact]
+    public void GoogLeNetsTransformInputMatchesOnnxRuntimeAtEveryLayer()
+    {
+        var b = new OnnxGraphBuilder("transform_input", 3, 9, 7);
+        string input = OnnxGraphBuilder.Input;
+        var planes = new List<string>();
+        float[] std = [0.229f, 0.224f, 0.225f], mean = [0.485f, 0.456f, 0.406f];
+        for (int c = 0; c < 3; c++)
+        {
+            string plane = c == 1
+                ? b.Node("Gather", [input, b.Int64s($"index{c}", c)], $"plane{c}", OnnxGraphBuilder.Int("axis", 1))
+                : b.Node("Unsqueeze", [b.Node("Gather", [input, b.Int64Scalar($"index{c}", c == 2 ? -1 : c)], $"gathered{c}", OnnxGraphBuilder.Int("axis", 1)),
+                    b.Int64s($"axes{c}", 1)], $"plane{c}");
+            var scaled = b.Node("Mul", [plane, b.Floats($"scale{c}", [], std[c] / 0.5f)], $"scaled{c}");
+            planes.Add(b.Node("Add", [scaled, b.Floats($"shift{c}", [], (mean[c] - 0.5f) / 0.5f)], $"shifted{c}"));
+        }
+        var joined = b.Node("Concat", [.. planes], "joined", OnnxGraphBuilder.Int("axis", 1));
+        var conv = b.Node("Conv", [joined, b.Weight("w", [4, 3, 3, 3], 31, 0.3f)], "conv");
+        var model = b.Build(conv);
+        var imported = OnnxImporter.Import(model.Clone(), backend, "transform_input");
+        Assert.Equal(3, imported.Network.Layers.OfType<ChannelSliceLayer>().Count());
+        var errors = Compare(imported, model.ToByteArray(), seed: 15, out double final);
+        Report(errors);
+        AssertWithinTolerance(errors);
+        Assert.True(final <= Tolerance, $"the graph output differs from ONNX Runtime's by {final:G3} of its largest magnitude");
+    }
+
     private static ModelProto RealNetOpsModel()
     {
         var b = new OnnxGraphBuilder("real_net_ops", 3, 12, 10);

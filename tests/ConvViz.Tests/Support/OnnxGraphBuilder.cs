@@ -46,6 +46,15 @@ public sealed class OnnxGraphBuilder
         return name;
     }
 
+    /// <summary>A rank-0 int64 initializer.</summary>
+    public string Int64Scalar(string name, long value)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)OnnxDataType.Int64 };
+        t.Int64Data.Add(value);
+        graph.Initializer.Add(t);
+        return name;
+    }
+
     /// <summary>A node named after its output; returns the output's name.</summary>
     public string Node(string op, string[] inputs, string output, params AttributeProto[] attributes) =>
         Node(op, inputs, [output], attributes)[0];
