@@ -173,7 +173,7 @@ public static class ReportCommand
     {
         var network = bundle.Network;
         var below = network.Layers.Take(network.IndexOf(target.Layer)).Where(l => network.OutputShape(l.Name, 1).Rank == 4).ToList();
-        return (below.LastOrDefault(l => l is ReluLayer) ?? below.LastOrDefault(l => l is Conv2dLayer))?.Name;
+        return (below.LastOrDefault(LayerRoles.IsRectifier) ?? below.LastOrDefault(l => l is Conv2dLayer))?.Name;
     }
 
     private static string Describe(Shape shape) => shape.Rank == 4 ? $"{shape.C} channels of {shape.H}x{shape.W}" : $"{shape.SampleSize} units";
