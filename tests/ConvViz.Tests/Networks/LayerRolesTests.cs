@@ -1,14 +1,18 @@
 using ConvViz.Engine.Backends;
+using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Backends.Reference;
 using ConvViz.Engine.Layers;
+using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
 using ConvViz.Engine.Tensors;
+using ConvViz.Tests.Parity;
 using ConvViz.Tests.Support;
 
 namespace ConvViz.Tests.Networks;
 
 /// <summary>The layer a visualization picks by role: a ReLU or a Clip (ReLU6) reading a conv holds
-/// its rectified maps; a conv nothing rectifies stands for itself.</summary>
+/// its rectified maps; a conv nothing rectifies stands for itself; the default layer of Grad-CAM,
+/// top-k and the report is the last spatial rectifier.</summary>
 public sealed class LayerRolesTests
 {
     [Fact]
@@ -25,6 +29,24 @@ public sealed class LayerRolesTests
             Conv("conv4", 4), new ClipLayer("relu6_4", ClipBounds.Relu6),
         ]);
         Assert.Equal(["relu6_1", "relu2", "conv3", "relu6_4"], LayerRoles.RectifiedConvolutions(network));
-        Assert.Equal("relu6_4", LayerRoles.LastRectifiedConvolution(network));
+        Assert.Equal("relu6_4", LayerRoles.LastSpatialRectifier(network));
+    }
+
+    [Fact]
+    public void LastSpatialRectifier_IsRelu5InAlexNet()
+    {
+        using var backend = new CpuBackend();
+        using var network = AlexNet.Create(backend, seed: 1);
+        Assert.Equal("relu5", LayerRoles.LastSpatialRectifier(network));
+    }
+
+    /// <summary>In a residual graph the last conv feeds the Add (or a Concat); the last rectified maps are the ReLU after the join.</summary>
+    [Fact]
+    public void LastSpatialRectifier_IsTheReluAfterTheLastJoin()
+    {
+        using var backend = new CpuBackend();
+        using var network = SmallNetworks.ResidualConcat(backend, seed: 1, classes: 3);
+        Assert.Equal("conv3", LayerRoles.RectifiedConvolutions(network)[^1]);
+        Assert.Equal("relu2", LayerRoles.LastSpatialRectifier(network));
     }
 }
