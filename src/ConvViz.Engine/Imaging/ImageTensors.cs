@@ -10,7 +10,7 @@ public enum ResizeMethod { Bilinear, Area }
 /// Images to network inputs and back, by a bundle's <see cref="Preprocessing"/>: channels converted
 /// to the model's count (gray ↔ RGB; alpha dropped), resized so the shorter side is ResizeShorter
 /// (or just covers the input size when unset), center-cropped to (Height, Width), arranged in the
-/// model's channel order, then x = (pixel · PixelScale - Mean[c]) · Scale[c]. The inverse turns a
+/// model's channel order, then x = (pixel · PixelScale - Mean[c] - MeanImage[c, y, x]) · Scale[c]. The inverse turns a
 /// (C, H, W) tensor of that model back into a displayable image.
 /// </summary>
 public static class ImageTensors
@@ -37,8 +37,7 @@ public static class ImageTensors
             int source = p.Order == ChannelOrder.Bgr ? p.Channels - 1 - c : c;
             for (int y = 0; y < p.Height; y++)
                 for (int x = 0; x < p.Width; x++)
-                    input[(c * p.Height + y) * p.Width + x] =
-                        (resized[source][(top + y) * width + left + x] * p.PixelScale - p.Mean[c]) * p.Scale[c];
+                    input[(c * p.Height + y) * p.Width + x] = p.ToInput(resized[source][(top + y) * width + left + x], c, y * p.Width + x);
         }
         return input;
     }
@@ -55,7 +54,7 @@ public static class ImageTensors
             int model = p.Order == ChannelOrder.Bgr ? channels - 1 - c : c;
             for (int i = 0; i < p.Height * p.Width; i++)
             {
-                double pixel = (input[model * p.Height * p.Width + i] / p.Scale[model] + p.Mean[model]) / p.PixelScale;
+                double pixel = p.ToPixel(input[model * p.Height * p.Width + i], model, i);
                 pixels[i * channels + c] = (byte)Math.Clamp(Math.Round(pixel), 0, 255);
             }
         }
