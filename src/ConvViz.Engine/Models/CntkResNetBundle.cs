@@ -13,16 +13,13 @@ namespace ConvViz.Engine.Models;
 /// classifier) and ResNetPreprocess.onnx, the graph ML.NET runs before it: split the RGB input,
 /// concatenate it as BGR, subtract a mean image (1, 3, 224, 224), one mean per pixel. The bundle's
 /// model.onnx is ResNet18.onnx with torchvision-style layer names (<see cref="ResidualNames"/>) and
-/// the preprocessing in its metadata; the mean image lies beside it as mean.npy.
+/// the preprocessing and the CNTK names in its metadata; the mean image lies beside it as mean.npy.
 /// </summary>
 public static class CntkResNetBundle
 {
     /// <summary>ML.NET's image pipelines resize to 224x224 with ResizeImages' default, IsoCrop with a
     /// center anchor: the shorter side scaled to 224, then the center 224x224 cut out.</summary>
     public const int ResizeShorter = 224;
-
-    /// <summary>The metadata key that keeps each layer's name in the package's file, "conv1=Convolution249;...".</summary>
-    public const string SourceNamesKey = "source_layer_names";
 
     /// <summary>Writes model.onnx and mean.npy into <paramref name="folder"/> (which must exist) from the package's two files.</summary>
     public static void Write(string modelPath, string preprocessPath, string folder, Backend backend)
@@ -52,7 +49,7 @@ public static class CntkResNetBundle
             foreach (var output in node.Output) nameOfOutput[output] = node.Name;
         }
         foreach (var (key, value) in preprocessing.ToMetadata().Append(new(ModelBundle.OutputsKey, ModelBundle.FeatureOutputs))
-                     .Append(new(SourceNamesKey, string.Join(";", names.Zip(sourceNames, (n, s) => $"{n}={s}")))))
+                     .Append(new(ModelBundle.SourceNamesKey, string.Join(";", names.Zip(sourceNames, (n, s) => $"{n}={s}")))))
             model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
         preprocessing.SaveMeanImage(folder);
         AtomicFile.WriteAllBytes(Path.Combine(folder, ModelBundle.ModelFile), model.ToByteArray());

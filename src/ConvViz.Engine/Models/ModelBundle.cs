@@ -20,6 +20,10 @@ public sealed class ModelBundle : IDisposable
     /// <summary>The metadata key that says what the last layer outputs: <see cref="ClassOutputs"/> (the default) or <see cref="FeatureOutputs"/>.</summary>
     public const string OutputsKey = "outputs", ClassOutputs = "classes", FeatureOutputs = "features";
 
+    /// <summary>The metadata key that keeps the layers' names in the file a bundle was made from
+    /// (after they were renamed), "conv1=Convolution249;relu=ReLU253;...".</summary>
+    public const string SourceNamesKey = "source_layer_names";
+
     /// <summary>The largest classes.txt read: 16 MiB is ample for a million class names.</summary>
     public const long MaxClassFileBytes = 16 << 20;
 
@@ -50,6 +54,9 @@ public sealed class ModelBundle : IDisposable
 
     /// <summary>False for a model whose last layer outputs features rather than class scores.</summary>
     public bool HasClasses => Classes.Count > 0;
+
+    /// <summary>Each renamed layer's name in the file the bundle was made from (empty when none was renamed).</summary>
+    public IReadOnlyDictionary<string, string> SourceNames { get; init; } = new Dictionary<string, string>();
 
     /// <summary>What was missing and defaulted, one sentence each, for the user to see.</summary>
     public IReadOnlyList<string> Notes { get; }
@@ -98,13 +105,30 @@ public sealed class ModelBundle : IDisposable
                 classes = NumberedClasses(outputs);
                 notes.Add($"no {ClassesFile} beside the model: classes are numbered 0 to {outputs - 1}");
             }
-            return new ModelBundle(path, network, preprocessing, classes, notes) { Folder = Path.GetDirectoryName(Path.GetFullPath(modelPath)) };
+            return new ModelBundle(path, network, preprocessing, classes, notes)
+            {
+                Folder = Path.GetDirectoryName(Path.GetFullPath(modelPath)),
+                SourceNames = ReadSourceNames(imported.Metadata, network, modelPath),
+            };
         }
         catch
         {
             network.Dispose();
             throw;
         }
+    }
+
+    private static Dictionary<string, string> ReadSourceNames(IReadOnlyDictionary<string, string> metadata, Network network, string modelPath)
+    {
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!metadata.TryGetValue(SourceNamesKey, out var text) || string.IsNullOrWhiteSpace(text)) return names;
+        foreach (var entry in text.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = entry.Split('=', StringSplitOptions.TrimEntries);
+            if (parts.Length != 2 || parts[1].Length == 0 || !network.Layers.Any(l => l.Name == parts[0]) || !names.TryAdd(parts[0], parts[1]))
+                throw new InvalidDataException($"{modelPath}: metadata {SourceNamesKey} entry '{entry}' is not LAYER=SOURCE_NAME for a layer of the model, once each");
+        }
+        return names;
     }
 
     /// <summary>Writes this bundle into <paramref name="folder"/>: model.onnx with the preprocessing
