@@ -41,6 +41,17 @@ public static class ModelCatalog
         return ModelBundle.Load(model, backend);
     }
 
+    /// <summary>Refuses <paramref name="what"/>, which needs class scores, on a model without a classifier,
+    /// naming what works instead: a unit.</summary>
+    public static void RequireClasses(ModelBundle bundle, string what)
+    {
+        if (bundle.HasClasses) return;
+        var last = bundle.Network.Layers[^1];
+        throw new UserError($"{what} needs class scores, and {bundle.Source} has no classifier (its last layer {last.Name} outputs " +
+                            $"{bundle.Network.OutputShape(last.Name, 1).SampleSize} features); target a unit instead with --layer L --unit C " +
+                            $"(the layers: convviz model info --model {bundle.Source})");
+    }
+
     public static string Describe(ModelBundle bundle) =>
         BuiltIns.FirstOrDefault(e => string.Equals(e.Name, bundle.Source, StringComparison.OrdinalIgnoreCase)).Summary
         ?? $"{bundle.Network.Layers.Count} layers from {bundle.Source}";

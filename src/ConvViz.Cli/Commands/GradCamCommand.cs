@@ -43,6 +43,7 @@ public static class GradCamCommand
         var network = bundle.Network;
         string layer = layerName ?? DefaultLayer(bundle);
         network.IndexOf(layer);
+        ModelCatalog.RequireClasses(bundle, "Grad-CAM (it weighs a layer's maps by a class score's gradient; there is no unit form)");
         var target = AttributionCommand.ResolveTarget(bundle, x, null, null, classIndex);
         var p = bundle.Preprocessing;
 

@@ -160,7 +160,7 @@ public static class TopkCommand
                 var deconvolutions = new List<Image8>();
                 foreach (var entry in entries)
                 {
-                    var image = new Image8(images.Width, images.Height, 1, images.Image(entry.Image).ToArray());
+                    var image = images.ToImage(entry.Image);
                     patches.Add(PatchViews.Patch(image, field, entry));
                     var projection = Attribution.Render(projections[item++], p, GradientDisplay.Raw, backend, 0);
                     deconvolutions.Add(PatchViews.Patch(projection, field, entry));

@@ -145,11 +145,13 @@ public static class TsneCommand
         string stem = Inputs.FileName(request.Layer);
         string title = $"t-SNE of {request.Layer} codes, {n:N0} images of {images.Source}";
         var labels = images.Labels;
+        // A model without a classifier names the points by the data set's own classes (a photo folder's subfolders).
+        var classNames = bundle.HasClasses ? bundle.Classes : images.ClassNames ?? ModelBundle.NumberedClasses(images.ClassCount);
 
         string csvPath = Path.Combine(folder, $"{stem}.csv");
-        AtomicFile.WriteAllText(csvPath, Csv(result.Coordinates, labels, bundle.Classes));
+        AtomicFile.WriteAllText(csvPath, Csv(result.Coordinates, labels, classNames));
         card.Outputs.Add(Path.GetRelativePath(request.Out, csvPath));
-        string svg = ScatterPlot.Svg(result.Coordinates, labels, bundle.Classes, title);
+        string svg = ScatterPlot.Svg(result.Coordinates, labels, classNames, title);
         string svgPath = Path.Combine(folder, $"{stem}-scatter.svg");
         AtomicFile.WriteAllText(svgPath, svg);
         card.Outputs.Add(Path.GetRelativePath(request.Out, svgPath));
