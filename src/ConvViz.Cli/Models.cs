@@ -43,12 +43,12 @@ public static class ModelCatalog
 
     /// <summary>Refuses <paramref name="what"/>, which needs class scores, on a model without a classifier,
     /// naming what works instead: a unit.</summary>
-    public static void RequireClasses(ModelBundle bundle, string what)
+    public static void RequireClasses(ModelBundle bundle, string what, string instead = "target a unit instead with --layer L --unit C")
     {
         if (bundle.HasClasses) return;
         var last = bundle.Network.Layers[^1];
         throw new UserError($"{what} needs class scores, and {bundle.Source} has no classifier (its last layer {last.Name} outputs " +
-                            $"{bundle.Network.OutputShape(last.Name, 1).SampleSize} features); target a unit instead with --layer L --unit C " +
+                            $"{bundle.Network.OutputShape(last.Name, 1).SampleSize} features); {instead} " +
                             $"(the layers: convviz model info --model {bundle.Source})");
     }
 
