@@ -37,7 +37,11 @@ public static class ResidualNames
                 if (i == add) names[i] = prefix + "add";
                 else if (shortcut.Count == 1 && shortcut[0] == i) names[i] = prefix + "downsample";
                 else if (shortcut.IndexOf(i) is var k and >= 0) names[i] = $"{prefix}downsample.{k}";
-                else names[i] = prefix + Kind(layers[i]) + (counts[Kind(layers[i])] = counts.GetValueOrDefault(Kind(layers[i])) + 1);
+                else
+                {
+                    string kind = Kind(layers[i]);
+                    names[i] = prefix + kind + (counts[kind] = counts.GetValueOrDefault(kind) + 1);
+                }
             }
             start = end + 1;
         }
