@@ -15,7 +15,8 @@ public static class ModelZoo
     private const string ZooRoot = "https://github.com/onnx/models/raw/main/validated/vision/classification/";
 
     // Files, hashes and sizes: the zoo's ONNX_HUB_MANIFEST.json (model_path, model_sha, model_bytes),
-    // the opset-12 entry of each model; the manifest still names the paths without the validated/
+    // the opset-12 entry of each model (opset 7 for ResNet-18 and SqueezeNet 1.1, which the zoo has
+    // at no later opset); the manifest still names the paths without the validated/
     // prefix that the files moved under, and the LFS pointers at both places hold the same hashes
     // (checked for bvlcalexnet-8/-12, caffenet-8/-9, zfnet512-12, vgg16-7). Every input is
     // float[1, 3, 224, 224] (the manifest's io_ports).
@@ -31,7 +32,11 @@ public static class ModelZoo
     private static readonly Preprocessing CaffeBgr = new(3, 224, 224, ChannelOrder.Bgr, PixelScale: 1f,
         Mean: [103.939f, 116.779f, 123.68f], Scale: [1f, 1f, 1f]);
 
-    // VGG 16 (converted from MXNet): the zoo's vgg/README.md and imagenet_preprocess.py: RGB in
+    // GoogLeNet (BVLC Caffe, through Caffe2) uses the same: the zoo's googlenet/README.md resizes the
+    // whole image to 224x224, subtracts (123.68, 116.779, 103.939) from R, G, B and orders them BGR.
+    //
+    // VGG 16, ResNet-18/50 v1 and SqueezeNet 1.1 (MXNet Gluon): the zoo's README of each and its
+    // imagenet_preprocess.py: RGB in
     // [0, 1], mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225), shorter side resized to 256,
     // center crop 224x224.
     private static readonly Preprocessing TorchvisionRgb = new(3, 224, 224, ChannelOrder.Rgb, PixelScale: 1f / 255f,
@@ -47,6 +52,15 @@ public static class ModelZoo
             "c975ca6a24c0a2e1584c6f82667e0ac9c06084fc7769d267f71b4a154d1f1c72", 349_005_501, CaffeBgr),
         new("vgg16", "VGG 16 (MXNet), opset 12", "vgg16-12.onnx", new(ZooRoot + "vgg/model/vgg16-12.onnx"),
             "722c42f53ca03a5480296bf8f9c85a151de3eed9ec982d7d2302ff6e2900c67b", 553_437_752, TorchvisionRgb),
+        new("resnet18", "ResNet-18 v1 (MXNet), opset 7", "resnet18-v1-7.onnx", new(ZooRoot + "resnet/model/resnet18-v1-7.onnx"),
+            "4e8f8653e7a2222b3904cc3fe8e304cd8b339ce1d05fd24688162f86fb6df52c", 46_820_737, TorchvisionRgb),
+        new("resnet50", "ResNet-50 v1 (MXNet), opset 12", "resnet50-v1-12.onnx", new(ZooRoot + "resnet/model/resnet50-v1-12.onnx"),
+            "3f03fdef724b22947eed826f1eef1dc5c34151bb4c37d634f1db89dfa2dd1526", 102_576_593, TorchvisionRgb),
+        new("googlenet", "GoogLeNet / Inception v1 (BVLC Caffe), opset 12", "googlenet-12.onnx",
+            new(ZooRoot + "inception_and_googlenet/googlenet/model/googlenet-12.onnx"),
+            "c99c507058eaf41de8723408fdda7db8325cb57f0a89f2ee07a716d6e963e14e", 28_021_836, CaffeBgr),
+        new("squeezenet1.1", "SqueezeNet 1.1 (MXNet), opset 7", "squeezenet1.1-7.onnx", new(ZooRoot + "squeezenet/model/squeezenet1.1-7.onnx"),
+            "1eeff551a67ae8d565ca33b572fc4b66e3ef357b0eb2863bb9ff47a918cc4088", 4_956_208, TorchvisionRgb),
     ];
 
     public static ZooModel Find(string name) =>

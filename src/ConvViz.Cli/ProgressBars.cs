@@ -3,8 +3,9 @@ using Spectre.Console;
 
 namespace ConvViz.Cli;
 
-/// <summary>One line of a running progress bar: its count and its text (escaped, never read as markup).</summary>
-public sealed class ProgressLine(ProgressTask task)
+/// <summary>One line of a running progress bar: its count and its text (escaped, never read as markup).
+/// As an <see cref="IProgress{T}"/> of steps done it takes the engine's reports on the worker's own thread.</summary>
+public sealed class ProgressLine(ProgressTask task) : IProgress<int>
 {
     private readonly Stopwatch sinceReport = Stopwatch.StartNew();
 
@@ -23,6 +24,8 @@ public sealed class ProgressLine(ProgressTask task)
         if (text is not null) task.Description = Markup.Escape(text);
         sinceReport.Restart();
     }
+
+    void IProgress<int>.Report(int done) => Report(done);
 }
 
 /// <summary>The commands' progress display: description, bar, percentage, elapsed and remaining time.</summary>

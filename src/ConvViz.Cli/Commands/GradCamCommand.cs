@@ -11,7 +11,7 @@ namespace ConvViz.Cli.Commands;
 
 /// <summary>
 /// `convviz gradcam --input IMG [--layer L] [--class K]`: the Grad-CAM heatmap of a class on a conv
-/// layer's feature maps (default: the rectified output of the last conv layer), overlaid on the
+/// layer's feature maps (default: the last ReLU with spatial maps, e.g. the one after a ResNet's last residual Add), overlaid on the
 /// input, and guided Grad-CAM; images in OUT/gradcam/ and the card OUT/gradcam.json.
 /// </summary>
 public static class GradCamCommand
@@ -20,7 +20,7 @@ public static class GradCamCommand
     {
         var model = CommonOptions.Model();
         var input = CommonOptions.Input();
-        var layer = new Option<string?>("--layer") { Description = "Feature-map layer (default: the ReLU after the last conv layer)" };
+        var layer = new Option<string?>("--layer") { Description = "Feature-map layer (default: the last ReLU with spatial maps)" };
         var classIndex = new Option<int?>("--class") { Description = "Class to explain (default: the top predicted class)" }.InRange(0, CommonOptions.MaxClass);
         var colormap = CommonOptions.Colormap(Colormap.Jet);
         var opacity = new Option<float>("--opacity") { Description = "Heatmap opacity over the input, 0..1", DefaultValueFactory = _ => 0.5f }.InRange(0, 1);
@@ -73,7 +73,7 @@ public static class GradCamCommand
         AnsiConsole.MarkupLine(Markup.Escape($"Grad-CAM of {bundle.Classes[target.Channel]} (class {target.Channel}) on {layer} ({cam.Height}x{cam.Width}): wrote {folder}/ and the card {card.Save(outFolder)}"));
     }
 
-    /// <summary>The ReLU right after the last conv layer, else the last conv layer.</summary>
+    /// <summary>The last spatial ReLU (see <see cref="LayerRoles.LastSpatialRectifier"/>).</summary>
     private static string DefaultLayer(Engine.Models.ModelBundle bundle) =>
-        LayerRoles.RectifiedConvolutions(bundle.Network) is { Count: > 0 } layers ? layers[^1] : throw new UserError("the model has no conv layer for Grad-CAM");
+        LayerRoles.RectifiedConvolutions(bundle.Network).Count > 0 ? LayerRoles.LastSpatialRectifier(bundle.Network) : throw new UserError("the model has no conv layer for Grad-CAM");
 }

@@ -164,7 +164,7 @@ public static class ReportCommand
     private static Target StrongestUnit(ModelBundle bundle, Backend backend, Engine.Networks.ForwardPass pass)
     {
         var layers = bundle.Network.Layers;
-        int index = bundle.Network.IndexOf(LayerRoles.LastRectifiedConvolution(bundle.Network));
+        int index = bundle.Network.IndexOf(LayerRoles.LastSpatialRectifier(bundle.Network));
         var y = pass.Outputs[index].Y;
         var values = backend.Download(y);
         int plane = y.Shape.H * y.Shape.W, best = 0;

@@ -71,7 +71,7 @@ public static class TopkCommand
         using var bundle = ModelCatalog.Open(request.Model, backend);
         var images = DataSets.Open(request.Data, request.Split, bundle, "mining", request.Limit);
         ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count);
-        var layerNames = request.Layers?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [LayerRoles.LastRectifiedConvolution(bundle.Network)];
+        var layerNames = request.Layers?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [LayerRoles.LastSpatialRectifier(bundle.Network)];
         foreach (var name in layerNames) bundle.Network.IndexOf(name);
         // The projections of every unit's k images are held together while they are rendered.
         long projectionValues = layerNames.Sum(name => (long)bundle.Network.OutputShape(name, 1)[1]) * request.K * bundle.Network.SampleShape.ElementCount;

@@ -18,7 +18,18 @@ public static class LayerRoles
                 ? layers[relu].Name : layers[i].Name).ToArray();
     }
 
-    /// <summary>The rectified output of the last convolution (what Grad-CAM and the Toolbox show first).</summary>
-    public static string LastRectifiedConvolution(Network network) =>
-        RectifiedConvolutions(network) is { Count: > 0 } layers ? layers[^1] : throw new ArgumentException("the model has no conv layer; give --layer");
+    /// <summary>
+    /// The last ReLU whose output still has a spatial extent (more than one position): the last
+    /// rectified feature maps, what Grad-CAM, top-k and the Toolbox show first (relu5 in AlexNet; in a
+    /// ResNet the ReLU after the last residual Add, not the conv before it). A model without such a
+    /// ReLU gets the rectified output of its last convolution.
+    /// </summary>
+    public static string LastSpatialRectifier(Network network)
+    {
+        var summary = network.Summarize(1);
+        int last = Enumerable.Range(0, network.Layers.Count).LastOrDefault(i => network.Layers[i] is ReluLayer
+            && summary[i].OutputShape is { Rank: 4 } shape && shape.H * shape.W > 1, -1);
+        if (last >= 0) return network.Layers[last].Name;
+        return RectifiedConvolutions(network) is { Count: > 0 } layers ? layers[^1] : throw new ArgumentException("the model has no conv layer; give a layer");
+    }
 }

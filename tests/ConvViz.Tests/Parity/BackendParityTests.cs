@@ -91,6 +91,25 @@ public abstract class BackendParityTests : BackendTest
             new Shape(64 * groups, inputChannelsPerGroup, 3, 2),
             new Conv2dGeometry(3, 2, strideH, strideW, PadTop: 1, PadLeft: 1, PadBottom: padBottom, PadRight: 0, DilationH: dilation, DilationW: dilation, Groups: groups));
 
+    // ResNet's convolution geometries, one per Cpu path, at sizes that keep the Reference passes
+    // short: the 7x7 stride-2 stem with the CNTK ResNet-18's asymmetric pads (at 112x112, 56-pixel
+    // output rows) and a 28-wide 3x3 take the direct convolution (whole strips on AVX2 and
+    // AVX-512), a 1x1 stride-2 projection (its real size) and a 7-wide 3x3 take im2col + SGEMM, and
+    // a stride-4 row of 24 pixels covers the direct kernel's widest column stride.
+    public static TheoryData<string, int[], int[], Conv2dGeometry> ResNetConvCases => new()
+    {
+        { "resnet stem 7x7 stride 2 pads [3,3,2,2]", [1, 3, 112, 112], [64, 3, 7, 7], new Conv2dGeometry(7, 7, 2, 2, PadTop: 3, PadLeft: 3, PadBottom: 2, PadRight: 2) },
+        { "resnet 3x3 at 28x28", [1, 64, 28, 28], [64, 64, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+        { "resnet 1x1 stride 2 projection", [1, 64, 56, 56], [128, 64, 1, 1], Conv2dGeometry.Square(1, 2, 0) },
+        { "resnet 3x3 at 7x7", [1, 64, 7, 7], [128, 64, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+        { "stride 4, 24-pixel rows", [2, 4, 9, 95], [32, 4, 3, 3], Conv2dGeometry.Square(3, 4, 1) },
+    };
+
+    [Theory]
+    [MemberData(nameof(ResNetConvCases))]
+    public void ResNetConvolutionsMatchReference(string name, int[] xDims, int[] wDims, Conv2dGeometry g) =>
+        RunConv(name, new Shape(xDims), new Shape(wDims), g);
+
     // Each image of a batch against the same image run alone, bit for bit: what makes a batched
     // activation maximization equal its single runs. Both shapes sum over more
     // than one of the Cpu GEMM's k-blocks (CRS > 256) on planes small enough that the Cpu backend puts

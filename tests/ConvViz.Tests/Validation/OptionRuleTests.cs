@@ -4,6 +4,7 @@ using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
+using ConvViz.Engine.Networks;
 using ConvViz.Tests.Cli;
 using ConvViz.Tests.Support;
 
@@ -206,7 +207,7 @@ public sealed class OptionRuleTests
     [Fact]
     public void Gradcheck_CountsAnOverflowingDifferenceAsTheWorstError_NotAsNone()
     {
-        var row = GradcheckCommand.Check("layer", "input", [1f, 2f], [0.5f, 0.5f], points: 2, step: 0.01f, new Random(1), _ => double.NaN);
+        var row = GradientCheck.Check("layer", "input", [1f, 2f], [0.5f, 0.5f], points: 2, step: 0.01f, new Random(1), _ => double.NaN);
         Assert.Equal(double.PositiveInfinity, row.WorstRelativeError);
     }
 

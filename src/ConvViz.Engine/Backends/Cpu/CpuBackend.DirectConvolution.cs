@@ -9,11 +9,11 @@ public sealed unsafe partial class CpuBackend
     private readonly struct DirectPlan
     {
         public float* Source { get; init; }      // input, zero-bordered copy when padded: (N, C, PaddedH, PaddedW)
-        public float* Packed { get; init; }      // weights as (G, Kg/32, Cg, R, S, 32)
+        public float* Packed { get; init; }      // weights as (G, Kg/block, Cg, R, S, block)
         public float* Bias { get; init; }        // (K) or null
         public float* Y { get; init; }           // (N, K, OH, OW)
         public int[] Offsets { get; init; }      // tap (r, s) → r·dh·PaddedW + s·dw
-        public (int First, int Width)[] Strips { get; init; } // an output row cut into strips of <= 14 pixels
+        public (int First, int Width)[] Strips { get; init; } // an output row cut into strips of <= MaxPixels
         public Conv D { get; init; }
         public int PaddedH { get; init; }
         public int PaddedW { get; init; }
@@ -24,7 +24,7 @@ public sealed unsafe partial class CpuBackend
         var g = d.G;
         bool padded = g.PadTop + g.PadLeft + g.PadBottom + g.PadRight > 0;
         int paddedH = d.H + g.PadTop + g.PadBottom, paddedW = d.W + g.PadLeft + g.PadRight;
-        long packedLength = (long)d.K * d.CRS; // a multiple of 32 floats, so the input copy stays 64-byte aligned
+        long packedLength = (long)d.K * d.CRS; // a multiple of the 16- or 32-float block, so the input copy stays 64-byte aligned
         float* packed = Scratch(packedLength + (padded ? (long)d.N * d.C * paddedH * paddedW : 0));
         float* source = padded ? packed + packedLength : x;
         PackWeightsForDirectConvolution(d, w, packed);
@@ -43,16 +43,19 @@ public sealed unsafe partial class CpuBackend
                 .Select(i => (outputWidth * i / strips, outputWidth * (i + 1) / strips - outputWidth * i / strips)).ToArray(),
         };
         int items = d.N * g.Groups * (d.Kg / DirectConvolution.ChannelBlock) * d.OH;
-        ParallelRange(items, (first, end) => DirectRows(plan, first, end), workPerItem: (long)d.OW * d.CRS * DirectConvolution.ChannelBlock);
+        // Each item is computed alone, so handing them out in small blocks changes no result.
+        ParallelRange(items, (first, end) => DirectRows(plan, first, end), workPerItem: (long)d.OW * d.CRS * DirectConvolution.ChannelBlock,
+            blocksPerWorker: 8);
     }
 
     /// <summary>Work items (n, group, 32-channel block, output row) in [first, end).</summary>
     private static void DirectRows(in DirectPlan plan, int first, int end)
     {
         var d = plan.D;
-        var kernels = d.G.StrideW switch { 1 => DirectConvolution.Stride1, 2 => DirectConvolution.Stride2, _ => DirectConvolution.Stride4 };
-        int blocks = d.Kg / DirectConvolution.ChannelBlock, taps = d.R * d.S, plane = plan.PaddedH * plan.PaddedW;
-        float* tile = stackalloc float[DirectConvolution.MaxPixels * DirectConvolution.ChannelBlock];
+        var kernels = DirectConvolution.KernelsFor(d.G.StrideW);
+        int channelBlock = DirectConvolution.ChannelBlock;
+        int blocks = d.Kg / channelBlock, taps = d.R * d.S, plane = plan.PaddedH * plan.PaddedW;
+        float* tile = stackalloc float[DirectConvolution.MaxPixels * channelBlock];
         fixed (int* offsets = plan.Offsets)
         {
             for (int item = first; item < end; item++)
@@ -61,19 +64,19 @@ public sealed unsafe partial class CpuBackend
                 int block = rest % blocks;
                 rest /= blocks;
                 int group = rest % d.G.Groups, n = rest / d.G.Groups;
-                float* weights = plan.Packed + ((long)group * blocks + block) * d.CRS * DirectConvolution.ChannelBlock;
+                float* weights = plan.Packed + ((long)group * blocks + block) * d.CRS * channelBlock;
                 float* row = plan.Source + ((long)n * d.C + group * d.Cg) * plane + (long)oh * d.G.StrideH * plan.PaddedW;
-                int k0 = group * d.Kg + block * DirectConvolution.ChannelBlock;
+                int k0 = group * d.Kg + block * channelBlock;
                 float* output = plan.Y + ((long)n * d.K + k0) * d.P + (long)oh * d.OW;
                 foreach (var (firstPixel, width) in plan.Strips)
                 {
                     kernels[width - 1](row + firstPixel * d.G.StrideW, offsets, taps, d.Cg, plane, weights, tile);
                     // tile is (pixel, channel); y wants (channel, pixel).
-                    for (int l = 0; l < DirectConvolution.ChannelBlock; l++)
+                    for (int l = 0; l < channelBlock; l++)
                     {
                         float b = plan.Bias == null ? 0f : plan.Bias[k0 + l];
                         float* target = output + (long)l * d.P + firstPixel;
-                        for (int j = 0; j < width; j++) target[j] = tile[j * DirectConvolution.ChannelBlock + l] + b;
+                        for (int j = 0; j < width; j++) target[j] = tile[j * channelBlock + l] + b;
                     }
                 }
             }
@@ -81,9 +84,10 @@ public sealed unsafe partial class CpuBackend
     }
 
     /// <summary>
-    /// w (K, Cg, R, S) → (G, Kg/32, Cg·R·S, 32): each kernel step loads 32 output channels' weights
-    /// as two vectors. It is a transpose of each 32-row block, done with the GEMM's 16x16 vector
-    /// transposes (a scalar loop measured ~1.2 ms for conv3's weights, most of a batch-1 conv3).
+    /// w (K, Cg, R, S) → (G, Kg/block, Cg·R·S, block): each kernel step loads a block of output
+    /// channels' weights as two vectors. It is a transpose of each block of rows, done with the
+    /// GEMM's 16x16 (8x8 on AVX2) vector transposes (a scalar loop measured ~1.2 ms for AlexNet
+    /// conv3's weights, most of a batch-1 conv3).
     /// </summary>
     private void PackWeightsForDirectConvolution(in Conv d, float* w, float* packed)
     {

@@ -1,31 +1,58 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ConvViz.Engine.Tensors;
 
 namespace ConvViz.Engine.Backends.Cpu;
 
 /// <summary>
-/// Direct convolution forward for AVX-512: the kernel keeps 32 output channels (two zmm) x up to 14
-/// output pixels of one output row in 28 accumulators across the whole Cg·R·S reduction, loading
-/// the weights as vectors and broadcasting input pixels, then transposes the tile into NCHW with the
-/// bias. Weights are repacked per call to (G, Kg/32, Cg, R, S, 32); the input is copied into a
+/// Direct convolution forward: the kernel keeps a block of output channels x a strip of output
+/// pixels of one output row in registers across the whole Cg·R·S reduction, loading the weights as
+/// vectors and broadcasting input pixels, then transposes the tile into NCHW with the bias. On
+/// AVX-512 the block is 32 channels (two zmm) x up to 14 pixels (28 accumulators); on AVX2 it is 16
+/// channels (two ymm) x up to 6 pixels (12 accumulators, the SGEMM micro-tile's shape). Weights
+/// are repacked per call to (G, Kg/block, Cg, R, S, block); the input is copied into a
 /// zero-bordered buffer, so padding costs nothing inside the kernel. Work items (image, group,
-/// 32-channel block, output row) split evenly across the threads in one parallel region.
+/// channel block, output row) split evenly across the threads in one parallel region.
 ///
-/// Measured against im2col + SGEMM on AlexNet's five conv layers (interleaved runs, medians):
-/// 1.15-1.55x faster on one thread and about 1.3-1.9x on two, because it skips the column matrix
-/// and its packing and runs one parallel region per call instead of one per image and group.
-/// It applies when Vector512 is hardware-accelerated (even where 512-bit FMAs run at the 256-bit
-/// rate, as on the machine it was measured on), the output channels of a group are a multiple of
-/// 32 and the column stride is 1, 2 or 4; other convolutions take im2col + SGEMM.
+/// Measured against im2col + SGEMM on AlexNet's five conv layers with AVX-512 (interleaved runs,
+/// medians): 1.15-1.55x faster on one thread and about 1.3-1.9x on two, because it skips the
+/// column matrix and its packing and runs one parallel region per call instead of one per image
+/// and group. It applies when Vector512 (or Vector256 with FMA) is hardware-accelerated, the output
+/// channels of a group are a multiple of the block and the column stride is 1, 2 or 4; other
+/// convolutions take im2col + SGEMM (see CpuBackend.Conv2dForwardCore for the AVX2 choice).
 /// </summary>
 internal static unsafe class DirectConvolution
 {
-    public const int ChannelBlock = 32;
-    public const int MaxPixels = 14;
+    private static readonly bool Wide = Vector512.IsHardwareAccelerated;
+
+    /// <summary>Output channels per kernel call: two vectors.</summary>
+    public static readonly int ChannelBlock = Wide ? 32 : 16;
+
+    /// <summary>The widest strip of output pixels one kernel call computes.</summary>
+    public static readonly int MaxPixels = Wide ? 14 : 6;
+
+    public static bool IsSupported => Wide || (Vector256.IsHardwareAccelerated && Fma.IsSupported);
 
     public static bool Applies(int outputChannelsPerGroup, Conv2dGeometry g) =>
-        Vector512.IsHardwareAccelerated && outputChannelsPerGroup % ChannelBlock == 0 && g.StrideW is 1 or 2 or 4;
+        IsSupported && outputChannelsPerGroup % ChannelBlock == 0 && g.StrideW is 1 or 2 or 4;
+
+    /// <summary>
+    /// Whether an output row of this width cuts into strips that use at least 90% of the kernel's
+    /// pixel slots: 56 and 28 pixels on AVX2 (10 strips of 5-6, 5 of 5-6) do, 14 and 7 (3 strips
+    /// for 14, 2 of 3-4 for 7) do not and measured slower than im2col + SGEMM on ResNet-18's
+    /// 14x14 and 7x7 layers, whose GEMM tiles stay full; on AVX-512 AlexNet's 55, 27 and 13 do.
+    /// </summary>
+    public static bool StripsFillKernel(int outputWidth)
+    {
+        int strips = (outputWidth + MaxPixels - 1) / MaxPixels;
+        return outputWidth >= 0.9 * strips * MaxPixels;
+    }
+
+    /// <summary>Kernels by [pixels - 1] for a column stride of 1, 2 or 4, for this CPU.</summary>
+    public static delegate*<float*, int*, int, int, int, float*, float*, void>[] KernelsFor(int strideW) => Wide
+        ? strideW switch { 1 => Stride1, 2 => Stride2, _ => Stride4 }
+        : strideW switch { 1 => Stride1Avx2, 2 => Stride2Avx2, _ => Stride4Avx2 };
 
     /// <summary>
     /// The micro-kernel: tile (TPixels x 32) = sum over c, tap of w[c, tap, 0..31] * x[c, offsets[tap] + pixel·TStride].
@@ -33,7 +60,7 @@ internal static unsafe class DirectConvolution
     /// planeSize floats); w at the packed (Cg, R, S, 32) block of this channel block.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile<TPixels, TStride>(float* x, int* offsets, int taps, int channels, int planeSize, float* w, float* tile)
+    private static void Tile512<TPixels, TStride>(float* x, int* offsets, int taps, int channels, int planeSize, float* w, float* tile)
         where TPixels : struct, IConstant where TStride : struct, IConstant
     {
         Vector512<float> low0 = default, high0 = default;
@@ -88,11 +115,48 @@ internal static unsafe class DirectConvolution
         if (TPixels.Value > 13) { low13.Store(tile + 416); high13.Store(tile + 432); }
     }
 
+    /// <summary>The AVX2 micro-kernel, same contract with 16 channels: tile (TPixels x 16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile256<TPixels, TStride>(float* x, int* offsets, int taps, int channels, int planeSize, float* w, float* tile)
+        where TPixels : struct, IConstant where TStride : struct, IConstant
+    {
+        Vector256<float> low0 = default, high0 = default;
+        Vector256<float> low1 = default, high1 = default;
+        Vector256<float> low2 = default, high2 = default;
+        Vector256<float> low3 = default, high3 = default;
+        Vector256<float> low4 = default, high4 = default;
+        Vector256<float> low5 = default, high5 = default;
+        for (int c = 0; c < channels; c++, x += planeSize)
+        {
+            for (int t = 0; t < taps; t++, w += 16)
+            {
+                float* p = x + offsets[t];
+                Vector256<float> w0 = Vector256.Load(w), w1 = Vector256.Load(w + 8);
+                { var v = Vector256.Create(p[0 * TStride.Value]); low0 = Vector256.FusedMultiplyAdd(w0, v, low0); high0 = Vector256.FusedMultiplyAdd(w1, v, high0); }
+                if (TPixels.Value > 1) { var v = Vector256.Create(p[1 * TStride.Value]); low1 = Vector256.FusedMultiplyAdd(w0, v, low1); high1 = Vector256.FusedMultiplyAdd(w1, v, high1); }
+                if (TPixels.Value > 2) { var v = Vector256.Create(p[2 * TStride.Value]); low2 = Vector256.FusedMultiplyAdd(w0, v, low2); high2 = Vector256.FusedMultiplyAdd(w1, v, high2); }
+                if (TPixels.Value > 3) { var v = Vector256.Create(p[3 * TStride.Value]); low3 = Vector256.FusedMultiplyAdd(w0, v, low3); high3 = Vector256.FusedMultiplyAdd(w1, v, high3); }
+                if (TPixels.Value > 4) { var v = Vector256.Create(p[4 * TStride.Value]); low4 = Vector256.FusedMultiplyAdd(w0, v, low4); high4 = Vector256.FusedMultiplyAdd(w1, v, high4); }
+                if (TPixels.Value > 5) { var v = Vector256.Create(p[5 * TStride.Value]); low5 = Vector256.FusedMultiplyAdd(w0, v, low5); high5 = Vector256.FusedMultiplyAdd(w1, v, high5); }
+            }
+        }
+        { low0.Store(tile + 0); high0.Store(tile + 8); }
+        if (TPixels.Value > 1) { low1.Store(tile + 16); high1.Store(tile + 24); }
+        if (TPixels.Value > 2) { low2.Store(tile + 32); high2.Store(tile + 40); }
+        if (TPixels.Value > 3) { low3.Store(tile + 48); high3.Store(tile + 56); }
+        if (TPixels.Value > 4) { low4.Store(tile + 64); high4.Store(tile + 72); }
+        if (TPixels.Value > 5) { low5.Store(tile + 80); high5.Store(tile + 88); }
+    }
+
+    private static readonly delegate*<float*, int*, int, int, int, float*, float*, void>[] Stride1Avx2 = [&Tile256<N1, N1>, &Tile256<N2, N1>, &Tile256<N3, N1>, &Tile256<N4, N1>, &Tile256<N5, N1>, &Tile256<N6, N1>];
+    private static readonly delegate*<float*, int*, int, int, int, float*, float*, void>[] Stride2Avx2 = [&Tile256<N1, N2>, &Tile256<N2, N2>, &Tile256<N3, N2>, &Tile256<N4, N2>, &Tile256<N5, N2>, &Tile256<N6, N2>];
+    private static readonly delegate*<float*, int*, int, int, int, float*, float*, void>[] Stride4Avx2 = [&Tile256<N1, N4>, &Tile256<N2, N4>, &Tile256<N3, N4>, &Tile256<N4, N4>, &Tile256<N5, N4>, &Tile256<N6, N4>];
+
     /// <summary>Kernels by [pixels - 1], one table per column stride; pixels and stride are
     /// compile-time constants of each instantiation, so unused accumulators vanish.</summary>
-    public static readonly delegate*<float*, int*, int, int, int, float*, float*, void>[] Stride1 = [&Tile<N1, N1>, &Tile<N2, N1>, &Tile<N3, N1>, &Tile<N4, N1>, &Tile<N5, N1>, &Tile<N6, N1>, &Tile<N7, N1>, &Tile<N8, N1>, &Tile<N9, N1>, &Tile<N10, N1>, &Tile<N11, N1>, &Tile<N12, N1>, &Tile<N13, N1>, &Tile<N14, N1>];
-    public static readonly delegate*<float*, int*, int, int, int, float*, float*, void>[] Stride2 = [&Tile<N1, N2>, &Tile<N2, N2>, &Tile<N3, N2>, &Tile<N4, N2>, &Tile<N5, N2>, &Tile<N6, N2>, &Tile<N7, N2>, &Tile<N8, N2>, &Tile<N9, N2>, &Tile<N10, N2>, &Tile<N11, N2>, &Tile<N12, N2>, &Tile<N13, N2>, &Tile<N14, N2>];
-    public static readonly delegate*<float*, int*, int, int, int, float*, float*, void>[] Stride4 = [&Tile<N1, N4>, &Tile<N2, N4>, &Tile<N3, N4>, &Tile<N4, N4>, &Tile<N5, N4>, &Tile<N6, N4>, &Tile<N7, N4>, &Tile<N8, N4>, &Tile<N9, N4>, &Tile<N10, N4>, &Tile<N11, N4>, &Tile<N12, N4>, &Tile<N13, N4>, &Tile<N14, N4>];
+    private static readonly delegate*<float*, int*, int, int, int, float*, float*, void>[] Stride1 = [&Tile512<N1, N1>, &Tile512<N2, N1>, &Tile512<N3, N1>, &Tile512<N4, N1>, &Tile512<N5, N1>, &Tile512<N6, N1>, &Tile512<N7, N1>, &Tile512<N8, N1>, &Tile512<N9, N1>, &Tile512<N10, N1>, &Tile512<N11, N1>, &Tile512<N12, N1>, &Tile512<N13, N1>, &Tile512<N14, N1>];
+    private static readonly delegate*<float*, int*, int, int, int, float*, float*, void>[] Stride2 = [&Tile512<N1, N2>, &Tile512<N2, N2>, &Tile512<N3, N2>, &Tile512<N4, N2>, &Tile512<N5, N2>, &Tile512<N6, N2>, &Tile512<N7, N2>, &Tile512<N8, N2>, &Tile512<N9, N2>, &Tile512<N10, N2>, &Tile512<N11, N2>, &Tile512<N12, N2>, &Tile512<N13, N2>, &Tile512<N14, N2>];
+    private static readonly delegate*<float*, int*, int, int, int, float*, float*, void>[] Stride4 = [&Tile512<N1, N4>, &Tile512<N2, N4>, &Tile512<N3, N4>, &Tile512<N4, N4>, &Tile512<N5, N4>, &Tile512<N6, N4>, &Tile512<N7, N4>, &Tile512<N8, N4>, &Tile512<N9, N4>, &Tile512<N10, N4>, &Tile512<N11, N4>, &Tile512<N12, N4>, &Tile512<N13, N4>, &Tile512<N14, N4>];
 }
 
 /// <summary>A compile-time integer for generic specialization of the kernel.</summary>

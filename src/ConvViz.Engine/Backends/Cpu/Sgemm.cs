@@ -341,8 +341,10 @@ public static unsafe class Sgemm
         }
     }
 
-    /// One kc x width panel of PackPanels when rows are not contiguous: 16 x 16 AVX-512 block
-    /// transposes where the source runs along k, element by element otherwise and for the k tail.
+    /// One kc x width panel of PackPanels when rows are not contiguous: 16 x 16 AVX-512 (or 8 x 8
+    /// AVX2) block transposes where the source runs along k, element by element otherwise and for
+    /// the k tail. (On AVX2 the element loop measured about a tenth of a batch-1 ResNet-18 forward:
+    /// every conv repacks its weights as A.)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransposePanel(float* src, nint rowStride, nint kStride, int count, int width, int kc, float* dst)
     {
@@ -354,6 +356,17 @@ public static unsafe class Sgemm
                 for (int group = 0; group < width; group += 16)
                 {
                     TransposeBlock16(src + group * rowStride + k0, rowStride, Math.Clamp(count - group, 0, 16),
+                        dst + (nint)k0 * width + group, width);
+                }
+            }
+        }
+        else if (kStride == 1 && Avx.IsSupported && (width % 8 == 0 || width < 8))
+        {
+            for (; k0 + 8 <= kc; k0 += 8)
+            {
+                for (int group = 0; group < width; group += 8)
+                {
+                    TransposeBlock8(src + group * rowStride + k0, rowStride, Math.Clamp(count - group, 0, 8),
                         dst + (nint)k0 * width + group, width);
                 }
             }
@@ -443,6 +456,41 @@ public static unsafe class Sgemm
         c14.Store(dst + 14 * dstStride);
         c15.Store(dst + 15 * dstStride);
     }
+
+    /// The AVX2 form of TransposeBlock16: an 8 x 8 block, row r (8 consecutive k; rows at or past
+    /// validRows read as zero) becomes lanes r of dst + k * dstStride, with the same spill rule.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransposeBlock8(float* src, nint rowStride, int validRows, float* dst, nint dstStride)
+    {
+        Vector256<float> r0 = LoadRow8(src, rowStride, 0, validRows), r1 = LoadRow8(src, rowStride, 1, validRows);
+        Vector256<float> r2 = LoadRow8(src, rowStride, 2, validRows), r3 = LoadRow8(src, rowStride, 3, validRows);
+        Vector256<float> r4 = LoadRow8(src, rowStride, 4, validRows), r5 = LoadRow8(src, rowStride, 5, validRows);
+        Vector256<float> r6 = LoadRow8(src, rowStride, 6, validRows), r7 = LoadRow8(src, rowStride, 7, validRows);
+
+        // Within each 128-bit half H, s-th output of a row quad holds column 4H + s of its four rows.
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1);
+        Vector256<float> t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5);
+        Vector256<float> t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> low0 = Avx.Shuffle(t0, t2, 0x44), low1 = Avx.Shuffle(t0, t2, 0xEE);
+        Vector256<float> low2 = Avx.Shuffle(t1, t3, 0x44), low3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> high0 = Avx.Shuffle(t4, t6, 0x44), high1 = Avx.Shuffle(t4, t6, 0xEE);
+        Vector256<float> high2 = Avx.Shuffle(t5, t7, 0x44), high3 = Avx.Shuffle(t5, t7, 0xEE);
+
+        // Rows 0..3 from the low quad, rows 4..7 from the high quad; in increasing k for the spill rule.
+        Avx.Permute2x128(low0, high0, 0x20).Store(dst);
+        Avx.Permute2x128(low1, high1, 0x20).Store(dst + dstStride);
+        Avx.Permute2x128(low2, high2, 0x20).Store(dst + 2 * dstStride);
+        Avx.Permute2x128(low3, high3, 0x20).Store(dst + 3 * dstStride);
+        Avx.Permute2x128(low0, high0, 0x31).Store(dst + 4 * dstStride);
+        Avx.Permute2x128(low1, high1, 0x31).Store(dst + 5 * dstStride);
+        Avx.Permute2x128(low2, high2, 0x31).Store(dst + 6 * dstStride);
+        Avx.Permute2x128(low3, high3, 0x31).Store(dst + 7 * dstStride);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> LoadRow8(float* src, nint rowStride, int row, int validRows)
+        => row < validRows ? Vector256.Load(src + row * rowStride) : Vector256<float>.Zero;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> LoadRow(float* src, nint rowStride, int row, int validRows)
