@@ -167,4 +167,18 @@ public sealed class ImageInputCliTests
         File.WriteAllBytes(path, good[..(good.Length / 2)]);
         CliHarness.AssertOneLineError(CliHarness.Run("forward", "--input", path), path + ": ");
     }
+
+    /// <summary>The Toolbox's saveimagescc(X, 0): 0 is mid-gray, the largest magnitude over all channels
+    /// is black or white, and a BGR model's channels come out as RGB.</summary>
+    [Fact]
+    public void CenteredImage_MapsZeroToGrayAndTheLargestMagnitudeToTheEnds()
+    {
+        var p = new Preprocessing(3, 1, 2, ChannelOrder.Bgr, 1f, [100f, 100f, 100f], [1f, 1f, 1f]);
+        // (C, H, W) = (3, 1, 2) in BGR: B = (0, -4), G = (2, 0), R = (0, 1).
+        var image = ImageTensors.ToImageCentered([0f, -4f, 2f, 0f, 0f, 1f], p);
+        Assert.Equal((2, 1, 3), (image.Width, image.Height, image.Channels));
+        // Pixel 0 RGB = (0, 2, 0) -> (128, 191, 128); pixel 1 RGB = (1, 0, -4) -> (159, 128, 0).
+        Assert.Equal(new byte[] { 128, 191, 128, 159, 128, 0 }, image.Pixels);
+        Assert.All(ImageTensors.ToImageCentered(new float[6], p).Pixels, v => Assert.Equal(128, v));
+    }
 }
