@@ -106,15 +106,22 @@ public static class ImageTensors
     /// <summary>
     /// A (C, H, W) tensor in the model's input space shown as the Deep Visualization Toolbox saves its
     /// optimized images (saveimagescc(X, 0) of gradient_optimizer.py): the input itself, not the input
-    /// plus the mean, scaled so that 0 is mid-gray and the largest magnitude over all channels reaches
-    /// black or white. An optimized image is a small deviation from the mean image, so adding the mean
-    /// back (<see cref="ToImage"/>) shows it faint and gray; this shows what the unit asked for.
+    /// plus the mean, scaled so that 0 is mid-gray and a large magnitude reaches black or white. An
+    /// optimized image is a small deviation from the mean image, so adding the mean back
+    /// (<see cref="ToImage"/>) shows it faint and gray; this shows what the unit asked for. The
+    /// Toolbox scales by the largest magnitude; here it is the 99.5th percentile of the magnitudes
+    /// over all channels (the few brighter values clamp), because a handful of outlying pixels would
+    /// otherwise leave the whole pattern gray.
     /// </summary>
     public static Image8 ToImageCentered(ReadOnlySpan<float> input, Preprocessing p)
     {
         if (input.Length != p.Channels * p.Height * p.Width)
             throw new ArgumentException($"{input.Length} values do not form a ({p.Channels}, {p.Height}, {p.Width}) input");
-        float largest = System.Numerics.Tensors.TensorPrimitives.MaxMagnitude(input) is var m && float.IsFinite(m) && m > 0 ? Math.Abs(m) : 1f;
+        var magnitudes = new float[input.Length];
+        System.Numerics.Tensors.TensorPrimitives.Abs(input, magnitudes);
+        Array.Sort(magnitudes);
+        float largest = magnitudes.Length > 0 && magnitudes[(int)Math.Min(magnitudes.Length - 1, Math.Ceiling(0.995 * magnitudes.Length) - 1)] is var m
+            && float.IsFinite(m) && m > 0 ? m : 1f;
         int channels = p.Channels == 1 ? 1 : 3;
         int plane = p.Height * p.Width;
         var pixels = new byte[plane * channels];
