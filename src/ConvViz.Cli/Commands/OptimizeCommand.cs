@@ -177,10 +177,12 @@ public static class OptimizeCommand
         card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
 
         string stem = Inputs.FileName($"{target.Layer}-{target.Channel}-preset{request.Preset}-seed{options.Seed}");
-        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-best.png"), ImageTensors.ToImage(result.Best, p));
-        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-last.png"), ImageTensors.ToImage(result.Last, p));
+        // As the Deep Visualization Toolbox saves them: X scaled around 0 (best, last, majority), and the best plus the mean ("pm").
+        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-best.png"), ImageTensors.ToImageCentered(result.Best, p));
+        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-best-pm.png"), ImageTensors.ToImage(result.Best, p));
+        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-last.png"), ImageTensors.ToImageCentered(result.Last, p));
         if (result.Majority is not null)
-            AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-majority.png"), ImageTensors.ToImage(result.Majority, p));
+            AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-majority.png"), ImageTensors.ToImageCentered(result.Majority, p));
         card.Results["bestObjective"] = result.BestObjective;
         card.Results["bestIteration"] = result.BestIteration;
         card.Results["majorityIteration"] = result.MajorityIteration;
@@ -207,7 +209,7 @@ public static class OptimizeCommand
         card.Parameters["batch"] = request.Batch;
 
         string layerName = Inputs.FileName(targets[0].Layer);
-        var images = results.Select(r => ImageTensors.ToImage(r.Best, p)).ToArray();
+        var images = results.Select(r => ImageTensors.ToImageCentered(r.Best, p)).ToArray();
         foreach (var (result, image) in results.Zip(images))
             AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{layerName}-{result.Target.Channel}-preset{request.Preset}-seed{options.Seed}-best.png"), image);
         string montagePath = Path.Combine(folder, $"{layerName}-units-preset{request.Preset}-seed{options.Seed}.png");
@@ -245,7 +247,7 @@ public static class OptimizeCommand
         var order = Enumerable.Range(0, draws.Count).OrderByDescending(i => options.Minimize ? -results[i].BestObjective : results[i].BestObjective).ToArray();
         string sweepFolder = Path.Combine(folder, "sweep");
         string stem = Inputs.FileName($"{target.Layer}-{target.Channel}-seed{options.Seed}");
-        var images = order.Select(i => ImageTensors.ToImage(results[i].Best, p)).ToArray();
+        var images = order.Select(i => ImageTensors.ToImageCentered(results[i].Best, p)).ToArray();
         string gridPath = Path.Combine(sweepFolder, $"{stem}-grid.png");
         AttributionCommand.Write(card, request.Out, gridPath, MontageOf(images));
 

@@ -36,14 +36,14 @@ public static class TsneCommand
         var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 200 }.InRange(1, CommonOptions.MaxBatch);
         var pca = new Option<int>("--pca") { Description = "PCA dimensions before t-SNE (fewer when the codes have fewer)", DefaultValueFactory = _ => 50 }.InRange(1, 1000);
         var method = new Option<string>("--method") { Description = "exact (O(N²)), barnes-hut (O(N log N)) or auto (exact up to 2,000 points)", DefaultValueFactory = _ => "auto" };
-        var perplexity = new Option<double>("--perplexity") { Description = "Effective number of neighbours; needs N - 1 > 3 x perplexity", DefaultValueFactory = _ => 30 }.Positive(200);
+        var perplexity = new Option<double>("--perplexity") { Description = "Effective number of neighbours; needs N - 1 > 3 x perplexity (default 30, less for a few images)", DefaultValueFactory = _ => 30 }.Positive(200);
         var learningRate = new Option<double>("--learning-rate") { Description = "Step size, or auto = max(N / early exaggeration / 4, 50)", DefaultValueFactory = _ => 200 }
             .InRange(0, 1e6, minExclusive: true, keyword: "auto", keywordValue: AutoRate);
         var exaggeration = new Option<double>("--early-exaggeration") { Description = "P is multiplied by this for the first 250 iterations", DefaultValueFactory = _ => 12 }.InRange(1, 1000);
         var iterations = new Option<int>("--iterations") { Description = "Gradient steps", DefaultValueFactory = _ => 1000 }.InRange(1, 10_000);
         var theta = new Option<double>("--theta") { Description = "Barnes–Hut opening angle (0: exact sums)", DefaultValueFactory = _ => 0.5 }.InRange(0, 1);
         var seed = new Option<int>("--seed") { Description = "Seed of the initial map, N(0, 1e-8) per coordinate", DefaultValueFactory = _ => 0 }.Seed();
-        var grid = new Option<int>("--grid") { Description = "The image map is grid x grid thumbnails", DefaultValueFactory = _ => 40 }.InRange(1, 200);
+        var grid = new Option<int>("--grid") { Description = "The image map is grid x grid thumbnails (default 40, fewer for a few images or large ones)", DefaultValueFactory = _ => 40 }.InRange(1, 200);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -53,7 +53,8 @@ public static class TsneCommand
         command.SetAction(result =>
         {
             var request = new Request(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(layer)!, result.GetValue(count),
-                result.GetValue(batch), result.GetValue(pca), result.GetValue(grid), result.GetValue(output)!, result.Given(theta));
+                result.GetValue(batch), result.GetValue(pca), result.GetValue(grid), result.GetValue(output)!, result.Given(theta),
+                result.Given(perplexity), result.Given(grid));
             var options = new TsneOptions
             {
                 Method = ParseMethod(result.GetValue(method)!),
@@ -70,7 +71,8 @@ public static class TsneCommand
         return command;
     }
 
-    private sealed record Request(string Model, string? Data, string Split, string Layer, int Count, int Batch, int Pca, int Grid, string Out, bool ThetaGiven);
+    private sealed record Request(string Model, string? Data, string Split, string Layer, int Count, int Batch, int Pca, int Grid, string Out, bool ThetaGiven,
+        bool PerplexityGiven = true, bool GridGiven = true);
 
     /// <summary>Exact t-SNE holds N² doubles (800 MB at this many points) and takes N² steps per iteration.</summary>
     public const int MaxExactPoints = 10_000;
@@ -105,6 +107,7 @@ public static class TsneCommand
         var images = all.Take(request.Count);
         ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count);
         int n = images.Count;
+        (request, options) = FitDefaults(request, options, n, images);
         options.Validate(n);
         RefuseTooLarge(request, options, n, bundle.Network.OutputShape(request.Layer, 1).SampleSize, images);
         if (request.Count > all.Count)
@@ -202,6 +205,32 @@ public static class TsneCommand
             $"KL {result.KlCurve[0].Kl:F4} at iteration {result.KlCurve[0].Iteration}, {result.KlCurve[^1].Kl:F4} at {result.KlCurve[^1].Iteration}; " +
             $"codes {card.TimingsMs["codes"] / 1000:F1} s, PCA {pcaMs / 1000:F1} s, t-SNE {result.AffinitySeconds + result.OptimizationSeconds:F1} s"));
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {csvPath}, {svgPath}, {mapPath}, {pagePath} and the card {card.Save(request.Out)}"));
+    }
+
+    /// <summary>
+    /// Defaults made for thousands of images, fitted to a small set (a folder of a few photos) when the
+    /// user did not give them: a perplexity just inside t-SNE's N - 1 > 3 x perplexity, and a grid of
+    /// about √N cells a side that keeps the image map within <see cref="MaxMapPixels"/>. Each change is said.
+    /// </summary>
+    private static (Request, TsneOptions) FitDefaults(Request request, TsneOptions options, int n, LabeledImages images)
+    {
+        if (!request.PerplexityGiven && n - 1 <= 3 * options.Perplexity)
+        {
+            double fitted = Math.Max(0.5, Math.Floor((n - 1) / 3.0 * 0.9 * 100) / 100);
+            AnsiConsole.MarkupLine(Markup.Escape($"note: {n:N0} images are too few for the default perplexity {options.Perplexity}; using {fitted} (give --perplexity to choose)"));
+            options = options with { Perplexity = fitted };
+        }
+        if (!request.GridGiven)
+        {
+            int byPixels = (int)Math.Floor(Math.Sqrt((double)MaxMapPixels / ((long)images.Height * images.Width)));
+            int fitted = Math.Clamp(Math.Min(request.Grid, (int)Math.Ceiling(Math.Sqrt(n)) + 1), 1, Math.Max(1, byPixels));
+            if (fitted != request.Grid)
+            {
+                AnsiConsole.MarkupLine(Markup.Escape($"note: a {fitted} x {fitted} image map for {n:N0} images of {images.Height}x{images.Width} (give --grid to choose)"));
+                request = request with { Grid = fitted };
+            }
+        }
+        return (request, options);
     }
 
     /// <summary>Refuses, before any code is extracted, a --theta that exact t-SNE would ignore and a run

@@ -103,6 +103,37 @@ public static class ImageTensors
         return new Image8(p.Width, p.Height, channels, pixels);
     }
 
+    /// <summary>
+    /// A (C, H, W) tensor in the model's input space shown as the Deep Visualization Toolbox saves its
+    /// optimized images (saveimagescc(X, 0) of gradient_optimizer.py): the input itself, not the input
+    /// plus the mean, scaled so that 0 is mid-gray and a large magnitude reaches black or white. An
+    /// optimized image is a small deviation from the mean image, so adding the mean back
+    /// (<see cref="ToImage"/>) shows it faint and gray; this shows what the unit asked for. The
+    /// Toolbox scales by the largest magnitude; here it is the 99.5th percentile of the magnitudes
+    /// over all channels (the few brighter values clamp), because a handful of outlying pixels would
+    /// otherwise leave the whole pattern gray.
+    /// </summary>
+    public static Image8 ToImageCentered(ReadOnlySpan<float> input, Preprocessing p)
+    {
+        if (input.Length != p.Channels * p.Height * p.Width)
+            throw new ArgumentException($"{input.Length} values do not form a ({p.Channels}, {p.Height}, {p.Width}) input");
+        var magnitudes = new float[input.Length];
+        System.Numerics.Tensors.TensorPrimitives.Abs(input, magnitudes);
+        Array.Sort(magnitudes);
+        float largest = magnitudes.Length > 0 && magnitudes[(int)Math.Min(magnitudes.Length - 1, Math.Ceiling(0.995 * magnitudes.Length) - 1)] is var m
+            && float.IsFinite(m) && m > 0 ? m : 1f;
+        int channels = p.Channels == 1 ? 1 : 3;
+        int plane = p.Height * p.Width;
+        var pixels = new byte[plane * channels];
+        for (int c = 0; c < channels; c++)
+        {
+            int model = p.Order == ChannelOrder.Bgr ? channels - 1 - c : c;
+            for (int i = 0; i < plane; i++)
+                pixels[i * channels + c] = (byte)Math.Clamp(Math.Round((input[model * plane + i] / (2.0 * largest) + 0.5) * 255), 0, 255);
+        }
+        return new Image8(p.Width, p.Height, channels, pixels);
+    }
+
     /// <summary>Gray for one channel (ITU-R BT.601 luma from color), RGB for three (gray repeated); alpha is dropped.</summary>
     public static Image8 ToChannels(Image8 image, int channels)
     {

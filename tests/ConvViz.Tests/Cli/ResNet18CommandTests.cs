@@ -56,10 +56,11 @@ public sealed class ResNet18CommandTests
     public void UnitMethodsRunOnTheRealImageNetNetwork()
     {
         string output = FashionMnist.TempFolder();
-        void Ok(params string[] args)
+        string Ok(params string[] args)
         {
             var result = CliHarness.Run([.. args, "--model", Model, "--out", output]);
             Assert.True(result.Exit == 0, $"{string.Join(" ", args)}: {result.Error}");
+            return result.Output;
         }
         Ok("activations", "--input", Cat, "--layer", "layer4.2.relu2");
         Ok("filters", "--layer", "conv1");
@@ -70,7 +71,10 @@ public sealed class ResNet18CommandTests
         Ok("dream", "--layer", "layer3.1.relu2", "--iterations", "1", "--octaves", "1");
         Ok("style", "--content", Cat, "--style", Path.Combine(PackagedModels.SamplesFolder, "coffee.png"), "--iterations", "1");
         Ok("topk", "--layer", "layer1.0.relu2", "--k", "1");
-        Ok("tsne", "--layer", "avgpool", "--perplexity", "1.5", "--grid", "3");
+        // Seven photos are too few for the defaults made for thousands (perplexity 30, a 40 x 40 map): they are fitted, and said.
+        string tsne = Ok("tsne", "--layer", "avgpool");
+        Assert.Contains("too few for the default perplexity 30; using 1.8", tsne);
+        Assert.Contains("a 4 x 4 image map for 7 images", tsne);
 
         Assert.True(File.Exists(Path.Combine(output, "activations", "layer4.2.relu2.png")));
         // The default data of topk and tsne are the model's own seven photos, mined and embedded in color.

@@ -117,6 +117,7 @@ public sealed class VisualizationCommandTests
         Assert.True(result.Exit == 0, result.Error);
         Assert.Contains("fc8 unit 9: best objective", result.Output);
         Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-seed0-best.png")));
+        Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-seed0-best-pm.png")));
         Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-seed0-last.png")));
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "optimize.json")));
         Assert.Equal(60, card.RootElement.GetProperty("results").GetProperty("objectives").GetArrayLength());

@@ -167,4 +167,25 @@ public sealed class ImageInputCliTests
         File.WriteAllBytes(path, good[..(good.Length / 2)]);
         CliHarness.AssertOneLineError(CliHarness.Run("forward", "--input", path), path + ": ");
     }
+
+    /// <summary>The Toolbox's saveimagescc(X, 0): 0 is mid-gray, a large magnitude (here the 99.5th
+    /// percentile, of six values the largest) is black or white, and a BGR model's channels come out as RGB;
+    /// an outlier clamps instead of graying the rest.</summary>
+    [Fact]
+    public void CenteredImage_MapsZeroToGrayAndTheLargestMagnitudeToTheEnds()
+    {
+        var p = new Preprocessing(3, 1, 2, ChannelOrder.Bgr, 1f, [100f, 100f, 100f], [1f, 1f, 1f]);
+        // (C, H, W) = (3, 1, 2) in BGR: B = (0, -4), G = (2, 0), R = (0, 1).
+        var image = ImageTensors.ToImageCentered([0f, -4f, 2f, 0f, 0f, 1f], p);
+        Assert.Equal((2, 1, 3), (image.Width, image.Height, image.Channels));
+        // Pixel 0 RGB = (0, 2, 0) -> (128, 191, 128); pixel 1 RGB = (1, 0, -4) -> (159, 128, 0).
+        Assert.Equal(new byte[] { 128, 191, 128, 159, 128, 0 }, image.Pixels);
+        Assert.All(ImageTensors.ToImageCentered(new float[6], p).Pixels, v => Assert.Equal(128, v));
+
+        // 400 values of magnitude 1 and two outliers of 1000: the scale is 1, not 1000.
+        var wide = new Preprocessing(1, 1, 402, ChannelOrder.Gray, 1f, [0f], [1f]);
+        var values = Enumerable.Range(0, 402).Select(i => i < 2 ? 1000f : (i % 2 == 0 ? 1f : -1f)).ToArray();
+        var pixels = ImageTensors.ToImageCentered(values, wide).Pixels;
+        Assert.Equal(new byte[] { 255, 255, 255, 0 }, pixels[..4]);
+    }
 }
