@@ -149,7 +149,7 @@ public sealed unsafe partial class CpuBackend : HostBackend
         var d = new Conv(x.Shape, w.Shape, y.Shape, g);
         float* X = P(x), Wt = P(w), Y = P(y), B = bias is null ? null : P(bias);
         bool direct = DirectConvolution.Applies(d.Kg, g) && d.R * d.S > 1 && DirectConvolution.StripsFillKernel(d.OW);
-        if (WinogradConvolution.Applies(d.R, d.S, g)) WinogradConv2dForward(d, X, Wt, B, Y);
+        if (WinogradConvolution.Applies(d.R, d.S, d.OH, d.OW, g)) WinogradConv2dForward(d, X, Wt, B, Y);
         else if (direct) DirectConv2dForward(d, X, Wt, B, Y);
         else Im2ColConv2dForward(d, X, Wt, B, Y);
     }
