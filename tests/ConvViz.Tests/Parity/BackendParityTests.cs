@@ -193,6 +193,26 @@ public abstract class BackendParityTests : BackendTest
         Compare(name + " backward filter", [xs, dys], [x, y], [w, bias], (b, i, o) => b.Conv2dBackwardFilter(i[0], i[1], o[0], o[1], g));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    [InlineData(9)]
+    [InlineData(31)]
+    [InlineData(100_003)]
+    public void AllFiniteFindsEveryNonFiniteValue(int length)
+    {
+        float[] values = TestData.Uniform(length, 5, 1e30f);
+        using (var finite = Backend.Upload(values, new Shape(length))) Assert.True(Backend.AllFinite(finite));
+        foreach (int position in new[] { 0, length / 2, length - 1 })
+        foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+        {
+            float[] copy = (float[])values.Clone();
+            copy[position] = bad;
+            using var tensor = Backend.Upload(copy, new Shape(length));
+            Assert.False(Backend.AllFinite(tensor), $"{bad} at {position} of {length}");
+        }
+    }
+
     public static TheoryData<int> Lengths => new(Enumerable.Range(0, 258).Where(n => n < 40 || n % 16 is 0 or 1 or 15).Append(100_003));
 
     [Theory]
