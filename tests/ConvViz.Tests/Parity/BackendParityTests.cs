@@ -243,6 +243,8 @@ public abstract class BackendParityTests : BackendTest
         { "odd batch 3 ceil", [3, 5, 8, 9], 3, 2, 1, true },
         { "1x1 image", [2, 3, 1, 1], 1, 1, 0, false },
         { "2x2 stride 2", [2, 7, 10, 11], 2, 2, 0, true },
+        { "resnet maxpool", [1, 64, 112, 112], 3, 2, 1, false },
+        { "3x3 stride 1 pad 1", [2, 3, 20, 21], 3, 1, 1, false },
     };
 
     [Theory]

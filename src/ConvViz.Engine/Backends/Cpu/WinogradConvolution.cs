@@ -183,9 +183,9 @@ internal static unsafe class WinogradConvolution
         (column1 - column3).Store(row + 3 * positionStride);
     }
 
-    /// <summary>Elements 0, 2, .., 14 of the 16 floats (lo, hi).</summary>
+    /// <summary>Elements 0, 2, .., 14 of the 16 floats (lo, hi) (also max pooling's stride-2 taps).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Even(Vector256<float> lo, Vector256<float> hi) =>
+    internal static Vector256<float> Even(Vector256<float> lo, Vector256<float> hi) =>
         // shufps gives lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6; the 64-bit permute (0, 2, 1, 3) puts the lo pairs first.
         Avx2.Permute4x64(Avx.Shuffle(lo, hi, 0x88).AsDouble(), 0xD8).AsSingle();
 
