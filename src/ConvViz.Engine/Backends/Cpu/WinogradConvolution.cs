@@ -35,10 +35,10 @@ internal static unsafe class WinogradConvolution
     /// <summary>
     /// Tiles per image below which the direct convolution or im2col + SGEMM stays faster: each
     /// transformed weight serves one image's tiles, so with few tiles the weight transform (16·K·C
-    /// floats written) and the GEMM's packing of U outweigh the multiplies saved. Measured on one
-    /// AVX2 thread (minima): 7x7 outputs with 512 channels (16 tiles) 12.6 ms against 6.2 ms, 14x14
-    /// with 256 (49 tiles) 3.8 against 4.4. It counts one image, not the batch, so an image's
-    /// result does not depend on the batch it is in.
+    /// floats written, 16/9 of the weights) and the GEMM's packing of U outweigh the multiplies
+    /// saved. Measured on one AVX2 thread (minima, batch 1): 7x7 outputs with 512 channels (16
+    /// tiles) 5.3-5.7 ms against 4.5-4.9 ms, 14x14 with 256 (49 tiles) 2.7 against 3.4. It counts
+    /// one image, not the batch, so an image's result does not depend on the batch it is in.
     /// </summary>
     public const int MinTilesPerImage = 32;
 
@@ -48,66 +48,73 @@ internal static unsafe class WinogradConvolution
         (long)((outputH + 1) / 2) * ((outputW + 1) / 2) >= MinTilesPerImage;
 
     /// <summary>
-    /// U[ξ = 4i + j][k][c] = (G g_kc Gᵀ)[i][j] for k in [kFirst, kEnd), G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1].
-    /// w is (K, C, 3, 3); 8 input channels at a time, their 9 taps gathered (stride 9 floats) into vectors.
+    /// U[ξ = 4i + j][f] = (G g_f Gᵀ)[i][j] for the filters f = k·C + c of w (K, C, 3, 3) in
+    /// [0, filters), G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]: U is (16, K, C), each position's K x C
+    /// matrix row-major. 8 filters per vector: their first 8 taps as an 8x8 transpose of 8 loads,
+    /// the ninth gathered by element (AVX2 gathers of all 9 measured ~1.5x slower on 512x512 filters).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void TransformWeights(float* w, int outputs, int channels, int kFirst, int kEnd, float* u)
+    public static void TransformWeights(float* w, int filters, float* u)
     {
-        long positionStride = (long)outputs * channels;
-        var taps = Vector256.Create(0, 9, 18, 27, 36, 45, 54, 63);
-        Span<float> q = stackalloc float[12]; // G g of one filter, for channels past the last whole vector
-        for (int k = kFirst; k < kEnd; k++)
+        const int lanes = 8;
+        float* tail = stackalloc float[Positions * lanes];
+        float* lastFilters = stackalloc float[9 * lanes];
+        var half = Vector256.Create(0.5f);
+        for (int f = 0; f < filters; f += lanes)
         {
-            float* filters = w + (long)k * channels * 9;
-            float* target = u + (long)k * channels;
-            int c = 0;
-            for (; c + TilesPerVector <= channels; c += TilesPerVector)
+            bool whole = f + lanes <= filters;
+            float* p = w + (long)f * 9;
+            if (!whole)
             {
-                float* g = filters + c * 9;
-                var g00 = Avx2.GatherVector256(g + 0, taps, 4);
-                var g01 = Avx2.GatherVector256(g + 1, taps, 4);
-                var g02 = Avx2.GatherVector256(g + 2, taps, 4);
-                var g10 = Avx2.GatherVector256(g + 3, taps, 4);
-                var g11 = Avx2.GatherVector256(g + 4, taps, 4);
-                var g12 = Avx2.GatherVector256(g + 5, taps, 4);
-                var g20 = Avx2.GatherVector256(g + 6, taps, 4);
-                var g21 = Avx2.GatherVector256(g + 7, taps, 4);
-                var g22 = Avx2.GatherVector256(g + 8, taps, 4);
-                var half = Vector256.Create(0.5f);
-                // Rows of G g: (4 x 3).
-                var q10 = half * (g00 + g10 + g20);
-                var q11 = half * (g01 + g11 + g21);
-                var q12 = half * (g02 + g12 + g22);
-                var q20 = half * (g00 - g10 + g20);
-                var q21 = half * (g01 - g11 + g21);
-                var q22 = half * (g02 - g12 + g22);
-                StoreFilterRow(g00, g01, g02, target + c, positionStride, 0);
-                StoreFilterRow(q10, q11, q12, target + c, positionStride, 1);
-                StoreFilterRow(q20, q21, q22, target + c, positionStride, 2);
-                StoreFilterRow(g20, g21, g22, target + c, positionStride, 3);
+                // Past the last filter there is nothing to read: the tail's filters, then zeros.
+                new Span<float>(lastFilters, 9 * lanes).Clear();
+                new ReadOnlySpan<float>(p, (filters - f) * 9).CopyTo(new Span<float>(lastFilters, (filters - f) * 9));
+                p = lastFilters;
             }
-            for (; c < channels; c++)
-            {
-                float* g = filters + c * 9;
-                for (int s = 0; s < 3; s++)
-                {
-                    q[s] = g[s];
-                    q[3 + s] = 0.5f * (g[s] + g[3 + s] + g[6 + s]);
-                    q[6 + s] = 0.5f * (g[s] - g[3 + s] + g[6 + s]);
-                    q[9 + s] = g[6 + s];
-                }
-                for (int i = 0; i < 4; i++)
-                {
-                    float a = q[3 * i], b = q[3 * i + 1], e = q[3 * i + 2];
-                    float* row = target + c + 4 * i * positionStride;
-                    row[0] = a;
-                    row[positionStride] = 0.5f * (a + b + e);
-                    row[2 * positionStride] = 0.5f * (a - b + e);
-                    row[3 * positionStride] = e;
-                }
-            }
+            var (g00, g01, g02, g10, g11, g12, g20, g21) = Transpose8(
+                Vector256.Load(p), Vector256.Load(p + 9), Vector256.Load(p + 18), Vector256.Load(p + 27),
+                Vector256.Load(p + 36), Vector256.Load(p + 45), Vector256.Load(p + 54), Vector256.Load(p + 63));
+            var g22 = Vector256.Create(p[8], p[17], p[26], p[35], p[44], p[53], p[62], p[71]);
+            // Rows of G g: (4 x 3).
+            var q10 = half * (g00 + g10 + g20);
+            var q11 = half * (g01 + g11 + g21);
+            var q12 = half * (g02 + g12 + g22);
+            var q20 = half * (g00 - g10 + g20);
+            var q21 = half * (g01 - g11 + g21);
+            var q22 = half * (g02 - g12 + g22);
+            float* target = whole ? u + f : tail;
+            long stride = whole ? filters : lanes;
+            StoreFilterRow(g00, g01, g02, target, stride, 0);
+            StoreFilterRow(q10, q11, q12, target, stride, 1);
+            StoreFilterRow(q20, q21, q22, target, stride, 2);
+            StoreFilterRow(g20, g21, g22, target, stride, 3);
+            if (whole) continue;
+            for (int position = 0; position < Positions; position++)
+                new ReadOnlySpan<float>(tail + position * lanes, filters - f)
+                    .CopyTo(new Span<float>(u + (long)position * filters + f, filters - f));
         }
+    }
+
+    /// <summary>Columns of the 8x8 matrix with rows r0..r7: column j is (r0[j], .., r7[j]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>,
+        Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>) Transpose8(
+        Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7)
+    {
+        // Pairs of rows interleaved, then pairs of pairs (64-bit halves), then 128-bit lanes across.
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        return (Avx.Permute2x128(u0, u4, 0x20), Avx.Permute2x128(u1, u5, 0x20),
+            Avx.Permute2x128(u2, u6, 0x20), Avx.Permute2x128(u3, u7, 0x20),
+            Avx.Permute2x128(u0, u4, 0x31), Avx.Permute2x128(u1, u5, 0x31),
+            Avx.Permute2x128(u2, u6, 0x31), Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>Row i of (G g) Gᵀ from row i of G g, into positions 4i .. 4i + 3.</summary>
