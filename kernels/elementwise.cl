@@ -1,4 +1,4 @@
-/* elementwise.cl: ReLU forward and backward, dropout, the element-wise arithmetic and the
+/* elementwise.cl: ReLU and Clip forward and backward, dropout, the element-wise arithmetic and the
  * channel block copy of concatenation.
  * One work-item per element; every kernel takes the element count, so the host may round the
  * NDRange up to a whole number of work-groups. x and y may be the same buffer where the backend
@@ -84,4 +84,27 @@ KERNEL void copy_channels(int count, int block, int source_item, int source_star
     if (i >= count) return;
     const int n = i / block, j = i - n * block;
     destination[n * destination_item + destination_start + j] = source[n * source_item + source_start + j];
+}
+
+/* y = min(max(x, low), high): ONNX Clip, ReLU6. */
+KERNEL void clip_forward(int count, float low, float high, GLOBAL const float* x, GLOBAL float* y)
+{
+    const int i = GID(0);
+    if (i >= count) return;
+    const float v = x[i];
+    y[i] = v < low ? low : v > high ? high : v;
+}
+
+/* rule follows ReluRule, with the bounds as gates (ClipBounds): 0 gradient (pass where
+ * low < x < high), 1 deconvnet (pass where dy > 0 and x < high), 2 guided (pass where dy > 0 and
+ * low < x < high). */
+KERNEL void clip_backward(int count, int rule, float low, float high,
+                          GLOBAL const float* x, GLOBAL const float* dy, GLOBAL float* dx)
+{
+    const int i = GID(0);
+    if (i >= count) return;
+    const float g = dy[i], v = x[i];
+    const int inside = v < high && (rule == 1 || v > low);
+    const int pass = inside && (rule == 0 || g > 0.0f);
+    dx[i] = pass ? g : 0.0f;
 }

@@ -3,6 +3,9 @@
 #   libonnx-testdata                    the ONNX backend conformance vectors (/usr/share/libonnx-testdata/data)
 #   ocl-icd-libopencl1, pocl-opencl-icd the OpenCL loader and PoCL, an OpenCL device on the CPU
 #   python3-onnx                        the ONNX project's own checker, run on the models ConvViz exports
+#   python3-torch, python3-torchvision  PyTorch 1.13 and torchvision 0.14: tests/fixtures/torchvision/export_models.py
+#                                       exports six torchvision networks on first use (into ~/.cache/convviz-tests,
+#                                       about 750 MB) for Parity/TorchvisionParityTests.cs
 #   dataset-fashion-mnist               Fashion-MNIST (/usr/share/datasets/fashion-mnist): training, eval and the default bundle
 #   libturbojpeg0                       libjpeg-turbo, which convviz loads at run time to read JPEG images
 #   chromium                            the browser the report test opens report.html in (driven by Playwright)
@@ -10,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd python3-onnx dataset-fashion-mnist libturbojpeg0 chromium; do
+for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd python3-onnx python3-torch python3-torchvision dataset-fashion-mnist libturbojpeg0 chromium; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

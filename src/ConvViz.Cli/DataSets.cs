@@ -4,7 +4,8 @@ using Spectre.Console;
 
 namespace ConvViz.Cli;
 
-/// <summary>Resolves --data (an MNIST-style folder of IDX files) and the class names that go with it.</summary>
+/// <summary>Resolves --data (an MNIST-style folder of IDX files, or a folder of photos for a color
+/// model) and the class names that go with it.</summary>
 public static class DataSets
 {
     /// <summary>Where Debian's dataset-fashion-mnist package puts Fashion-MNIST.</summary>
@@ -18,6 +19,9 @@ public static class DataSets
     /// the model's own bundled samples (said on the console: "note: ... <paramref name="doing"/> the model's own ...").</summary>
     public static string DefaultFor(ModelBundle bundle, string doing)
     {
+        // Fashion-MNIST's 28x28 gray images feed only a model of that input; any other model uses its own samples.
+        var p = bundle.Preprocessing;
+        if (bundle.Samples is not null && !(p.Channels == 1 && p.Height == 28 && p.Width == 28)) return bundle.Samples;
         if (Directory.Exists(DefaultFolder) || bundle.Samples is null) return DefaultFolder;
         AnsiConsole.MarkupLine(Markup.Escape(
             $"note: Fashion-MNIST is not installed at {DefaultFolder} (apt-get install dataset-fashion-mnist): {doing} the model's own {bundle.Samples} instead"));
@@ -40,15 +44,28 @@ public static class DataSets
             var images = LabeledImages.Load(data, labels);
             return limit is { } n ? images.Take(n) : images;
         }
-        return Load(data ?? DefaultFor(bundle, doing), split, limit);
+        return Load(data ?? DefaultFor(bundle, doing), split, limit, bundle.Preprocessing);
     }
 
-    /// <summary>Loads split "train" or "t10k" of <paramref name="folder"/>, the first <paramref name="limit"/> images when given.</summary>
-    public static LabeledImages Load(string folder, string split, int? limit = null)
+    /// <summary>The bundle's samples/: its IDX test split, or its photos as <see cref="LabeledImages.FromImageFolder"/> makes them.</summary>
+    public static LabeledImages Samples(ModelBundle bundle)
+    {
+        if (bundle.Samples is null) throw new UserError($"{bundle.Source} has no samples/ folder; give --input IMAGES");
+        return Load(bundle.Samples, LabeledImages.TestSplit, preprocessing: bundle.Preprocessing);
+    }
+
+    /// <summary>Loads split "train" or "t10k" of <paramref name="folder"/>, the first <paramref name="limit"/>
+    /// images when given; a folder of photos (no IDX files), resized and cropped by <paramref name="preprocessing"/>.</summary>
+    public static LabeledImages Load(string folder, string split, int? limit = null, Preprocessing? preprocessing = null)
     {
         if (limit < 1) throw new UserError($"--limit {limit} must be at least 1");
         try
         {
+            if (preprocessing is not null && !LabeledImages.HasSplit(folder, split) && LabeledImages.IsImageFolder(folder))
+            {
+                var photos = LabeledImages.FromImageFolder(folder, preprocessing);
+                return limit is { } count ? photos.Take(count) : photos;
+            }
             var data = LabeledImages.LoadSplit(folder, split);
             return limit is { } n ? data.Take(n) : data;
         }

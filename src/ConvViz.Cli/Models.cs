@@ -12,6 +12,7 @@ public static class ModelCatalog
     private static readonly (string Name, string Summary, Func<Backend, int, ModelBundle> Create)[] BuiltIns =
     [
         (EmbeddedModels.FashionAlexNet, "AlexNet-style network trained on Fashion-MNIST by `convviz train` (weights/fashion-alexnet), 1x28x28 gray input, 10 classes", TrainedFashionAlexNet),
+        (PackagedModels.ResNet18ImageNet, "ImageNet ResNet-18 (CNTK, from the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18), 3x224x224 BGR input minus a mean image, 512 pooled features: no classifier, so its units are the targets", PackagedResNet18),
         ("alexnet", "two-tower AlexNet (Caffe bvlc_alexnet layout), 227x227x3 input, 1000 classes, random weights", RandomAlexNet),
     ];
 
@@ -40,6 +41,17 @@ public static class ModelCatalog
         return ModelBundle.Load(model, backend);
     }
 
+    /// <summary>Refuses <paramref name="what"/>, which needs class scores, on a model without a classifier,
+    /// naming what works instead: a unit.</summary>
+    public static void RequireClasses(ModelBundle bundle, string what, string instead = "target a unit instead with --layer L --unit C")
+    {
+        if (bundle.HasClasses) return;
+        var last = bundle.Network.Layers[^1];
+        throw new UserError($"{what} needs class scores, and {bundle.Source} has no classifier (its last layer {last.Name} outputs " +
+                            $"{bundle.Network.OutputShape(last.Name, 1).SampleSize} features); {instead} " +
+                            $"(the layers: convviz model info --model {bundle.Source})");
+    }
+
     public static string Describe(ModelBundle bundle) =>
         BuiltIns.FirstOrDefault(e => string.Equals(e.Name, bundle.Source, StringComparison.OrdinalIgnoreCase)).Summary
         ?? $"{bundle.Network.Layers.Count} layers from {bundle.Source}";
@@ -49,6 +61,14 @@ public static class ModelCatalog
     {
         var loaded = ModelBundle.Load(EmbeddedModels.Folder(EmbeddedModels.FashionAlexNet), backend);
         return new ModelBundle(EmbeddedModels.FashionAlexNet, loaded.Network, loaded.Preprocessing, loaded.Classes, loaded.Notes) { Folder = loaded.Folder };
+    }
+
+    /// <summary>The packaged ImageNet ResNet-18, made into its cache folder on first use.</summary>
+    private static ModelBundle PackagedResNet18(Backend backend, int seed)
+    {
+        var loaded = ModelBundle.Load(PackagedModels.ResNet18Folder(), backend);
+        return new ModelBundle(PackagedModels.ResNet18ImageNet, loaded.Network, loaded.Preprocessing, loaded.Classes, loaded.Notes)
+            { Folder = loaded.Folder, SourceNames = loaded.SourceNames };
     }
 
     /// <summary>Random-weight AlexNet with the Caffe model's preprocessing (BGR, mean pixel, 256 then crop 227).</summary>

@@ -113,6 +113,12 @@ public sealed partial class OpenCLBackend : Backend
     protected override void ReluBackwardCore(Tensor x, Tensor dy, Tensor dx, ReluRule rule) =>
         RunElements("elementwise.cl", "relu_backward", x.ElementCount, x.ElementCount, (int)rule, Mem(x), Mem(dy), Mem(dx));
 
+    protected override void ClipForwardCore(Tensor x, Tensor y, ClipBounds bounds) =>
+        RunElements("elementwise.cl", "clip_forward", x.ElementCount, x.ElementCount, bounds.Min, bounds.Max, Mem(x), Mem(y));
+
+    protected override void ClipBackwardCore(Tensor x, Tensor dy, Tensor dx, ClipBounds bounds, ReluRule rule) =>
+        RunElements("elementwise.cl", "clip_backward", x.ElementCount, x.ElementCount, (int)rule, bounds.Min, bounds.Max, Mem(x), Mem(dy), Mem(dx));
+
     protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float ratio, uint seed)
     {
         // DropoutMask.Keeps: hash / 2^32 >= ratio  <=>  hash >= ceil(ratio * 2^32), exact in double.
@@ -174,6 +180,16 @@ public sealed partial class OpenCLBackend : Backend
             dx.ElementCount, dx.Shape.H, dx.Shape.W, dy.Shape.H, dy.Shape.W,
             g.KernelH, g.KernelW, g.StrideH, g.StrideW, g.PadTop, g.PadLeft, g.PadBottom, g.PadRight,
             g.DilationH, g.DilationW, g.CountIncludePad ? 1 : 0, Mem(dy), Mem(dx));
+
+    // ---------------------------------------------------------------- padding
+
+    protected override void Pad2dForwardCore(Tensor x, Tensor y, PadGeometry g) =>
+        RunElements("pad.cl", "pad2d_forward", y.ElementCount,
+            y.ElementCount, x.Shape.H, x.Shape.W, y.Shape.H, y.Shape.W, g.Top, g.Left, (int)g.Mode, g.Value, Mem(x), Mem(y));
+
+    protected override void Pad2dBackwardCore(Tensor dy, Tensor dx, PadGeometry g) =>
+        RunElements("pad.cl", "pad2d_backward", dx.ElementCount,
+            dx.ElementCount, dx.Shape.H, dx.Shape.W, dy.Shape.H, dy.Shape.W, g.Top, g.Left, g.Bottom, g.Right, (int)g.Mode, Mem(dy), Mem(dx));
 
     // ---------------------------------------------------------------- lrn
 

@@ -15,6 +15,8 @@ public sealed class CpuOnnxConformanceTests(ITestOutputHelper output) : OnnxConf
 
 public sealed class CpuGradientChecks : GradientChecks { protected override Backend CreateBackend() => new CpuBackend(); }
 
+public sealed class CpuGraphOpGradientChecks : GraphOpGradientChecks { protected override Backend CreateBackend() => new CpuBackend(); }
+
 public sealed class CpuBadInputTests : BadInputTests { protected override Backend CreateBackend() => new CpuBackend(); }
 
 public sealed class CpuNetworkTests : NetworkTests { protected override Backend CreateBackend() => new CpuBackend(); }

@@ -16,6 +16,8 @@ public sealed class OpenCLOnnxConformanceTests(ITestOutputHelper output) : OnnxC
 
 public sealed class OpenCLGradientChecks : GradientChecks { protected override Backend CreateBackend() => new OpenCLBackend(); }
 
+public sealed class OpenCLGraphOpGradientChecks : GraphOpGradientChecks { protected override Backend CreateBackend() => new OpenCLBackend(); }
+
 public sealed class OpenCLBadInputTests : BadInputTests { protected override Backend CreateBackend() => new OpenCLBackend(); }
 
 public sealed class OpenCLNetworkTests : NetworkTests { protected override Backend CreateBackend() => new OpenCLBackend(); }

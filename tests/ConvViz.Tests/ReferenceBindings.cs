@@ -15,6 +15,8 @@ public sealed class ReferenceOnnxConformanceTests(ITestOutputHelper output) : On
 
 public sealed class ReferenceGradientChecks : GradientChecks { protected override Backend CreateBackend() => new ReferenceBackend(); }
 
+public sealed class ReferenceGraphOpGradientChecks : GraphOpGradientChecks { protected override Backend CreateBackend() => new ReferenceBackend(); }
+
 public sealed class ReferenceBadInputTests : BadInputTests { protected override Backend CreateBackend() => new ReferenceBackend(); }
 
 public sealed class ReferenceNetworkTests : NetworkTests { protected override Backend CreateBackend() => new ReferenceBackend(); }

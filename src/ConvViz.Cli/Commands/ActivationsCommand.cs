@@ -61,10 +61,13 @@ public static class ActivationsCommand
         }
         card.TimingsMs["render"] = clock.Elapsed.TotalMilliseconds;
 
-        var scores = backend.Download(pass.Last);
-        var top = Top.Classes(scores, bundle.Network.Layers[^1] is SoftmaxLayer, 5);
-        card.Results["top5"] = top.Select(t => new { index = t.Index, name = bundle.Classes[t.Index], probability = t.Probability }).ToArray();
-        ForwardCommand.PrintTop(bundle, scores, bundle.Network.Layers[^1] is SoftmaxLayer, 5);
+        if (bundle.HasClasses)
+        {
+            var scores = backend.Download(pass.Last);
+            var top = Top.Classes(scores, bundle.Network.Layers[^1] is SoftmaxLayer, 5);
+            card.Results["top5"] = top.Select(t => new { index = t.Index, name = bundle.Classes[t.Index], probability = t.Probability }).ToArray();
+            ForwardCommand.PrintTop(bundle, scores, bundle.Network.Layers[^1] is SoftmaxLayer, 5);
+        }
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {layers.Count} activation grid(s) to {folder}/ and the card {card.Save(outFolder)}"));
     }
 }

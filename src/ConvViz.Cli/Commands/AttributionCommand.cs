@@ -93,6 +93,8 @@ public static class AttributionCommand
     internal static Target ResolveTarget(ModelBundle bundle, ConvViz.Engine.Tensors.Tensor x, string? layerName, string? unitText, int? classIndex)
     {
         var network = bundle.Network;
+        if (classIndex is not null || (unitText is null && layerName is null))
+            ModelCatalog.RequireClasses(bundle, classIndex is { } c ? $"--class {c}" : "the default target (the top class)");
         string logits = Inputs.LogitLayer(bundle);
         if (classIndex is { } k)
         {

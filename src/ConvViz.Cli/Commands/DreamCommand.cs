@@ -98,10 +98,9 @@ public static class DreamCommand
             return (Inputs.FileName(Path.GetFileNameWithoutExtension(inputPath)), inputPath, ImageTensors.ToInput(Inputs.ReadImage(inputPath), p));
         if (bundle.Samples is { } samplesFolder)
         {
-            var samples = LabeledImages.LoadSplit(samplesFolder, LabeledImages.TestSplit);
-            var image = new Image8(samples.Width, samples.Height, 1, samples.Image(0).ToArray());
+            var samples = DataSets.Samples(bundle);
             string label = samples.Label(0) < bundle.Classes.Count ? $" (a {bundle.Classes[samples.Label(0)]})" : "";
-            return ("sample0", $"the model's first sample image{label}, {samplesFolder}", ImageTensors.ToInput(image, p));
+            return ("sample0", $"the model's first sample image{label}, {samplesFolder}", ImageTensors.ToInput(samples.ToImage(0), p));
         }
         return ($"noise-seed{seed}", $"the mean plus N(0, 10²) pixel noise, seed {seed} (the model has no sample images)", DeepDream.MeanPlusNoise(p, seed));
     }

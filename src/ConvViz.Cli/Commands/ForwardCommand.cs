@@ -28,6 +28,9 @@ public static class ForwardCommand
     {
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
+        // Without classes, forward is still how to dump every layer's output; its class table is what needs them.
+        if (dump is null)
+            ModelCatalog.RequireClasses(bundle, "forward's table of top classes", "give --dump DIR to write every layer's output, or see the units with activations");
         foreach (var note in bundle.Notes) AnsiConsole.MarkupLine($"note: {Markup.Escape(note)}");
         using var x = Inputs.Load(inputPath, bundle, backend);
 
@@ -46,7 +49,7 @@ public static class ForwardCommand
             }
             AnsiConsole.MarkupLine($"wrote {bundle.Network.Layers.Count} layer outputs to {Markup.Escape(dump)}/<layer>.npy");
         }
-        PrintTop(bundle, backend.Download(pass.Last), bundle.Network.Layers[^1].OpType == "Softmax", top);
+        if (bundle.HasClasses) PrintTop(bundle, backend.Download(pass.Last), bundle.Network.Layers[^1].OpType == "Softmax", top);
     }
 
     /// <summary>The top classes by probability: the model's own softmax output, or a softmax of its logits.</summary>

@@ -39,13 +39,16 @@ public static class ModelInfoCommand
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(modelName)}[/]: {Markup.Escape(ModelCatalog.Describe(bundle))}");
         AnsiConsole.MarkupLine($"backend: {Markup.Escape(backend.Description)}");
         AnsiConsole.MarkupLine($"input: {Markup.Escape(bundle.Preprocessing.ToString())}");
-        AnsiConsole.MarkupLine($"classes: {bundle.Classes.Count} ({Markup.Escape(string.Join(", ", bundle.Classes.Take(5)))}{(bundle.Classes.Count > 5 ? ", ..." : "")})");
+        AnsiConsole.MarkupLine(bundle.HasClasses
+            ? $"classes: {bundle.Classes.Count} ({Markup.Escape(string.Join(", ", bundle.Classes.Take(5)))}{(bundle.Classes.Count > 5 ? ", ..." : "")})"
+            : $"classes: none (the last layer outputs {bundle.Network.OutputShape(bundle.Network.Layers[^1].Name, 1).SampleSize} features); target units with --layer and --unit");
         foreach (var note in bundle.Notes) AnsiConsole.MarkupLine($"note: {Markup.Escape(note)}");
-        PrintLayerTable(bundle.Network, batch);
+        PrintLayerTable(bundle.Network, batch, bundle.SourceNames);
         if (run) RunPasses(bundle.Network, backend, seed, batch);
     }
 
-    private static void PrintLayerTable(Network network, int batch)
+    /// <summary>The layer table; a column of the names in the model's source file when the bundle renamed its layers.</summary>
+    private static void PrintLayerTable(Network network, int batch, IReadOnlyDictionary<string, string> sourceNames)
     {
         var rows = network.Summarize(batch);
         var table = new Table().Border(TableBorder.Rounded)
@@ -55,17 +58,20 @@ public static class ModelInfoCommand
             .AddColumn(new TableColumn("GFLOP").RightAligned())
             .AddColumn(new TableColumn("receptive field").RightAligned());
         var fields = ReceptiveFields.Of(network);
-        table.AddRow("", "input", "", "", network.InputShape(batch).ToString(), "", "", "", "");
+        if (sourceNames.Count > 0) table.AddColumn("source name");
+        string Source(string layer) => sourceNames.TryGetValue(layer, out var name) ? Markup.Escape(name) : "";
+        string[] Cells(params string[] cells) => sourceNames.Count > 0 ? cells : cells[..^1];
+        table.AddRow(Cells("", "input", "", "", network.InputShape(batch).ToString(), "", "", "", "", ""));
         // What each layer reads: the layer before it in a chain; named inputs where the graph branches or joins.
         string Reads(int i) => string.Join(" + ", network.InputsOf(i).Select(j => j == Network.Input ? "input" : j == i - 1 && network.InputsOf(i).Count == 1 ? "↑" : Markup.Escape(network.Layers[j].Name)));
         foreach (var r in rows)
-            table.AddRow(r.Index.ToString(), Markup.Escape(r.Name), r.OpType, Reads(r.Index), r.OutputShape.ToString(),
+            table.AddRow(Cells(r.Index.ToString(), Markup.Escape(r.Name), r.OpType, Reads(r.Index), r.OutputShape.ToString(),
                 r.Parameters == 0 ? "" : r.Parameters.ToString("N0"),
                 r.MultiplyAccumulates == 0 ? "" : r.MultiplyAccumulates.ToString("N0"),
                 r.MultiplyAccumulates == 0 ? "" : (2e-9 * r.MultiplyAccumulates).ToString("F3"),
-                Describe(fields[r.Index]));
+                Describe(fields[r.Index]), Source(r.Name)));
         long parameters = rows.Sum(r => r.Parameters), macs = rows.Sum(r => r.MultiplyAccumulates);
-        table.AddRow("", "[bold]total[/]", "", "", "", $"[bold]{parameters:N0}[/]", $"[bold]{macs:N0}[/]", $"[bold]{2e-9 * macs:F3}[/]", "");
+        table.AddRow(Cells("", "[bold]total[/]", "", "", "", $"[bold]{parameters:N0}[/]", $"[bold]{macs:N0}[/]", $"[bold]{2e-9 * macs:F3}[/]", "", ""));
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("receptive field: size/stride@first in input pixels (unit i of a layer sees pixels first + i·stride .. + size - 1)");
         AnsiConsole.MarkupLine($"{parameters / 1e6:F1} M parameters ({parameters * 4 / 1048576.0:F0} MiB as float32); " +

@@ -51,7 +51,9 @@ public static class OcclusionCommand
         var p = bundle.Preprocessing;
         int patch = patchSize ?? Occlusion.DefaultPatch(p.Height, p.Width);
         int stride = strideSize ?? Math.Max(1, patch / 2);
-        var fill = Enumerable.Range(0, p.Channels).Select(c => fillPixel is { } v ? (v * p.PixelScale - p.Mean[c]) * p.Scale[c] : 0f).ToArray();
+        if (fillPixel is not null && p.MeanImage is not null)
+            throw new UserError($"--fill {fillPixel}: {bundle.Source} subtracts a mean image, so one pixel value is a different input at every position; leave --fill out to occlude with the mean image (input 0)");
+        var fill = Enumerable.Range(0, p.Channels).Select(c => fillPixel is { } v ? p.ToInput(v, c, 0) : 0f).ToArray();
 
         var card = new ExperimentCard("occlusion", bundle.Source, inputPath) { Target = isClass ? $"probability of class {target.Channel} ({bundle.Classes[target.Channel]})" : target.ToString() };
         card.Parameters["patch"] = patch;

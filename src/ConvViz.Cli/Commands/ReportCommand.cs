@@ -51,7 +51,7 @@ public static class ReportCommand
         card.Parameters["backend"] = backend.Description;
         var page = new ReportPage($"ConvViz report: {bundle.Source}");
         page.Paragraph($"Model {bundle.Source}: {bundle.Network.Layers.Count} layers, input {string.Join("x", bundle.Network.SampleShape.ToArray())}, " +
-                       $"{bundle.Classes.Count} classes. Preprocessing: {bundle.Preprocessing}. Made by convviz on {backend.Description}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
+                       $"{(bundle.HasClasses ? $"{bundle.Classes.Count} classes" : "no classifier (its last layer outputs features)")}. Preprocessing: {bundle.Preprocessing}. Made by convviz on {backend.Description}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC.");
 
         var clock = Stopwatch.StartNew();
         ProgressBars.Run("report", images.Count, line =>
@@ -73,14 +73,16 @@ public static class ReportCommand
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {file} ({new FileInfo(file).Length / 1024} KB, {images.Count} image(s), {clock.Elapsed.TotalSeconds:F1} s) and the card {card.Save(outFolder)}"));
     }
 
-    /// <summary>The first sample of each of the first <paramref name="count"/> classes of the bundle's samples/.</summary>
+    /// <summary>The first sample of each of the first <paramref name="count"/> classes of the bundle's samples/;
+    /// for a model without classes, the first <paramref name="count"/> samples.</summary>
     private static List<(string Name, Image8 Image)> Samples(ModelBundle bundle, int count)
     {
-        if (bundle.Samples is null) throw new UserError($"{bundle.Source} has no samples/ folder; give --input IMAGES");
-        var samples = LabeledImages.LoadSplit(bundle.Samples, LabeledImages.TestSplit);
+        var samples = DataSets.Samples(bundle);
+        if (!bundle.HasClasses)
+            return Enumerable.Range(0, Math.Min(count, samples.Count)).Select(i => ($"sample {i}", samples.ToImage(i))).ToList();
         return Enumerable.Range(0, samples.ClassCount).Take(count)
             .Select(c => Enumerable.Range(0, samples.Count).First(i => samples.Label(i) == c))
-            .Select(i => ($"sample {i} (a {bundle.Classes[samples.Label(i)]})", new Image8(samples.Width, samples.Height, 1, samples.Image(i).ToArray())))
+            .Select(i => ($"sample {i} (a {bundle.Classes[samples.Label(i)]})", samples.ToImage(i)))
             .ToList();
     }
 
@@ -90,13 +92,13 @@ public static class ReportCommand
         var p = bundle.Preprocessing;
         using var x = backend.Upload(ImageTensors.ToInput(image, p), network.InputShape(1));
         using var pass = network.Forward(x);
-        var scores = backend.Download(pass.Last);
-        var top = Top.Classes(scores, network.Layers[^1] is SoftmaxLayer, 5);
         var seen = ImageTensors.ToImage(backend.Download(x), p);
 
         page.Heading(name);
         page.Figures([(seen, "The input as the model sees it (after resizing, cropping and channel conversion).")]);
-        page.Table(["#", "class", "name", "probability"], top.Select((t, r) => new[] { (r + 1).ToString(), t.Index.ToString(), bundle.Classes[t.Index], t.Probability.ToString("F4") }));
+        var top = bundle.HasClasses ? Top.Classes(backend.Download(pass.Last), network.Layers[^1] is SoftmaxLayer, 5) : null;
+        if (top is not null)
+            page.Table(["#", "class", "name", "probability"], top.Select((t, r) => new[] { (r + 1).ToString(), t.Index.ToString(), bundle.Classes[t.Index], t.Probability.ToString("F4") }));
 
         page.Heading("Activations", 3);
         page.Paragraph("Every layer's output for this input, one tile per channel, all tiles of a layer on one gray scale (black = the layer's lowest value, white = its highest), as in the Deep Visualization Toolbox.");
@@ -106,9 +108,12 @@ public static class ReportCommand
             return (LayerViews.Activations(backend.Download(y), y.Shape, tilePixels: 12), $"{layer.Name} ({layer.OpType}): {Describe(y.Shape)}");
         }), minimumWidth: 0);
 
-        var classTarget = new Target(Inputs.LogitLayer(bundle), top[0].Index);
-        page.Heading($"Why \"{bundle.Classes[top[0].Index]}\" (class {top[0].Index}, probability {top[0].Probability:F3})", 3);
-        page.Figures(Views(bundle, backend, x, seen, classTarget, isClass: true, GradCamLayer(bundle, classTarget)));
+        if (top is not null)
+        {
+            var classTarget = new Target(Inputs.LogitLayer(bundle), top[0].Index);
+            page.Heading($"Why \"{bundle.Classes[top[0].Index]}\" (class {top[0].Index}, probability {top[0].Probability:F3})", 3);
+            page.Figures(Views(bundle, backend, x, seen, classTarget, isClass: true, GradCamLayer(bundle, classTarget)));
+        }
 
         var unit = StrongestUnit(bundle, backend, pass);
         page.Heading($"The strongest unit of {unit.Layer}: channel {unit.Channel} at ({unit.Y}, {unit.X})", 3);
@@ -173,7 +178,7 @@ public static class ReportCommand
     {
         var network = bundle.Network;
         var below = network.Layers.Take(network.IndexOf(target.Layer)).Where(l => network.OutputShape(l.Name, 1).Rank == 4).ToList();
-        return (below.LastOrDefault(l => l is ReluLayer) ?? below.LastOrDefault(l => l is Conv2dLayer))?.Name;
+        return (below.LastOrDefault(LayerRoles.IsRectifier) ?? below.LastOrDefault(l => l is Conv2dLayer))?.Name;
     }
 
     private static string Describe(Shape shape) => shape.Rank == 4 ? $"{shape.C} channels of {shape.H}x{shape.W}" : $"{shape.SampleSize} units";

@@ -30,7 +30,7 @@ public static class TopkCommand
         var model = CommonOptions.Model();
         var data = new Option<string?>("--data")
         {
-            Description = $"MNIST-style folder of IDX files, or an images IDX file with its labels file beside it; default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist), or the model's own samples/ when that is not installed",
+            Description = $"MNIST-style folder of IDX files, an images IDX file with its labels file beside it, or a folder of photos (subfolders are classes); default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist) for a 28x28 gray model when installed, else the model's own samples/",
         };
         var split = new Option<string>("--split") { Description = "Which split of --data: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
         var limit = new Option<int?>("--limit") { Description = "Use the first N images only" }.InRange(1, int.MaxValue);
@@ -160,7 +160,7 @@ public static class TopkCommand
                 var deconvolutions = new List<Image8>();
                 foreach (var entry in entries)
                 {
-                    var image = new Image8(images.Width, images.Height, 1, images.Image(entry.Image).ToArray());
+                    var image = images.ToImage(entry.Image);
                     patches.Add(PatchViews.Patch(image, field, entry));
                     var projection = Attribution.Render(projections[item++], p, GradientDisplay.Raw, backend, 0);
                     deconvolutions.Add(PatchViews.Patch(projection, field, entry));

@@ -28,7 +28,7 @@ public static class TsneCommand
         var model = CommonOptions.Model();
         var data = new Option<string?>("--data")
         {
-            Description = $"MNIST-style folder of IDX files, or an images IDX file with its labels file beside it; default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist), or the model's own samples/ when that is not installed",
+            Description = $"MNIST-style folder of IDX files, an images IDX file with its labels file beside it, or a folder of photos (subfolders are classes); default {DataSets.DefaultFolder} (Debian's dataset-fashion-mnist) for a 28x28 gray model when installed, else the model's own samples/",
         };
         var split = new Option<string>("--split") { Description = "Which split of a --data folder: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
         var layer = new Option<string>("--layer") { Description = "Layer whose codes are embedded (conv maps are flattened)", DefaultValueFactory = _ => DefaultLayer };
@@ -145,11 +145,13 @@ public static class TsneCommand
         string stem = Inputs.FileName(request.Layer);
         string title = $"t-SNE of {request.Layer} codes, {n:N0} images of {images.Source}";
         var labels = images.Labels;
+        // A model without a classifier names the points by the data set's own classes (a photo folder's subfolders).
+        var classNames = bundle.HasClasses ? bundle.Classes : images.ClassNames ?? ModelBundle.NumberedClasses(images.ClassCount);
 
         string csvPath = Path.Combine(folder, $"{stem}.csv");
-        AtomicFile.WriteAllText(csvPath, Csv(result.Coordinates, labels, bundle.Classes));
+        AtomicFile.WriteAllText(csvPath, Csv(result.Coordinates, labels, classNames));
         card.Outputs.Add(Path.GetRelativePath(request.Out, csvPath));
-        string svg = ScatterPlot.Svg(result.Coordinates, labels, bundle.Classes, title);
+        string svg = ScatterPlot.Svg(result.Coordinates, labels, classNames, title);
         string svgPath = Path.Combine(folder, $"{stem}-scatter.svg");
         AtomicFile.WriteAllText(svgPath, svg);
         card.Outputs.Add(Path.GetRelativePath(request.Out, svgPath));

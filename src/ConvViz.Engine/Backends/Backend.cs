@@ -180,6 +180,59 @@ public abstract class Backend : IDisposable
     protected abstract void ReluForwardCore(Tensor x, Tensor y);
     protected abstract void ReluBackwardCore(Tensor x, Tensor dy, Tensor dx, ReluRule rule);
 
+    // ---------------------------------------------------------------- clip
+
+    /// <summary>y = min(max(x, bounds.Min), bounds.Max) (ONNX Clip; ReLU6). y may be x.</summary>
+    public void ClipForward(Tensor x, Tensor y, ClipBounds bounds)
+    {
+        const string op = "ClipForward";
+        bounds.Validate(op);
+        Require(op, "x", x);
+        Require(op, "y", y, x.Shape);
+        ClipForwardCore(x, y, bounds);
+    }
+
+    /// <summary>dx = dy where the rule passes at the forward input x (see <see cref="ClipBounds"/>), else 0. dx may be dy.</summary>
+    public void ClipBackward(Tensor x, Tensor dy, Tensor dx, ClipBounds bounds, ReluRule rule)
+    {
+        const string op = "ClipBackward";
+        bounds.Validate(op);
+        Require(op, "x", x);
+        Require(op, "dy", dy, x.Shape);
+        Require(op, "dx", dx, x.Shape);
+        if (!Enum.IsDefined(rule)) throw new ArgumentException($"{op}: unknown rule {(int)rule}");
+        ClipBackwardCore(x, dy, dx, bounds, rule);
+    }
+
+    protected abstract void ClipForwardCore(Tensor x, Tensor y, ClipBounds bounds);
+    protected abstract void ClipBackwardCore(Tensor x, Tensor dy, Tensor dx, ClipBounds bounds, ReluRule rule);
+
+    // ---------------------------------------------------------------- padding
+
+    /// <summary>y (N, C, H + top + bottom, W + left + right) = x with its planes padded (or cropped) by g.</summary>
+    public void Pad2dForward(Tensor x, Tensor y, PadGeometry g)
+    {
+        const string op = "Pad2dForward";
+        Require(op, "x", x);
+        Require(op, "y", y, g.OutputShape(x.Shape, op));
+        RequireDistinct(op, ("x", x), ("y", y));
+        Pad2dForwardCore(x, y, g);
+    }
+
+    /// <summary>dx (N, C, H, W) = the sum of dy over the outputs that read each input (one for the
+    /// interior; the mirrored and repeated border outputs of reflect and edge add theirs).</summary>
+    public void Pad2dBackward(Tensor dy, Tensor dx, PadGeometry g)
+    {
+        const string op = "Pad2dBackward";
+        Require(op, "dx", dx);
+        Require(op, "dy", dy, g.OutputShape(dx.Shape, op));
+        RequireDistinct(op, ("dy", dy), ("dx", dx));
+        Pad2dBackwardCore(dy, dx, g);
+    }
+
+    protected abstract void Pad2dForwardCore(Tensor x, Tensor y, PadGeometry g);
+    protected abstract void Pad2dBackwardCore(Tensor dy, Tensor dx, PadGeometry g);
+
     // ---------------------------------------------------------------- pooling
 
     /// <summary>

@@ -1,3 +1,5 @@
+using ConvViz.Engine.Tensors;
+
 namespace ConvViz.Engine.Backends;
 
 /// <summary>How ReLU passes a signal backwards. Saliency, deconvnet and guided backprop are the
@@ -149,4 +151,90 @@ public sealed record LrnParameters(int Size, float Alpha = 1e-4f, float Beta = 0
         if (!(Alpha >= 0) || !float.IsFinite(Alpha)) throw new ArgumentException($"{op}: alpha {Alpha} must be a finite number of at least 0");
         if (!float.IsFinite(Beta)) throw new ArgumentException($"{op}: beta {Beta} must be a finite number");
     }
+}
+
+/// <summary>What a padded border holds (ONNX Pad's modes).</summary>
+public enum PadMode
+{
+    /// <summary>The constant <see cref="PadGeometry.Value"/>.</summary>
+    Constant,
+    /// <summary>The mirror image without the edge row: ... c b | a b c ... (needs pad &lt; size).</summary>
+    Reflect,
+    /// <summary>The edge row repeated: a a | a b c.</summary>
+    Edge,
+}
+
+/// <summary>
+/// Padding of the two spatial axes of an (N, C, H, W) tensor: y is (N, C, H + Top + Bottom,
+/// W + Left + Right), and output row oh reads input row oh - Top, mapped into [0, H) by the mode
+/// (constant rows outside it hold Value). A negative pad crops that side.
+/// </summary>
+public sealed record PadGeometry(int Top, int Left, int Bottom, int Right, PadMode Mode = PadMode.Constant, float Value = 0f)
+{
+    /// <summary>The input row (or column) that output index o reads: o - begin mapped by the mode,
+    /// or -1 for a constant border.</summary>
+    public static int SourceIndex(int o, int begin, int size, PadMode mode)
+    {
+        int i = o - begin;
+        if (i >= 0 && i < size) return i;
+        return mode switch
+        {
+            PadMode.Constant => -1,
+            PadMode.Edge => i < 0 ? 0 : size - 1,
+            _ => i < 0 ? -i : 2 * (size - 1) - i,
+        };
+    }
+
+    /// <summary>The output shape for input x, after checking the pads against it.</summary>
+    public Shape OutputShape(Shape x, string op)
+    {
+        Validate(op);
+        if (x.Rank != 4) throw new ArgumentException($"{op}: x has shape {x} (rank {x.Rank}), expected rank 4 (N, C, H, W)");
+        long oh = (long)x.H + Top + Bottom, ow = (long)x.W + Left + Right;
+        if (oh < 1 || ow < 1)
+            throw new ArgumentException($"{op}: pads {this} leave no output of input {x} ({oh}x{ow})");
+        if (Mode == PadMode.Reflect && (Top >= x.H || Bottom >= x.H || Left >= x.W || Right >= x.W))
+            throw new ArgumentException($"{op}: reflect pads {this} must each be smaller than the side they extend (input {x}: {x.H} rows, {x.W} columns)");
+        return Shape.Nchw(x.N, x.C, (int)oh, (int)ow);
+    }
+
+    public void Validate(string op)
+    {
+        if (!Enum.IsDefined(Mode)) throw new ArgumentException($"{op}: unknown pad mode {(int)Mode}");
+        if (Math.Max(Math.Max(Math.Abs((long)Top), Math.Abs((long)Left)), Math.Max(Math.Abs((long)Bottom), Math.Abs((long)Right))) > SlidingWindow.MaxExtent)
+            throw new ArgumentException($"{op}: pads {this} must each be at most {SlidingWindow.MaxExtent} in size");
+        if (Mode == PadMode.Constant && !float.IsFinite(Value))
+            throw new ArgumentException($"{op}: the constant value {Value} must be a finite number");
+    }
+
+    public override string ToString() =>
+        $"[top {Top}, left {Left}, bottom {Bottom}, right {Right}] {Mode.ToString().ToLowerInvariant()}{(Mode == PadMode.Constant && Value != 0f ? $" {Value}" : "")}";
+}
+
+/// <summary>
+/// The bounds of Clip, y = min(max(x, Min), Max) (ReLU6 is Clip(0, 6)); an absent bound is an
+/// infinity. Backward passes dy by the rule (see <see cref="ReluRule"/>), with the bounds as gates:
+/// gradient dy·[Min &lt; x &lt; Max] (PyTorch's hardtanh backward, strict at both bounds); deconvnet
+/// max(dy, 0)·[x &lt; Max] (ReLU's deconvnet rule ignores the sign of x, so the lower bound is not a
+/// gate, while the upper cut is kept); guided max(dy, 0)·[Min &lt; x &lt; Max].
+/// </summary>
+public sealed record ClipBounds(float Min, float Max)
+{
+    public static ClipBounds Relu6 { get; } = new(0f, 6f);
+
+    public void Validate(string op)
+    {
+        if (float.IsNaN(Min) || float.IsNaN(Max) || Min > Max || float.IsPositiveInfinity(Min) || float.IsNegativeInfinity(Max))
+            throw new ArgumentException($"{op}: bounds [{Min}, {Max}] must be numbers with min <= max (infinite only on their own side)");
+    }
+
+    /// <summary>Whether dy passes at forward input x under the rule (the definition every backend follows).</summary>
+    public bool Passes(float x, float dy, ReluRule rule) => rule switch
+    {
+        ReluRule.Gradient => Min < x && x < Max,
+        ReluRule.Deconvnet => dy > 0 && x < Max,
+        _ => dy > 0 && Min < x && x < Max,
+    };
+
+    public override string ToString() => $"[{Min}, {Max}]";
 }

@@ -59,20 +59,20 @@ public static class ImageMap
         return cellOf;
     }
 
-    /// <summary>A gray image of side x side thumbnails (each the data set's H x W) on black, the images placed by <see cref="Assign"/>.</summary>
+    /// <summary>An image of side x side thumbnails (each the data set's H x W, gray or RGB as the set) on black, the images placed by <see cref="Assign"/>.</summary>
     public static Image8 Render(double[] map, LabeledImages images, int side)
     {
         var cellOf = Assign(map, images.Count, side);
-        int h = images.Height, w = images.Width, width = side * w;
-        var pixels = new byte[side * h * width];
+        int h = images.Height, w = images.Width, c = images.Channels, width = side * w;
+        var pixels = new byte[side * h * width * c];
         for (int i = 0; i < images.Count; i++)
         {
             if (cellOf[i] < 0) continue;
             int top = cellOf[i] / side * h, left = cellOf[i] % side * w;
             var image = images.Image(i);
-            for (int r = 0; r < h; r++) image.Slice(r * w, w).CopyTo(pixels.AsSpan((top + r) * width + left, w));
+            for (int r = 0; r < h; r++) image.Slice(r * w * c, w * c).CopyTo(pixels.AsSpan(((top + r) * width + left) * c, w * c));
         }
-        return new Image8(width, side * h, 1, pixels);
+        return new Image8(width, side * h, c, pixels);
     }
 
     /// <summary>Each point's position in grid units: column in [0, side - 1] left to right, row in [0, side - 1] top to bottom.</summary>

@@ -10,13 +10,58 @@ public enum ResizeMethod { Bilinear, Area }
 /// Images to network inputs and back, by a bundle's <see cref="Preprocessing"/>: channels converted
 /// to the model's count (gray ↔ RGB; alpha dropped), resized so the shorter side is ResizeShorter
 /// (or just covers the input size when unset), center-cropped to (Height, Width), arranged in the
-/// model's channel order, then x = (pixel · PixelScale - Mean[c]) · Scale[c]. The inverse turns a
+/// model's channel order, then x = (pixel · PixelScale - Mean[c] - MeanImage[c, y, x]) · Scale[c]. The inverse turns a
 /// (C, H, W) tensor of that model back into a displayable image.
 /// </summary>
 public static class ImageTensors
 {
     /// <summary>The (C, H, W) input values for one image, row-major per channel.</summary>
     public static float[] ToInput(Image8 image, Preprocessing p, ResizeMethod method = ResizeMethod.Bilinear)
+    {
+        var planes = Cropped(image, p, method);
+        var input = new float[p.Channels * p.Height * p.Width];
+        for (int c = 0; c < p.Channels; c++)
+        {
+            // Model channel c reads image channel source (BGR reverses RGB).
+            int source = p.Order == ChannelOrder.Bgr ? p.Channels - 1 - c : c;
+            for (int i = 0; i < p.Height * p.Width; i++)
+                input[c * p.Height * p.Width + i] = p.ToInput(planes[source][i], c, i);
+        }
+        return input;
+    }
+
+    /// <summary>The image resized and center-cropped as <see cref="ToInput"/> does, in the model's
+    /// channel count (gray, or RGB in RGB order whatever the model's order), rounded to bytes.</summary>
+    public static Image8 ResizeAndCrop(Image8 image, Preprocessing p, ResizeMethod method = ResizeMethod.Bilinear)
+    {
+        var planes = Cropped(image, p, method);
+        int channels = planes.Length, plane = p.Height * p.Width;
+        var pixels = new byte[plane * channels];
+        for (int c = 0; c < channels; c++)
+            for (int i = 0; i < plane; i++)
+                pixels[i * channels + c] = (byte)Math.Clamp(MathF.Round(planes[c][i]), 0, 255);
+        return new Image8(p.Width, p.Height, channels, pixels);
+    }
+
+    /// <summary>
+    /// The model inputs (C, H, W) of an image already at the model's size and channel count
+    /// (<see cref="ResizeAndCrop"/>'s output: interleaved bytes), written to <paramref name="input"/>.
+    /// </summary>
+    public static void CroppedToInput(ReadOnlySpan<byte> pixels, Preprocessing p, Span<float> input)
+    {
+        int plane = p.Height * p.Width, channels = p.Channels == 1 ? 1 : 3;
+        if (pixels.Length != plane * channels || input.Length != plane * p.Channels)
+            throw new ArgumentException($"{pixels.Length} bytes are not a {p.Height}x{p.Width} image of {channels} channels for a ({p.Channels}, {p.Height}, {p.Width}) input");
+        for (int c = 0; c < p.Channels; c++)
+        {
+            int source = p.Order == ChannelOrder.Bgr ? p.Channels - 1 - c : c;
+            for (int i = 0; i < plane; i++) input[c * plane + i] = p.ToInput(pixels[i * channels + source], c, i);
+        }
+    }
+
+    /// <summary>The image's planes (one per model channel, image channel order) resized so the shorter
+    /// side is ResizeShorter (or just covers the input) and center-cropped to (Height, Width).</summary>
+    private static float[][] Cropped(Image8 image, Preprocessing p, ResizeMethod method)
     {
         var rgb = ToChannels(image, p.Channels);
         int shorter = p.ResizeShorter ?? Math.Max(p.Height, p.Width);
@@ -29,18 +74,14 @@ public static class ImageTensors
         int width = (int)scaledWidth, height = (int)scaledHeight;
         var resized = Resize(Planes(rgb), rgb.Width, rgb.Height, width, height, method);
         int top = (height - p.Height) / 2, left = (width - p.Width) / 2;
-
-        var input = new float[p.Channels * p.Height * p.Width];
-        for (int c = 0; c < p.Channels; c++)
+        var planes = new float[resized.Length][];
+        for (int c = 0; c < resized.Length; c++)
         {
-            // Model channel c reads image channel source (BGR reverses RGB).
-            int source = p.Order == ChannelOrder.Bgr ? p.Channels - 1 - c : c;
+            planes[c] = new float[p.Height * p.Width];
             for (int y = 0; y < p.Height; y++)
-                for (int x = 0; x < p.Width; x++)
-                    input[(c * p.Height + y) * p.Width + x] =
-                        (resized[source][(top + y) * width + left + x] * p.PixelScale - p.Mean[c]) * p.Scale[c];
+                resized[c].AsSpan((top + y) * width + left, p.Width).CopyTo(planes[c].AsSpan(y * p.Width));
         }
-        return input;
+        return planes;
     }
 
     /// <summary>A (C, H, W) tensor in the model's input space back to pixels (gray or RGB), clamped to 0..255.</summary>
@@ -55,7 +96,7 @@ public static class ImageTensors
             int model = p.Order == ChannelOrder.Bgr ? channels - 1 - c : c;
             for (int i = 0; i < p.Height * p.Width; i++)
             {
-                double pixel = (input[model * p.Height * p.Width + i] / p.Scale[model] + p.Mean[model]) / p.PixelScale;
+                double pixel = p.ToPixel(input[model * p.Height * p.Width + i], model, i);
                 pixels[i * channels + c] = (byte)Math.Clamp(Math.Round(pixel), 0, 255);
             }
         }

@@ -113,8 +113,8 @@ public static class TopKMining
             if (shape.Rank is not (2 or 4)) throw new ArgumentException($"layer '{layer}' has output {shape}; top-k needs channels, (N, C) or (N, C, H, W)");
         }
         var sample = network.SampleShape;
-        if (sample[0] != 1 || sample[1] != data.Height || sample[2] != data.Width)
-            throw new ArgumentException($"the model takes ({string.Join(", ", sample.ToArray())}) but the images of {data.Source} are 1x{data.Height}x{data.Width}");
+        if (sample[0] != data.Channels || sample[1] != data.Height || sample[2] != data.Width)
+            throw new ArgumentException($"the model takes ({string.Join(", ", sample.ToArray())}) but the images of {data.Source} are {data.Channels}x{data.Height}x{data.Width}");
     }
 }
 

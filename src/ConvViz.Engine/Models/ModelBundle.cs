@@ -9,11 +9,20 @@ namespace ConvViz.Engine.Models;
 /// A model as users meet it: a network, how images become its input, and its class names. On disk
 /// a bundle is a folder holding model.onnx (preprocessing in its metadata_props, see
 /// <see cref="Preprocessing"/>), classes.txt (one name per line, in output order) and optionally a
-/// samples folder. A bare .onnx file loads too, with defaults that <see cref="Notes"/> states.
+/// samples folder. A bare .onnx file loads too, with defaults that <see cref="Notes"/> states. A
+/// network without a classifier (its last layer outputs features, as an ImageNet trunk cut before its
+/// fully connected layer) says so with the metadata outputs = features and has no classes.
 /// </summary>
 public sealed class ModelBundle : IDisposable
 {
     public const string ModelFile = "model.onnx", ClassesFile = "classes.txt", SamplesFolder = "samples";
+
+    /// <summary>The metadata key that says what the last layer outputs: <see cref="ClassOutputs"/> (the default) or <see cref="FeatureOutputs"/>.</summary>
+    public const string OutputsKey = "outputs", ClassOutputs = "classes", FeatureOutputs = "features";
+
+    /// <summary>The metadata key that keeps the layers' names in the file a bundle was made from
+    /// (after they were renamed), "conv1=Convolution249;relu=ReLU253;...".</summary>
+    public const string SourceNamesKey = "source_layer_names";
 
     /// <summary>The largest classes.txt read: 16 MiB is ample for a million class names.</summary>
     public const long MaxClassFileBytes = 16 << 20;
@@ -21,7 +30,7 @@ public sealed class ModelBundle : IDisposable
     public ModelBundle(string source, Network network, Preprocessing preprocessing, IReadOnlyList<string> classes, IReadOnlyList<string> notes)
     {
         int outputs = network.OutputShape(network.Layers[^1].Name, 1).SampleSize;
-        if (classes.Count != outputs)
+        if (classes.Count != outputs && classes.Count != 0)
             throw new InvalidDataException($"{source}: {classes.Count} class names for a model with {outputs} outputs");
         Source = source;
         Network = network;
@@ -40,7 +49,14 @@ public sealed class ModelBundle : IDisposable
     public string? Samples => Folder is not null && Directory.Exists(Path.Combine(Folder, SamplesFolder)) ? Path.Combine(Folder, SamplesFolder) : null;
     public Network Network { get; }
     public Preprocessing Preprocessing { get; }
+    /// <summary>The class names in output order; empty when the model has no classifier.</summary>
     public IReadOnlyList<string> Classes { get; }
+
+    /// <summary>False for a model whose last layer outputs features rather than class scores.</summary>
+    public bool HasClasses => Classes.Count > 0;
+
+    /// <summary>Each renamed layer's name in the file the bundle was made from (empty when none was renamed).</summary>
+    public IReadOnlyDictionary<string, string> SourceNames { get; init; } = new Dictionary<string, string>();
 
     /// <summary>What was missing and defaulted, one sentence each, for the user to see.</summary>
     public IReadOnlyList<string> Notes { get; }
@@ -61,7 +77,7 @@ public sealed class ModelBundle : IDisposable
             var notes = new List<string>();
             var defaulted = new List<string>();
             Preprocessing preprocessing;
-            try { preprocessing = Preprocessing.FromMetadata(imported.Metadata, network.SampleShape, defaulted); }
+            try { preprocessing = Preprocessing.FromMetadata(imported.Metadata, network.SampleShape, defaulted, Path.GetDirectoryName(Path.GetFullPath(modelPath))); }
             catch (InvalidDataException e) { throw new InvalidDataException($"{modelPath}: {e.Message}", e); }
             if (defaulted.Count > 0)
                 notes.Add($"no preprocessing metadata for {string.Join(", ", defaulted)}: using {preprocessing}");
@@ -69,7 +85,16 @@ public sealed class ModelBundle : IDisposable
             int outputs = network.OutputShape(network.Layers[^1].Name, 1).SampleSize;
             string classesPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelPath))!, ClassesFile);
             IReadOnlyList<string> classes;
-            if (File.Exists(classesPath))
+            string outputKind = imported.Metadata.TryGetValue(OutputsKey, out var kind) && !string.IsNullOrWhiteSpace(kind) ? kind.Trim() : ClassOutputs;
+            if (outputKind is not (ClassOutputs or FeatureOutputs))
+                throw new InvalidDataException($"{modelPath}: metadata {OutputsKey} '{outputKind}' is not {ClassOutputs} or {FeatureOutputs}");
+            if (outputKind == FeatureOutputs)
+            {
+                if (File.Exists(classesPath))
+                    throw new InvalidDataException($"{classesPath}: the model's metadata says its outputs are {FeatureOutputs}, not classes; remove one or the other");
+                classes = [];
+            }
+            else if (File.Exists(classesPath))
             {
                 classes = IO.InputFiles.ReadAllLines(classesPath, "class names, one per line", MaxClassFileBytes).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
                 if (classes.Count != outputs)
@@ -80,7 +105,11 @@ public sealed class ModelBundle : IDisposable
                 classes = NumberedClasses(outputs);
                 notes.Add($"no {ClassesFile} beside the model: classes are numbered 0 to {outputs - 1}");
             }
-            return new ModelBundle(path, network, preprocessing, classes, notes) { Folder = Path.GetDirectoryName(Path.GetFullPath(modelPath)) };
+            return new ModelBundle(path, network, preprocessing, classes, notes)
+            {
+                Folder = Path.GetDirectoryName(Path.GetFullPath(modelPath)),
+                SourceNames = ReadSourceNames(imported.Metadata, network, modelPath),
+            };
         }
         catch
         {
@@ -89,13 +118,29 @@ public sealed class ModelBundle : IDisposable
         }
     }
 
+    private static Dictionary<string, string> ReadSourceNames(IReadOnlyDictionary<string, string> metadata, Network network, string modelPath)
+    {
+        var names = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (!metadata.TryGetValue(SourceNamesKey, out var text) || string.IsNullOrWhiteSpace(text)) return names;
+        foreach (var entry in text.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = entry.Split('=', StringSplitOptions.TrimEntries);
+            if (parts.Length != 2 || parts[1].Length == 0 || !network.Layers.Any(l => l.Name == parts[0]) || !names.TryAdd(parts[0], parts[1]))
+                throw new InvalidDataException($"{modelPath}: metadata {SourceNamesKey} entry '{entry}' is not LAYER=SOURCE_NAME for a layer of the model, once each");
+        }
+        return names;
+    }
+
     /// <summary>Writes this bundle into <paramref name="folder"/>: model.onnx with the preprocessing
-    /// metadata, and classes.txt.</summary>
+    /// metadata, its mean image when it has one, and classes.txt.</summary>
     public void Save(string folder)
     {
         Directory.CreateDirectory(folder);
-        OnnxExporter.Save(Network, Path.Combine(folder, ModelFile), Preprocessing.ToMetadata());
-        AtomicFile.WriteAllLines(Path.Combine(folder, ClassesFile), Classes);
+        Preprocessing.SaveMeanImage(folder);
+        var metadata = Preprocessing.ToMetadata().ToDictionary();
+        if (!HasClasses) metadata[OutputsKey] = FeatureOutputs;
+        OnnxExporter.Save(Network, Path.Combine(folder, ModelFile), metadata);
+        if (HasClasses) AtomicFile.WriteAllLines(Path.Combine(folder, ClassesFile), Classes);
     }
 
     public void Dispose() => Network.Dispose();

@@ -53,6 +53,8 @@ public static class ReceptiveFields
                     conv.Geometry.PadTop, conv.Geometry.PadLeft, conv.Geometry.DilationH, conv.Geometry.DilationW),
                 MaxPoolLayer pool => Window.Of(pool.Geometry),
                 AveragePoolLayer average => Window.Of(average.GeometryFor(shape)),
+                // Output row oh reads input row oh - top: a shift like a conv's pad (a crop shifts the other way).
+                PadLayer pad => new Window(1, 1, 1, 1, pad.Geometry.Top, pad.Geometry.Left, 1, 1),
                 _ => new Window(1, 1, 1, 1, 0, 0, 1, 1),
             };
             bool spatial = read.All(f => f.Spatial) && rows[i].OutputShape.Rank == 4;

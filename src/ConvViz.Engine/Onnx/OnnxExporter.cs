@@ -153,6 +153,43 @@ public static class OnnxExporter
                 Int(node, "seed", dropout.Seed);
                 break;
             }
+            case PadLayer pad:
+            {
+                var g = pad.Geometry;
+                string padsName = layer.Name + ".pads";
+                graph.Initializer.Add(Int64Tensor(padsName, [0, 0, g.Top, g.Left, 0, 0, g.Bottom, g.Right]));
+                node.Input.Add(padsName);
+                if (g.Mode == Backends.PadMode.Constant)
+                {
+                    string valueName = layer.Name + ".value";
+                    graph.Initializer.Add(FloatScalar(valueName, g.Value));
+                    node.Input.Add(valueName);
+                }
+                node.Attribute.Add(new AttributeProto { Name = "mode", Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(g.Mode.ToString().ToLowerInvariant()) });
+                break;
+            }
+            case ClipLayer clip:
+            {
+                // An infinite bound is an absent input ("").
+                foreach (var (suffix, bound) in new[] { (".min", clip.Bounds.Min), (".max", clip.Bounds.Max) })
+                {
+                    if (float.IsInfinity(bound))
+                    {
+                        node.Input.Add("");
+                        continue;
+                    }
+                    graph.Initializer.Add(FloatScalar(layer.Name + suffix, bound));
+                    node.Input.Add(layer.Name + suffix);
+                }
+                break;
+            }
+            case ChannelSliceLayer slice:
+                foreach (var (suffix, value) in new[] { (".starts", slice.First), (".ends", slice.First + slice.Count), (".axes", 1) })
+                {
+                    graph.Initializer.Add(Int64Tensor(layer.Name + suffix, [value]));
+                    node.Input.Add(layer.Name + suffix);
+                }
+                break;
             case SoftmaxLayer softmax:
                 Int(node, "axis", softmax.Axis);
                 break;
@@ -193,6 +230,10 @@ public static class OnnxExporter
         tensor.Int64Data.AddRange(values);
         return tensor;
     }
+
+    /// <summary>A rank-0 float tensor.</summary>
+    private static TensorProto FloatScalar(string name, float value) =>
+        new() { Name = name, DataType = (int)OnnxDataType.Float, FloatData = { value } };
 
     /// <summary>A float tensor value: symbolic batch "N", then the sample dimensions.</summary>
     private static ValueInfoProto ValueInfo(string name, Shape sample)

@@ -18,13 +18,18 @@ public sealed record ImportedModel(Network Network, IReadOnlyDictionary<string, 
     IReadOnlyDictionary<string, string> LayerTensors);
 
 /// <summary>
-/// Loads convnets from ONNX (opsets 7 to 17) as graphs of layers: Conv, Relu, LRN, MaxPool,
-/// AveragePool, GlobalAveragePool, Gemm, MatMul (+ Add of a constant as its bias), Flatten, Reshape,
-/// Dropout, Softmax and Identity, the joins Add/Sum and Concat (channels), and BatchNormalization
+/// Loads convnets from ONNX (opsets 7 to 17) as graphs of layers: Conv, Relu, Clip (ReLU6), LRN,
+/// MaxPool, AveragePool, GlobalAveragePool, Gemm, MatMul, Pad (constant, reflect or edge, of the
+/// two spatial axes), Flatten, Reshape, Dropout, Softmax and Identity; Split and Slice along the
+/// channels (one layer per output), and Gather of one channel (with the Unsqueeze that restores
+/// the axis); the joins Add/Sum and Concat (channels); BatchNormalization
 /// (folded into the Conv that produces its input when nothing else reads it, else a depthwise 1x1
-/// conv). Every layer must feed the one graph output. Constants and shape subgraphs are evaluated
-/// at load time. Layers are named by node name, else by output tensor name. Anything else is
-/// refused with a message naming the node and what is supported.
+/// conv); and Add, Sub, Mul or Div of a layer output and a constant of one value or one per channel
+/// (an Add folded into the bias of the Conv, Gemm or MatMul it alone reads, else a depthwise 1x1
+/// conv y = x·scale + shift, see <see cref="OnnxArithmetic"/>). Every layer must feed the one graph
+/// output. Constants and shape subgraphs are evaluated at load time. Layers are named by node name,
+/// else by output tensor name (a Split's by its output tensors' names). Anything else is refused
+/// with a message naming the node and what is supported.
 /// </summary>
 public static class OnnxImporter
 {
@@ -35,8 +40,8 @@ public static class OnnxImporter
     public const int MaxSampleElements = 1 << 28;
 
     private static readonly string[] LayerOps =
-        ["Conv", "Relu", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "MatMul", "Add", "Sum", "Concat", "Flatten", "Reshape",
-         "Dropout", "Softmax", "Identity", "BatchNormalization"];
+        ["Conv", "Relu", "Clip", "LRN", "MaxPool", "AveragePool", "GlobalAveragePool", "Gemm", "MatMul", "Pad", "Add", "Sub", "Mul", "Div",
+         "Sum", "Concat", "Split", "Slice", "Gather", "Unsqueeze", "Flatten", "Reshape", "Dropout", "Softmax", "Identity", "BatchNormalization"];
 
     /// <summary>Reads and imports an .onnx file. The weights' bytes are released as they are
     /// uploaded, so a large model is not held several times over.</summary>
@@ -71,6 +76,9 @@ public static class OnnxImporter
         private readonly Dictionary<string, Shape> shapes = new(StringComparer.Ordinal);
         private readonly HashSet<string> layerNames = new(StringComparer.Ordinal);
         private readonly Dictionary<string, string> layerTensors = new(StringComparer.Ordinal);
+        // Outputs of a Gather of one channel by a scalar index (x[:, k]): ONNX drops the channel axis,
+        // the layer keeps it as (N, 1, H, W), so only an Unsqueeze that restores axis 1 may read them.
+        private readonly HashSet<string> gatheredChannels = new(StringComparer.Ordinal);
         private long opset;
         // The data tensor the node being visited reads, and its shape.
         private string current = "";
@@ -178,11 +186,16 @@ public static class OnnxImporter
                 constants[node.Output[0]] = ConstantFolder.ConstantValue(node);
                 return;
             }
+            if (node.Input.FirstOrDefault(gatheredChannels.Contains) is { } gathered && node.OpType != "Unsqueeze")
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: reads '{gathered}', one channel a Gather took out of its tensor; only an Unsqueeze that puts the channel axis back may read it");
             if (node.OpType == "Shape" && node.Input.Count == 1 && shapes.TryGetValue(node.Input[0], out var measured))
             {
                 constants[node.Output[0]] = ConstantFolder.ShapeOf(node, measured.ToArray());
                 return;
             }
+            // A tensor nothing defines (or that a later node defines: a cycle) is named before anything else.
+            string? undefined = node.Input.FirstOrDefault(i => i.Length > 0 && !producers.ContainsKey(i) && !constants.ContainsKey(i) && !initializers.ContainsKey(i));
+            if (undefined is not null) throw Undefined(node, undefined);
             var data = node.Input.Where(producers.ContainsKey).Distinct().ToArray();
             if (data.Length == 0)
             {
@@ -194,25 +207,35 @@ public static class OnnxImporter
                 return;
             }
             if (!LayerOps.Contains(node.OpType)) throw Unsupported(node);
-            // Extra outputs (MaxPool indices, Dropout mask) must not be used.
-            foreach (var extra in node.Output.Skip(1).Where(o => o.Length > 0 && consumers.ContainsKey(o)))
+            // Extra outputs (MaxPool indices, Dropout mask) must not be used; a Split's are its parts.
+            foreach (var extra in node.Output.Skip(1).Where(o => o.Length > 0 && consumers.ContainsKey(o) && node.OpType != "Split"))
                 throw new NotSupportedException($"{where}: its output '{extra}' is used by {OnnxAttributes.Describe(consumers[extra][0])}; only the main output of a layer may be used");
             if (node.OpType is "Add" or "Sum" or "Concat" && data.Length >= 2)
             {
                 Join(node, data);
                 return;
             }
+            bool arithmetic = OnnxArithmetic.Ops.Contains(node.OpType);
+            if (arithmetic && data.Length > 1)
+                throw new NotSupportedException($"{where}: {node.OpType} of two layer outputs ({string.Join(", ", data)}) is not supported; only Add and Sum join layer outputs, and arithmetic takes a layer output and a constant");
             if (data.Length > 1) throw new NotSupportedException($"{where}: reads {data.Length} layer outputs ({string.Join(", ", data)}); a {node.OpType} reads one");
             current = data[0];
             currentShape = shapes[current];
-            if (node.OpType != "Add" && node.Input[0] != current) throw new NotSupportedException($"{where}: reads the layer output '{current}' in place of its first input");
+            if (!arithmetic && node.Input[0] != current) throw new NotSupportedException($"{where}: reads the layer output '{current}' in place of its first input");
 
             int producer = producers[current];
+            if (node.OpType == "Split")
+            {
+                Split(node, producer);
+                return;
+            }
             var layer = node.OpType switch
             {
                 "Identity" => null,
                 "BatchNormalization" => BatchNormalization(node, producer),
-                "Add" => FoldBias(node, producer),
+                "Add" or "Sub" or "Mul" or "Div" => Arithmetic(node, producer),
+                "Gather" => GatherChannel(node, LayerName(node)),
+                "Unsqueeze" => RestoreChannelAxis(node),
                 _ => CreateLayer(node),
             };
             if (layer is null)
@@ -226,17 +249,18 @@ public static class OnnxImporter
             AddLayer(node, layer, [producer], layer.OutputShape(currentShape));
         }
 
-        /// <summary>A layer reading <paramref name="from"/>, producing the node's output of <paramref name="shape"/>.</summary>
-        private void AddLayer(NodeProto node, Layer layer, int[] from, Shape shape)
+        /// <summary>A layer reading <paramref name="from"/>, producing the node's output (or its output
+        /// <paramref name="output"/>) of <paramref name="shape"/>.</summary>
+        private void AddLayer(NodeProto node, Layer layer, int[] from, Shape shape, int output = 0)
         {
             layers.Add(layer);
             reads.Add(from);
             layerNames.Add(layer.Name);
             if (shape.SampleSize > MaxSampleElements)
                 throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: its output {shape} holds more than {MaxSampleElements:N0} values per sample");
-            producers[node.Output[0]] = layers.Count - 1;
-            shapes[node.Output[0]] = shape;
-            layerTensors[layer.Name] = node.Output[0];
+            producers[node.Output[output]] = layers.Count - 1;
+            shapes[node.Output[output]] = shape;
+            layerTensors[layer.Name] = node.Output[output];
         }
 
         /// <summary>Add or Sum of layer outputs (a residual connection), or Concat along the channels (an Inception block).</summary>
@@ -278,6 +302,12 @@ public static class OnnxImporter
                 }
                 case "Relu":
                     return new ReluLayer(name);
+                case "Clip":
+                    return new ClipLayer(name, ReadClipBounds(node));
+                case "Pad":
+                    return new PadLayer(name, ReadPadGeometry(node));
+                case "Slice":
+                    return Slice(node, name);
                 case "LRN":
                 {
                     RequireRank(node, 4);
@@ -366,6 +396,169 @@ public static class OnnxImporter
             return new FullyConnectedLayer(name, Upload(weight, [outputs, inputs]), bias is null ? null : Upload(bias, [outputs]));
         }
 
+        /// <summary>Clip's bounds: attributes min and max before opset 11, optional constant inputs
+        /// after; an absent bound is an infinity.</summary>
+        private ClipBounds ReadClipBounds(NodeProto node)
+        {
+            float Bound(int index, string role, float absent)
+            {
+                if (opset < 11) return node.GetFloat(role, absent);
+                return node.Input.Count > index && node.Input[index].Length > 0 ? Scalar(node, node.Input[index], role) : absent;
+            }
+            var bounds = new ClipBounds(Bound(1, "min", float.NegativeInfinity), Bound(2, "max", float.PositiveInfinity));
+            try { bounds.Validate(OnnxAttributes.Describe(node)); }
+            catch (ArgumentException e) { throw new InvalidDataException(e.Message, e); }
+            return bounds;
+        }
+
+        /// <summary>
+        /// Pad's pads [n, c, top, left, n, c, bottom, right] (an attribute before opset 11, a constant
+        /// input after), its mode and constant value. Only the two spatial axes of an (N, C, H, W)
+        /// tensor may be padded; negative pads crop; reflect pads must be smaller than their side.
+        /// </summary>
+        private PadGeometry ReadPadGeometry(NodeProto node)
+        {
+            string where = OnnxAttributes.Describe(node);
+            RequireRank(node, 4);
+            var pads = opset < 11
+                ? node.GetInts("pads") ?? throw new InvalidDataException($"{where}: the pads attribute is missing")
+                : node.Input.Count > 1 && node.Input[1].Length > 0 ? IntVector(node, node.Input[1], "pads")
+                    : throw new InvalidDataException($"{where}: the pads input is missing");
+            if (pads.Length != 8)
+                throw new InvalidDataException($"{where}: pads [{string.Join(", ", pads)}] has {pads.Length} values, expected 8 (begin and end of each axis of '{current}' {currentShape})");
+            if (pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0)
+                throw new NotSupportedException($"{where}: pads [{string.Join(", ", pads)}] pad the batch or channel axis; only the two spatial axes (H, W) can be padded");
+            if (pads.Any(p => Math.Abs(p) > SlidingWindow.MaxExtent))
+                throw new InvalidDataException($"{where}: pads [{string.Join(", ", pads)}] exceed {SlidingWindow.MaxExtent} in size");
+            string modeName = node.GetString("mode", "constant");
+            var mode = modeName switch
+            {
+                "constant" => PadMode.Constant,
+                "reflect" => PadMode.Reflect,
+                "edge" => PadMode.Edge,
+                _ => throw new NotSupportedException($"{where}: pad mode '{modeName}' is not supported (constant, reflect, edge)"),
+            };
+            float value = opset < 11 ? node.GetFloat("value", 0f)
+                : node.Input.Count > 2 && node.Input[2].Length > 0 ? Scalar(node, node.Input[2], "constant_value") : 0f;
+            var g = new PadGeometry((int)pads[2], (int)pads[3], (int)pads[6], (int)pads[7], mode, value);
+            try { g.OutputShape(currentShape, where); }
+            catch (ArgumentException e) { throw new InvalidDataException(e.Message, e); }
+            return g;
+        }
+
+        /// <summary>The channel axis of the current (N, C) or (N, C, H, W) tensor, checking that the
+        /// node's axis is it.</summary>
+        private void RequireChannelAxis(NodeProto node, long axis)
+        {
+            int rank = currentShape.Rank;
+            if (rank is not (2 or 4) || (axis < 0 ? axis + rank : axis) != 1)
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: {node.OpType} along axis {axis} of '{current}' {currentShape} is not supported (only the channel axis, 1, of an (N, C) or (N, C, H, W) tensor)");
+        }
+
+        /// <summary>
+        /// Split along the channels: one <see cref="ChannelSliceLayer"/> per output that something
+        /// reads. The part sizes come from the split attribute (before opset 13) or input (after),
+        /// else equal parts.
+        /// </summary>
+        private void Split(NodeProto node, int producer)
+        {
+            string where = OnnxAttributes.Describe(node);
+            RequireChannelAxis(node, node.GetInt("axis", 0));
+            int channels = currentShape.C, parts = node.Output.Count;
+            var sizes = opset < 13 ? node.GetInts("split")
+                : node.Input.Count > 1 && node.Input[1].Length > 0 ? IntVector(node, node.Input[1], "split") : null;
+            if (sizes is null)
+            {
+                if (channels % parts != 0)
+                    throw new InvalidDataException($"{where}: {channels} channels of '{current}' {currentShape} do not split into {parts} equal parts");
+                sizes = Enumerable.Repeat((long)(channels / parts), parts).ToArray();
+            }
+            if (sizes.Length != parts || sizes.Any(v => v < 1) || sizes.Sum() != channels)
+                throw new InvalidDataException($"{where}: split sizes [{string.Join(", ", sizes)}] must be {parts} positive parts summing to the {channels} channels of '{current}' {currentShape}");
+            var input = currentShape;
+            int first = 0;
+            for (int i = 0; i < parts; i++)
+            {
+                string output = node.Output[i];
+                if (output.Length > 0 && (consumers.ContainsKey(output) || graph.Output.Any(o => o.Name == output)))
+                {
+                    var layer = new ChannelSliceLayer(LayerName(output), first, (int)sizes[i]);
+                    AddLayer(node, layer, [producer], layer.OutputShape(input), i);
+                }
+                first += (int)sizes[i];
+            }
+        }
+
+        /// <summary>Slice with step 1 along the channel axis (every other axis it names kept whole),
+        /// starts and ends clamped as ONNX says.</summary>
+        private Layer Slice(NodeProto node, string name)
+        {
+            string where = OnnxAttributes.Describe(node);
+            long[]? Ints(int index, string attribute) => opset < 10 ? node.GetInts(attribute)
+                : node.Input.Count > index && node.Input[index].Length > 0 ? IntVector(node, node.Input[index], attribute) : null;
+            var starts = Ints(1, "starts") ?? throw new InvalidDataException($"{where}: starts are missing");
+            var ends = Ints(2, "ends") ?? throw new InvalidDataException($"{where}: ends are missing");
+            var axes = Ints(3, "axes") ?? Enumerable.Range(0, starts.Length).Select(i => (long)i).ToArray();
+            var steps = Ints(4, "steps") ?? Enumerable.Repeat(1L, starts.Length).ToArray();
+            if (ends.Length != starts.Length || axes.Length != starts.Length || steps.Length != starts.Length)
+                throw new InvalidDataException($"{where}: starts, ends, axes and steps have {starts.Length}, {ends.Length}, {axes.Length} and {steps.Length} values; they must match");
+            int rank = currentShape.Rank;
+            long first = 0, end = currentShape[1];
+            for (int i = 0; i < starts.Length; i++)
+            {
+                long axis = axes[i] < 0 ? axes[i] + rank : axes[i];
+                if (axis < 0 || axis >= rank)
+                    throw new InvalidDataException($"{where}: axis {axes[i]} is out of range for '{current}' {currentShape}");
+                long size = currentShape[(int)axis];
+                long Clamp(long v) => Math.Clamp(v < 0 ? v + size : v, 0, size);
+                long start = Clamp(starts[i]), stop = Clamp(ends[i]);
+                if (axis == 1 && steps[i] == 1)
+                {
+                    (first, end) = (start, stop);
+                    continue;
+                }
+                if (steps[i] != 1 || start != 0 || stop != size)
+                    throw new NotSupportedException($"{where}: Slice of axis {axes[i]} [{starts[i]}, {ends[i]}) step {steps[i]} of '{current}' {currentShape} is not supported (only step-1 slices of the channel axis, 1)");
+            }
+            RequireChannelAxis(node, 1);
+            if (end <= first)
+                throw new InvalidDataException($"{where}: the slice keeps no channel of '{current}' {currentShape} (channels [{first}, {end}))");
+            return new ChannelSliceLayer(name, (int)first, (int)(end - first));
+        }
+
+        /// <summary>
+        /// Gather of one channel (x[:, k] in PyTorch, as GoogLeNet's transform_input takes each colour
+        /// plane): a <see cref="ChannelSliceLayer"/> of that channel. A one-element index vector keeps
+        /// the axis, as the layer does; a scalar index drops it, so the output must go through an
+        /// Unsqueeze that restores axis 1 before anything else reads it.
+        /// </summary>
+        private Layer GatherChannel(NodeProto node, string name)
+        {
+            string where = OnnxAttributes.Describe(node);
+            RequireChannelAxis(node, node.GetInt("axis", 0));
+            if (node.Input.Count != 2) throw new InvalidDataException($"{where}: Gather has {node.Input.Count} inputs, expected 2");
+            var indices = Value(node.Input[1]) ?? throw Undefined(node, node.Input[1]);
+            if (indices.Data is not (long[] or int[]) || indices.ElementCount != 1 || indices.Rank > 1)
+                throw new NotSupportedException($"{where}: indices '{indices.Name}' are {indices.DataType} [{string.Join(", ", indices.Dims)}]; only one channel index (a scalar or a one-element vector) is supported");
+            long index = indices.ToInt64()[0];
+            int channels = currentShape.C;
+            if (index < -channels || index >= channels)
+                throw new InvalidDataException($"{where}: index {index} is outside the {channels} channels of '{current}' {currentShape}");
+            if (indices.Rank == 0) gatheredChannels.Add(node.Output[0]);
+            return new ChannelSliceLayer(name, (int)(index < 0 ? index + channels : index), 1);
+        }
+
+        /// <summary>Unsqueeze of axis 1 after a Gather of one channel by a scalar: the layer already
+        /// kept the axis, so the node passes its input on.</summary>
+        private Layer? RestoreChannelAxis(NodeProto node)
+        {
+            var axes = opset < 13 ? node.GetInts("axes")
+                : node.Input.Count > 1 && node.Input[1].Length > 0 ? IntVector(node, node.Input[1], "axes") : null;
+            if (!gatheredChannels.Contains(current) || axes is not [1])
+                throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Unsqueeze of a layer output is supported only on axis 1 after a Gather of one channel (x[:, k].unsqueeze(1))");
+            return null;
+        }
+
         /// <summary>Reshape with a constant target whose first dimension stays the batch.</summary>
         private Layer Reshape(NodeProto node, string name)
         {
@@ -446,30 +639,52 @@ public static class OnnxImporter
             return null;
         }
 
-        /// <summary>Add of a constant to the output of a Conv, Gemm or MatMul that nothing else reads: added to that layer's bias.</summary>
-        private Layer? FoldBias(NodeProto node, int producer)
+        /// <summary>
+        /// Add, Sub, Mul or Div of the layer output and a constant. An Add of one value per output to
+        /// a Conv, Gemm or MatMul whose output it alone reads goes into that layer's bias; anything
+        /// else with a constant of one value or one per channel becomes y = x·scale + shift per
+        /// channel, a depthwise 1x1 convolution (as a standalone BatchNormalization), whose backward
+        /// is the convolution's.
+        /// </summary>
+        private Layer? Arithmetic(NodeProto node, int producer)
         {
-            if (node.Input.Count != 2) throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Add has {node.Input.Count} inputs, expected 2");
-            string other = node.Input[0] == current ? node.Input[1] : node.Input[0];
-            var addend = FiniteFloats(node, other, "the addend");
+            string where = OnnxAttributes.Describe(node);
+            if (node.Input.Count != 2) throw new NotSupportedException($"{where}: {node.OpType} has {node.Input.Count} inputs, expected 2");
+            if (node.Input[0] == node.Input[1])
+                throw new NotSupportedException($"{where}: {node.OpType} of the layer output '{current}' with itself is not supported; arithmetic takes a layer output and a constant");
+            bool constantFirst = node.Input[1] == current;
+            var constant = FiniteFloats(node, node.Input[constantFirst ? 0 : 1], "the constant");
+            if (node.OpType == "Add" && FoldBias(constant, producer)) return null;
+            if (!OnnxArithmetic.IsPerChannel(constant.Dims, currentShape))
+                throw new NotSupportedException($"{where}: the constant '{constant.Name}' has dims [{string.Join(", ", constant.Dims)}], which do not broadcast onto '{current}' {currentShape} as one value or one per channel");
+            RequireRank(node, 4);
+            int k = currentShape.C;
+            var (scale, shift) = OnnxArithmetic.ChannelAffine(node.OpType, constant.Floats, constantFirst, k, where);
+            return new Conv2dLayer(LayerName(node), Upload(scale, [k, 1, 1, 1]), Upload(shift, [k]), Conv2dGeometry.Square(1, groups: k));
+        }
+
+        /// <summary>Adds a constant of one value per output to the bias of the Conv, Gemm or MatMul
+        /// that produces the current tensor when nothing else reads it; false when that does not apply.</summary>
+        private bool FoldBias(OnnxTensorData addend, int producer)
+        {
             switch (producer != Network.Input && Readers(current) == 1 ? layers[producer] : null)
             {
-                case FullyConnectedLayer fc when addend.ElementCount == fc.Outputs:
+                case FullyConnectedLayer fc when addend.ElementCount == fc.Outputs && OnnxArithmetic.IsPerChannel(addend.Dims, currentShape):
                 {
                     var bias = Add(fc.Bias, addend.Floats);
                     layers[producer] = new FullyConnectedLayer(fc.Name, Upload(backend.Download(fc.Weight.Value), [fc.Outputs, fc.Inputs]), Upload(bias, [fc.Outputs]));
                     fc.Dispose();
-                    return null;
+                    return true;
                 }
-                case Conv2dLayer conv when addend.ElementCount == conv.OutputChannels && (addend.Rank <= 1 || addend.Dims[^1] == 1):
+                case Conv2dLayer conv when addend.ElementCount == conv.OutputChannels && OnnxArithmetic.IsPerChannel(addend.Dims, currentShape):
                 {
                     var bias = Add(conv.Bias, addend.Floats);
                     layers[producer] = new Conv2dLayer(conv.Name, Upload(backend.Download(conv.Weight.Value), conv.Weight.Value.Shape.ToArray()), Upload(bias, [conv.OutputChannels]), conv.Geometry);
                     conv.Dispose();
-                    return null;
+                    return true;
                 }
                 default:
-                    throw new NotSupportedException($"{OnnxAttributes.Describe(node)}: Add of a constant is supported only as the bias of a Conv, Gemm or MatMul whose output it alone reads (one value per output channel)");
+                    return false;
             }
         }
 
@@ -521,6 +736,15 @@ public static class OnnxImporter
             return value;
         }
 
+        /// <summary>A known 1-D integer input (pads, split sizes, slice starts and ends).</summary>
+        private long[] IntVector(NodeProto node, string name, string role)
+        {
+            var value = Value(name) ?? throw Undefined(node, name);
+            if (value.Rank != 1 || value.Data is not (long[] or int[]))
+                throw new InvalidDataException($"{OnnxAttributes.Describe(node)}: {role} '{name}' is {value.DataType} [{string.Join(", ", value.Dims)}], expected a 1-D integer tensor");
+            return value.ToInt64();
+        }
+
         /// <summary>A one-value float input (a Dropout ratio).</summary>
         private float Scalar(NodeProto node, string name, string role)
         {
@@ -551,9 +775,10 @@ public static class OnnxImporter
 
         // ---------------------------------------------------------------- checks and names
 
-        private string LayerName(NodeProto node)
+        private string LayerName(NodeProto node) => LayerName(node.Name.Length > 0 ? node.Name : node.Output[0]);
+
+        private string LayerName(string baseName)
         {
-            string baseName = node.Name.Length > 0 ? node.Name : node.Output[0];
             string name = baseName;
             for (int i = 2; layerNames.Contains(name); i++) name = $"{baseName}_{i}";
             return name;

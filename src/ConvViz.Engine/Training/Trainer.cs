@@ -60,7 +60,7 @@ public sealed class Trainer : IDisposable
         var order = Permutation(data.Count, DropoutMask.Hash((uint)Options.Seed, (uint)epoch));
         var augmentation = new Augmentation(Options.MaxShift, Options.Flip);
         int batchSize = Options.BatchSize, batches = (data.Count + batchSize - 1) / batchSize;
-        var x = new float[batchSize * data.PixelsPerImage];
+        var x = new float[batchSize * data.BytesPerImage];
         var labels = new int[batchSize];
         double lossSum = 0;
         int correct = 0, seen = 0;
@@ -73,7 +73,7 @@ public sealed class Trainer : IDisposable
             uint augmentKey = DropoutMask.Hash(DropoutMask.Hash((uint)Options.Seed ^ 0x5EEDu, (uint)epoch), (uint)b);
             ImageBatches.Assemble(data, order.AsSpan(b * batchSize, n), preprocessing, x, labels, augmentation, augmentKey);
             rate = Options.LearningRateAt(epoch + (double)b / batches);
-            var (loss, hits) = Step(backend, x.AsSpan(0, n * data.PixelsPerImage), labels.AsSpan(0, n), rate);
+            var (loss, hits) = Step(backend, x.AsSpan(0, n * data.BytesPerImage), labels.AsSpan(0, n), rate);
             if (!double.IsFinite(loss))
                 throw new InvalidOperationException($"training diverged in epoch {epoch + 1}, batch {b + 1}: the loss is {loss}; lower --lr (now {Options.LearningRate})");
             lossSum += loss;

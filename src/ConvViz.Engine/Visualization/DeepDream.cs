@@ -80,7 +80,7 @@ public static class DeepDream
             var (height, width) = sizes[octave];
             if (octave > 0) detail = Resize(detail, channels, sizes[octave - 1], sizes[octave], ResizeMethod.Bilinear);
             image = bases[octave].Zip(detail, (b, d) => b + d).ToArray();
-            p.ClampToPixelRange(image, height * width);
+            p.ClampToPixelRange(image, height, width);
             var before = Objective(network, layer, image, channels, height, width);
             for (int iteration = 0; iteration < o.Iterations; iteration++)
             {
@@ -89,7 +89,7 @@ public static class DeepDream
                 var rolled = Roll(image, channels, height, width, shiftX, shiftY);
                 var (objective, gradient) = ObjectiveAndGradient(network, layer, rolled, channels, height, width);
                 AscentStep(image, Roll(gradient, channels, height, width, -shiftX, -shiftY), p, o.Step);
-                p.ClampToPixelRange(image, height * width);
+                p.ClampToPixelRange(image, height, width);
                 onStep?.Invoke(octave, iteration, objective.Half);
             }
             var after = Objective(network, layer, image, channels, height, width);
@@ -132,9 +132,8 @@ public static class DeepDream
         for (int i = 0; i < input.Length; i++)
         {
             int c = i / plane;
-            float mean = p.Mean[c] == 0 ? 127.5f : p.Mean[c] / p.PixelScale;
             double noise = std * GaussianNoise.Next(random);
-            input[i] = p.ToInput(Math.Clamp((float)(mean + noise), 0f, 255f), c);
+            input[i] = p.ToInput(Math.Clamp((float)(p.MeanPixel(c, i % plane) + noise), 0f, 255f), c, i % plane);
         }
         return input;
     }

@@ -31,7 +31,18 @@ namespace ConvViz.Tests.Conformance;
 /// <item>test_softmax_*_expanded: the same Softmax written as a function body of ReduceMax, Sub,
 ///   Exp, ReduceSum and Div, ops the engine does not have; the plain test_softmax_* vectors hold
 ///   the same data (listed as excluded).</item>
+/// <item>test_edge_pad, test_reflect_pad: int32 tensors in this corpus; the engine is float32 only
+///   (listed as excluded; pytorch-converted's ReflectionPad2d and ReplicationPad2d run both modes).</item>
+/// <item>test_clip_default_int8_*: int8 tensors; the engine is float32 only (listed as excluded).</item>
+/// <item>test_split_zero_size_splits: empty tensors and empty parts, which the engine's channel copy
+///   refuses (listed as excluded).</item>
+/// <item>test_add_uint8, test_sub_uint8, test_mul_uint8, test_div_uint8: uint8 tensors; the engine is
+///   float32 only. Not matched by the arithmetic pattern.</item>
+/// <item>pytorch-operator's Add vectors: the legacy broadcast and axis attributes of opset 6; the
+///   importer reads arithmetic from opset 7 on. Not matched.</item>
 /// </list>
+/// The arithmetic vectors run as the importer runs arithmetic with a constant: the second input
+/// becomes the per-channel scale and shift of a depthwise 1x1 conv (<see cref="OnnxArithmetic"/>).
 /// All six dropout vectors run: at inference (no training_mode, or training_mode false; opset 7+)
 /// ONNX Dropout is the identity with an all-true mask whatever the ratio, which is exactly what the
 /// engine does at inference.
@@ -70,6 +81,15 @@ public abstract class OnnxConformanceTests : BackendTest
             ? "Softmax expanded into ReduceMax/Sub/Exp/ReduceSum/Div, ops the engine does not have; the plain vector holds the same data" : null),
         new("flatten", "node", @"^test_flatten_", 9),
         new("dropout", "node", @"^test_dropout", 6),
+        new("pad", "node", @"^test_(constant|edge|reflect)_pad$", 1, name => name is "test_edge_pad" or "test_reflect_pad"
+            ? "int32 tensors in this corpus; the engine is float32 only (pytorch_Pad2d runs reflect and edge on float data)" : null),
+        new("clip", "node", @"^test_clip", 8, name => name.Contains("_int8")
+            ? "int8 tensors; the engine is float32 only" : null),
+        new("split", "node", @"^test_split_", 6, name => name == "test_split_zero_size_splits"
+            ? "empty tensors and parts; the engine's channel copy needs at least one channel" : null),
+        new("arithmetic", "node", @"^test_(add|sub|mul|div)(_bcast|_example)?$", 11),
+        new("pytorch_Pad2d", "pytorch-converted", @"^test_(Constant|Reflection|Replication|Zero)Pad2d$", 4),
+        new("pytorch_operator_pad_clip_chunk", "pytorch-operator", @"^test_operator_(pad|clip|chunk)$", 3),
         new("pytorch_Conv2d", "pytorch-converted", @"^test_Conv2d", 11),
         new("pytorch_ConvTranspose2d", "pytorch-converted", @"^test_ConvTranspose2d", 2),
         new("pytorch_MaxPool2d", "pytorch-converted", @"^test_MaxPool2d", 2),

@@ -142,6 +142,10 @@ public sealed class OnnxNodeRunner : IDisposable
             "Softmax" => [Softmax(node, inputs)],
             "Flatten" => [Flatten(node, inputs)],
             "Dropout" => Dropout(node, inputs),
+            "Pad" => [Pad(node, inputs)],
+            "Clip" => [Clip(node, inputs)],
+            "Split" => Split(node, inputs),
+            "Add" or "Sub" or "Mul" or "Div" => [Arithmetic(node, inputs)],
             _ => throw new NotSupportedException($"{source}: operator {node.OpType} has no mapping onto the engine"),
         };
     }
@@ -471,6 +475,121 @@ public sealed class OnnxNodeRunner : IDisposable
         if (results.Length > 1 && node.Output[1].Length > 0)
             results[1] = OnnxValue.Boolean(Enumerable.Repeat(true, x.Tensor.ElementCount).ToArray(), x.Dims);
         return results;
+    }
+
+    // ---------------------------------------------------------------- pad, clip, split, arithmetic
+
+    /// <summary>Pad of the two spatial axes: Pad2dForward. pads, mode and value are attributes before
+    /// opset 11, inputs after.</summary>
+    private OnnxValue Pad(NodeProto node, OnnxValue?[] inputs)
+    {
+        RequireAttributes(node, "mode", "pads", "value");
+        RequireInputCount(node, inputs, 1, 3);
+        var x = FloatInput(node, inputs, 0, "data", rank: 4);
+        var pads = Opset < 11 ? node.GetInts("pads") ?? throw new InvalidDataException($"{Where(node)}: pads are missing")
+            : IntegerInput(node, inputs, 1, "pads").Integers!;
+        if (pads.Length != 8 || pads[0] != 0 || pads[1] != 0 || pads[4] != 0 || pads[5] != 0)
+            throw new NotSupportedException($"{Where(node)}: pads [{string.Join(", ", pads)}]; the engine pads the two spatial axes of (N, C, H, W) only");
+        string modeName = node.GetString("mode", "constant");
+        var mode = modeName switch
+        {
+            "constant" => PadMode.Constant,
+            "reflect" => PadMode.Reflect,
+            "edge" => PadMode.Edge,
+            _ => throw new NotSupportedException($"{Where(node)}: mode '{modeName}' is not supported"),
+        };
+        float value = Opset < 11 ? node.GetFloat("value", 0f) : ScalarInput(node, inputs, 2, "constant_value") ?? 0f;
+        var g = new PadGeometry((int)pads[2], (int)pads[3], (int)pads[6], (int)pads[7], mode, value);
+        var y = Allocate(g.OutputShape(x.Tensor!.Shape, Where(node)));
+        backend.Pad2dForward(x.Tensor, y, g);
+        return Result(y);
+    }
+
+    /// <summary>Clip: ClipForward; min and max are attributes before opset 11, optional inputs after.</summary>
+    private OnnxValue Clip(NodeProto node, OnnxValue?[] inputs)
+    {
+        RequireAttributes(node, "min", "max");
+        RequireInputCount(node, inputs, 1, 3);
+        var x = FloatInput(node, inputs, 0, "input");
+        var bounds = Opset < 11
+            ? new ClipBounds(node.GetFloat("min", float.NegativeInfinity), node.GetFloat("max", float.PositiveInfinity))
+            : new ClipBounds(ScalarInput(node, inputs, 1, "min") ?? float.NegativeInfinity, ScalarInput(node, inputs, 2, "max") ?? float.PositiveInfinity);
+        var y = Allocate(x.Tensor!.Shape);
+        backend.ClipForward(x.Tensor, y, bounds);
+        return OnnxValue.Float(y, x.Dims);
+    }
+
+    /// <summary>
+    /// Split along any axis as CopyChannels: the input viewed as (outer, axis, inner, 1) has the split
+    /// axis as its channels. The sizes are the split attribute before opset 13, the optional input
+    /// after, else equal parts.
+    /// </summary>
+    private OnnxValue?[] Split(NodeProto node, OnnxValue?[] inputs)
+    {
+        RequireAttributes(node, "axis", "split");
+        RequireInputCount(node, inputs, 1, 2);
+        var x = FloatInput(node, inputs, 0, "input");
+        int rank = x.Dims.Length;
+        long axisValue = node.GetInt("axis", 0);
+        int axis = (int)(axisValue < 0 ? axisValue + rank : axisValue);
+        if (axis < 0 || axis >= rank) throw new InvalidDataException($"{Where(node)}: axis {axisValue} is out of range for rank {rank}");
+        int parts = node.Output.Count;
+        var sizes = Opset < 13 ? node.GetInts("split")
+            : inputs.Length > 1 && inputs[1] is not null ? IntegerInput(node, inputs, 1, "split").Integers : null;
+        sizes ??= Enumerable.Repeat((long)(x.Dims[axis] / parts), parts).ToArray();
+        if (sizes.Length != parts || sizes.Sum() != x.Dims[axis] || sizes.Any(v => v < 1))
+            throw new NotSupportedException($"{Where(node)}: split [{string.Join(", ", sizes)}] of {x.Dims[axis]} into {parts} non-empty parts");
+        var view = x.Tensor!.Reshape(Product(x.Dims, 0, axis), x.Dims[axis], Product(x.Dims, axis + 1, rank), 1);
+        var results = new OnnxValue?[parts];
+        int first = 0;
+        for (int i = 0; i < parts; i++)
+        {
+            int size = (int)sizes[i];
+            var y = Allocate(Shape.Nchw(view.Shape.N, size, view.Shape.H, 1));
+            backend.CopyChannels(view, first, y, 0, size);
+            var dims = (int[])x.Dims.Clone();
+            dims[axis] = size;
+            results[i] = OnnxValue.Float(y.Reshape(EngineShape(dims, node.Output[i])), dims);
+            first += size;
+        }
+        return results;
+    }
+
+    /// <summary>
+    /// Add, Sub, Mul and Div of A and a B that broadcasts onto it, as the importer's per-channel
+    /// affine layer (<see cref="OnnxArithmetic.ChannelAffine"/>, a depthwise 1x1 conv): B's dims,
+    /// aligned to A's last ones, must be A's own on one block of axes and 1 elsewhere, so that A
+    /// viewed as (outer, block, inner, 1) takes B as one value per channel of the view.
+    /// </summary>
+    private OnnxValue Arithmetic(NodeProto node, OnnxValue?[] inputs)
+    {
+        RequireAttributes(node);
+        RequireInputCount(node, inputs, 2, 2);
+        var a = FloatInput(node, inputs, 0, "A");
+        var b = FloatInput(node, inputs, 1, "B");
+        int rank = a.Dims.Length, offset = rank - b.Dims.Length;
+        var varying = Enumerable.Range(0, b.Dims.Length).Where(i => b.Dims[i] != 1).Select(i => i + offset).ToArray();
+        if (offset < 0 || varying.Any(axis => b.Dims[axis - offset] != a.Dims[axis])
+            || (varying.Length > 0 && varying[^1] - varying[0] + 1 != varying.Length))
+            throw new NotSupportedException($"{Where(node)}: B [{string.Join(", ", b.Dims)}] does not broadcast onto A [{string.Join(", ", a.Dims)}] as one block of its axes");
+        int first = varying.Length > 0 ? varying[0] : rank, end = varying.Length > 0 ? varying[^1] + 1 : rank;
+        int channels = Product(a.Dims, first, end);
+        var view = a.Tensor!.Reshape(Product(a.Dims, 0, first), channels, Product(a.Dims, end, rank), 1);
+        var (scale, shift) = OnnxArithmetic.ChannelAffine(node.OpType, backend.Download(b.Tensor!), false, channels, Where(node));
+        var w = Own(backend.Upload(scale, Shape.Nchw(channels, 1, 1, 1)));
+        var bias = Own(backend.Upload(shift, new Shape(channels)));
+        var y = Allocate(view.Shape);
+        backend.Conv2dForward(view, w, bias, y, Conv2dGeometry.Square(1, groups: channels));
+        return OnnxValue.Float(y.Reshape(a.Tensor.Shape), a.Dims);
+    }
+
+    /// <summary>An optional one-value float input, or null when absent.</summary>
+    private float? ScalarInput(NodeProto node, OnnxValue?[] inputs, int index, string name)
+    {
+        var v = OptionalFloatInput(node, inputs, index, name);
+        if (v is null) return null;
+        if (v.Tensor!.ElementCount != 1) throw new InvalidDataException($"{Where(node)}: {name} holds {v.Tensor.ElementCount} values, expected one");
+        return backend.Download(v.Tensor)[0];
     }
 
     // ---------------------------------------------------------------- gemm

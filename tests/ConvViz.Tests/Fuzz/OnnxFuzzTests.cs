@@ -462,14 +462,23 @@ public sealed class OnnxFuzzTests(ITestOutputHelper output) : IDisposable
         return a;
     }
 
+    private static NodeProto SplitNode()
+    {
+        var split = Node("Split", "halves", ["clipped", "split_sizes"], "part0", new AttributeProto { Name = "axis", Type = AttributeType.Int, I = 1 });
+        split.Output.Add("part1");
+        return split;
+    }
+
     private static NodeProto Constant(string name, TensorProto value) =>
         Node("Constant", name, [], name + "_value", new AttributeProto { Name = "value", Type = AttributeType.Tensor, T = value });
 
     /// <summary>
     /// One model (opset 13) with every operator the importer reads: x (N, 2, 8, 8) → Conv 3x3 pad 1 →
     /// BatchNormalization → Relu → LRN → MaxPool 2 → AveragePool 3 pad 1 → depthwise Conv SAME_UPPER →
-    /// Add (bias) → Reshape to (N, -1) computed by Shape, Gather, Unsqueeze, Squeeze, Concat, Slice, Cast,
-    /// Div → Dropout (ratio input) → Gemm (transB) → Identity → Softmax.
+    /// Add (bias) → Pad reflect → Clip → Split into 1 + 3 channels → Sub and Mul by constants → Concat →
+    /// Slice of the channels → Div by a constant → Reshape to (N, -1) computed by Shape, Gather,
+    /// Unsqueeze, Squeeze, Concat, Slice, Cast, Div → Dropout (ratio input) → Gemm (transB) →
+    /// Identity → Softmax.
     /// </summary>
     private static ModelProto EveryOpModel()
     {
@@ -484,7 +493,18 @@ public sealed class OnnxFuzzTests(ITestOutputHelper output) : IDisposable
         graph.Initializer.Add(variance);
         graph.Initializer.Add(Weight("w2", [4, 1, 3, 3], 6));
         graph.Initializer.Add(Weight("b2", [4, 1, 1], 7));
-        graph.Initializer.Add(Weight("wg", [10, 64], 8, 0.1f));
+        graph.Initializer.Add(Weight("wg", [10, 144], 8, 0.1f));
+        graph.Initializer.Add(Int64s([8], 0, 0, 1, 1, 0, 0, 1, 1));
+        graph.Initializer[^1].Name = "pads";
+        graph.Initializer.Add(Int64s([2], 1, 3));
+        graph.Initializer[^1].Name = "split_sizes";
+        graph.Initializer.Add(Weight("channel_scale", [3, 1, 1], 10));
+        graph.Initializer.Add(Int64s([1], 0));
+        graph.Initializer[^1].Name = "channel_starts";
+        graph.Initializer.Add(Int64s([1], 4));
+        graph.Initializer[^1].Name = "channel_ends";
+        graph.Initializer.Add(Int64s([1], 1));
+        graph.Initializer[^1].Name = "channel_axes";
         graph.Initializer.Add(Weight("cg", [10], 9));
         var sample = new TensorShapeProto();
         sample.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
@@ -502,6 +522,18 @@ public sealed class OnnxFuzzTests(ITestOutputHelper output) : IDisposable
             Node("Conv", "conv2", ["a1", "w2"], "c2", new AttributeProto { Name = "group", Type = AttributeType.Int, I = 4 },
                 new AttributeProto { Name = "auto_pad", Type = AttributeType.String, S = ByteString.CopyFromUtf8("SAME_UPPER") }),
             Node("Add", "bias2", ["c2", "b2"], "c2b"),
+            Node("Pad", "mirror", ["c2b", "pads"], "padded", new AttributeProto { Name = "mode", Type = AttributeType.String, S = ByteString.CopyFromUtf8("reflect") }),
+            Constant("clip_min", Floats([], 0f)),
+            Constant("clip_max", Floats([], 6f)),
+            Node("Clip", "relu6", ["padded", "clip_min_value", "clip_max_value"], "clipped"),
+            SplitNode(),
+            Constant("offset", Floats([], 0.25f)),
+            Node("Sub", "shift", ["part0", "offset_value"], "shifted"),
+            Node("Mul", "scale", ["part1", "channel_scale"], "scaled"),
+            Node("Concat", "rejoin", ["shifted", "scaled"], "rejoined", new AttributeProto { Name = "axis", Type = AttributeType.Int, I = 1 }),
+            Node("Slice", "channels", ["rejoined", "channel_starts", "channel_ends", "channel_axes"], "sliced"),
+            Constant("two", Floats([], 2f)),
+            Node("Div", "halve", ["sliced", "two_value"], "features"),
             Node("Shape", "shape", ["c2b"], "s"),
             Constant("gather_index", Int64s([], 0)),
             Node("Gather", "batch", ["s", "gather_index_value"], "n"),
@@ -517,7 +549,7 @@ public sealed class OnnxFuzzTests(ITestOutputHelper output) : IDisposable
             Node("Slice", "slice", ["t", "slice_starts_value", "slice_ends_value"], "t2"),
             Constant("divisor", Int64s([1], 1)),
             Node("Div", "div", ["t2", "divisor_value"], "t3"),
-            Node("Reshape", "flatten", ["c2b", "t3"], "flat"),
+            Node("Reshape", "flatten", ["features", "t3"], "flat"),
             Constant("dropout_ratio", Floats([], 0.3f)),
             Node("Dropout", "drop", ["flat", "dropout_ratio_value"], "d"),
             Node("Gemm", "fc", ["d", "wg", "cg"], "g", new AttributeProto { Name = "transB", Type = AttributeType.Int, I = 1 }),

@@ -18,15 +18,35 @@ namespace ConvViz.Tests.Gradients;
 /// ConvViz's three backward rules (the true gradient, i.e. saliency; Zeiler–Fergus deconvnet;
 /// guided backprop) against an independent PyTorch implementation: tests/fixtures/backward_rules,
 /// made offline by make_fixture.py beside it (the rules as torch autograd Functions, each also
-/// checked there against a second torch formulation). A small AlexNet-style model (conv, ReLU,
-/// LRN, max pool, conv, ReLU, conv, ReLU, max pool, fc) exported to ONNX; for each rule, the
-/// input gradient of one class logit and of one unit of the last conv's ReLU output.
+/// checked there against a second torch formulation). Two models exported to ONNX: a small
+/// AlexNet-style chain (conv, ReLU, LRN, max pool, conv, ReLU, conv, ReLU, max pool, fc), and a
+/// branching graph (a residual Add, a Concat, a standalone BatchNormalization and two ReLU6, i.e.
+/// Clip(0, 6), whose rules differ from ReLU's). For each model and rule, the input gradient of one
+/// class logit and of one unit of an inner layer (the last ReLU, the last Clip).
 /// </summary>
 public sealed class BackwardRuleFixtureTests(ITestOutputHelper output)
 {
     private static readonly string[] Rules = ["gradient", "deconvnet", "guided"];
 
-    public static TheoryData<string> Backends => ["reference", "cpu", "opencl", "opencl-tiled"];
+    private static readonly string[] BackendNames = ["reference", "cpu", "opencl", "opencl-tiled"];
+
+    /// <summary>Each fixture's file name prefix and the ConvViz layers its ONNX file must import as.</summary>
+    private static readonly Dictionary<string, (string Prefix, string[] OpTypes)> Models = new()
+    {
+        ["alexnet_style"] = ("", ["Conv", "Relu", "LRN", "MaxPool", "Conv", "Relu", "Conv", "Relu", "MaxPool", "Flatten", "Gemm"]),
+        // The twelfth layer is the standalone BatchNormalization (after the Concat, so it cannot be
+        // folded), which ConvViz imports as a depthwise 1x1 convolution.
+        ["branching"] = ("branching_", ["Conv", "Relu", "MaxPool", "Conv", "Clip", "Conv", "Add", "Relu", "Conv", "Conv", "Concat",
+            "Conv", "Clip", "GlobalAveragePool", "Flatten", "Gemm"]),
+    };
+
+    public static TheoryData<string, string> Cases()
+    {
+        var cases = new TheoryData<string, string>();
+        foreach (var model in Models.Keys)
+            foreach (var backend in BackendNames) cases.Add(model, backend);
+        return cases;
+    }
 
     private static Backend CreateBackend(string name) => name switch
     {
@@ -45,13 +65,13 @@ public sealed class BackwardRuleFixtureTests(ITestOutputHelper output)
         _ => throw new ArgumentException($"unknown rule '{rule}'"),
     };
 
-    private static string FixturePath(string file) => Fixtures.Path("backward_rules", file);
+    private static string FixturePath(string model, string file) => Fixtures.Path("backward_rules", Models[model].Prefix + file);
 
     private sealed record Target(string Name, string Layer, int Channel, int? Y, int? X);
 
-    private static (Target[] Targets, float[] Logits) ReadFixture()
+    private static (Target[] Targets, float[] Logits) ReadFixture(string model)
     {
-        using var json = JsonDocument.Parse(File.ReadAllText(FixturePath("fixture.json")));
+        using var json = JsonDocument.Parse(File.ReadAllText(FixturePath(model, "fixture.json")));
         var root = json.RootElement;
         var cls = root.GetProperty("class");
         var unit = root.GetProperty("unit");
@@ -59,7 +79,7 @@ public sealed class BackwardRuleFixtureTests(ITestOutputHelper output)
         [
             // Seed 1 at logit k of the fc layer's output (shape (1, 10): a channel, no position).
             new("class", cls.GetProperty("layer").GetString()!, cls.GetProperty("k").GetInt32(), null, null),
-            // Seed 1 at (c, y, x) of the last ReLU's output; backward runs through that ReLU too.
+            // Seed 1 at (c, y, x) of the last ReLU's (Clip's) output; backward runs through that layer too.
             new("unit", unit.GetProperty("layer").GetString()!, unit.GetProperty("c").GetInt32(),
                 unit.GetProperty("y").GetInt32(), unit.GetProperty("x").GetInt32()),
         ];
@@ -82,21 +102,20 @@ public sealed class BackwardRuleFixtureTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [MemberData(nameof(Backends))]
-    public void BackwardRulesMatchPyTorch(string backendName)
+    [MemberData(nameof(Cases))]
+    public void BackwardRulesMatchPyTorch(string model, string backendName)
     {
-        var (targets, logits) = ReadFixture();
-        var input = Npy.Read(FixturePath("input.npy"));
+        var (targets, logits) = ReadFixture(model);
+        var input = Npy.Read(FixturePath(model, "input.npy"));
         using var backend = CreateBackend(backendName);
-        using var network = OnnxImporter.Load(FixturePath("model.onnx"), backend).Network;
-        Assert.Equal(["Conv", "Relu", "LRN", "MaxPool", "Conv", "Relu", "Conv", "Relu", "MaxPool", "Flatten", "Gemm"],
-            network.Layers.Select(l => l.OpType));
+        using var network = OnnxImporter.Load(FixturePath(model, "model.onnx"), backend).Network;
+        Assert.Equal(Models[model].OpTypes, network.Layers.Select(l => l.OpType));
         Assert.Equal(input.Shape, network.InputShape(1).ToArray());
 
         using var x = backend.Upload(input.Data, new Shape(input.Shape));
         using var pass = network.Forward(x);
         // The forward pass first: if this fails, the gradients below cannot match either.
-        TensorAssert.Close(logits, backend.Download(pass.Last), 1e-4 * Scale(logits), 1e-4, $"{backendName} logits");
+        TensorAssert.Close(logits, backend.Download(pass.Last), 1e-4 * Scale(logits), 1e-4, $"{model} {backendName} logits");
 
         var failures = new List<string>();
         foreach (var target in targets)
@@ -104,7 +123,7 @@ public sealed class BackwardRuleFixtureTests(ITestOutputHelper output)
             var results = new Dictionary<string, float[]>();
             foreach (var rule in Rules)
             {
-                var expected = Npy.Read(FixturePath($"grad_{target.Name}_{rule}.npy"));
+                var expected = Npy.Read(FixturePath(model, $"grad_{target.Name}_{rule}.npy"));
                 Assert.Equal(input.Shape, expected.Shape);
                 using var seed = network.UnitSeed(pass, target.Layer, target.Channel, target.Y, target.X);
                 using var dx = network.Backward(pass, target.Layer, seed, new BackwardOptions(RuleOf(rule)))!;
@@ -116,7 +135,7 @@ public sealed class BackwardRuleFixtureTests(ITestOutputHelper output)
                 // those sums differ on the order of the scale times float epsilon, so an element
                 // that is near zero by cancellation carries an error set by the scale, not by itself.
                 double scale = Scale(expected.Data);
-                string label = $"{backendName} {target.Name} ({target.Layer}) {rule}";
+                string label = $"{model} {backendName} {target.Name} ({target.Layer}) {rule}";
                 try
                 {
                     TensorAssert.Close(expected.Data, actual, 1e-4 * scale, 1e-4, label, new Shape(expected.Shape));
@@ -136,7 +155,7 @@ public sealed class BackwardRuleFixtureTests(ITestOutputHelper output)
                 double difference = 0;
                 for (int i = 0; i < results[a].Length; i++) difference = Math.Max(difference, Math.Abs((double)results[a][i] - results[b][i]));
                 if (!(difference > 0.01 * scale))
-                    failures.Add($"{backendName} {target.Name}: {a} and {b} differ by only {difference:G3} (scale {scale:G3}); the rules are not distinct");
+                    failures.Add($"{model} {backendName} {target.Name}: {a} and {b} differ by only {difference:G3} (scale {scale:G3}); the rules are not distinct");
             }
         }
         if (failures.Count > 0) throw new XunitException(string.Join("\n", failures));

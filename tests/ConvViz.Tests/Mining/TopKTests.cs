@@ -33,7 +33,7 @@ public sealed class TopKTests
         for (int first = 0; first < data.Count; first += batch)
         {
             int count = Math.Min(batch, data.Count - first);
-            var x = new float[count * data.PixelsPerImage];
+            var x = new float[count * data.BytesPerImage];
             ImageBatches.Assemble(data, Enumerable.Range(first, count).ToArray(), bundle.Preprocessing, x, new int[count]);
             using var input = backend.Upload(x, bundle.Network.InputShape(count));
             using var pass = bundle.Network.Forward(input, upTo: "fc7");
@@ -144,7 +144,7 @@ public sealed class TopKTests
         for (int i = 0; i < items.Length; i++)
         {
             var (channel, entry) = items[i];
-            var x = new float[data.PixelsPerImage];
+            var x = new float[data.BytesPerImage];
             ImageBatches.Assemble(data, [entry.Image], bundle.Preprocessing, x, new int[1]);
             using var input = backend.Upload(x, bundle.Network.InputShape(1));
             var single = Attribution.InputGradient(bundle.Network, input, new Target("relu5", channel, entry.Y, entry.X), ReluRule.Deconvnet);

@@ -67,4 +67,26 @@ public sealed class OnnxCheckerTests : IDisposable
         string output = Check(path);
         Assert.Contains("['N', 4]", output);
     }
+    /// <summary>Pad (each mode, with a crop), Clip (both bounds, and one absent) and a channel Slice
+    /// export as opset-13 nodes with constant inputs that the checker and its shape inference accept.</summary>
+    [Fact]
+    public void ExportedPadClipAndSliceLayersPassTheChecker()
+    {
+        using var network = new Network(new Engine.Tensors.Shape(3, 9, 8),
+        [
+            new Engine.Layers.Conv2dLayer("conv", backend.Upload(Support.TestData.Uniform(4 * 3 * 9, 1), Engine.Tensors.Shape.Nchw(4, 3, 3, 3)), null,
+                Engine.Backends.Conv2dGeometry.Square(3)),
+            new Engine.Layers.PadLayer("mirror", new Engine.Backends.PadGeometry(1, 2, 2, 1, Engine.Backends.PadMode.Reflect)),
+            new Engine.Layers.ClipLayer("relu6", Engine.Backends.ClipBounds.Relu6),
+            new Engine.Layers.ClipLayer("cap", new Engine.Backends.ClipBounds(float.NegativeInfinity, 2f)),
+            new Engine.Layers.ChannelSliceLayer("middle", 1, 2),
+            new Engine.Layers.PadLayer("border", new Engine.Backends.PadGeometry(-1, 1, 0, 2, Engine.Backends.PadMode.Constant, 0.5f)),
+            new Engine.Layers.PadLayer("repeat", new Engine.Backends.PadGeometry(2, 0, 1, 1, Engine.Backends.PadMode.Edge)),
+        ]);
+        string path = Path.Combine(folder, "pad_clip_slice.onnx");
+        OnnxExporter.Save(network, path);
+        string output = Check(path);
+        // conv 9x8 -> 7x6; mirror -> 10x9; middle keeps 2 channels; border -> 9x12; repeat -> 12x13.
+        Assert.Contains("checked 13 7 ['N', 2, 12, 13]", output);
+    }
 }

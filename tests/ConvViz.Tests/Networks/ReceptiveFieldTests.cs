@@ -1,6 +1,9 @@
+using ConvViz.Engine.Backends;
 using ConvViz.Engine.Backends.Cpu;
+using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
+using ConvViz.Engine.Tensors;
 using ConvViz.Tests.Support;
 
 namespace ConvViz.Tests.Networks;
@@ -38,6 +41,49 @@ public sealed class ReceptiveFieldTests
         var fc7 = ReceptiveFields.Of(network, "fc7");
         Assert.False(fc7.Spatial);
         Assert.Equal(new AxisField(227, 1, 0), fc7.Vertical);
+    }
+
+    /// <summary>
+    /// A Pad shifts the field like a conv's pad: Pad(top 2, left 1) then a 3x3 stride-2 conv sees
+    /// input rows -2.. and columns -1.. from unit 0, the same field as the conv with those pads
+    /// itself, and a crop (negative pad) shifts it the other way. The backward of one unit reaches
+    /// exactly the clipped field.
+    /// </summary>
+    [Fact]
+    public void Pad_ShiftsTheFieldLikeAConvPad()
+    {
+        using var backend = new CpuBackend();
+        Network Padded(PadGeometry pad) => new(new Shape(1, 9, 9),
+        [
+            new PadLayer("pad", pad),
+            new Conv2dLayer("conv", backend.Upload(TestData.Uniform(9, 1), Shape.Nchw(1, 1, 3, 3)), null, Conv2dGeometry.Square(3, stride: 2)),
+        ]);
+        using var padded = Padded(new PadGeometry(2, 1, 0, 0, PadMode.Edge));
+        var field = ReceptiveFields.Of(padded, "conv");
+        Assert.Equal(new AxisField(3, 2, -2), field.Vertical);
+        Assert.Equal(new AxisField(3, 2, -1), field.Horizontal);
+        using var convPadded = new Network(new Shape(1, 9, 9),
+            [new Conv2dLayer("conv", backend.Upload(TestData.Uniform(9, 1), Shape.Nchw(1, 1, 3, 3)), null, new Conv2dGeometry(3, 3, 2, 2, PadTop: 2, PadLeft: 1))]);
+        Assert.Equal(ReceptiveFields.Of(convPadded, "conv") with { Layer = "conv" }, field);
+        using var cropped = Padded(new PadGeometry(-1, 0, 0, 0));
+        Assert.Equal(new AxisField(3, 2, 1), ReceptiveFields.Of(cropped, "conv").Vertical);
+
+        // Unit (0, 1, 1) of the conv: rows [0, 3) and columns [1, 4) of the input, as Clipped says.
+        var (rows, columns) = (field.Vertical.Clipped(1, 9), field.Horizontal.Clipped(1, 9));
+        Assert.Equal((0, 3), rows);
+        Assert.Equal((1, 3), columns);
+        using var x = backend.Upload(TestData.Uniform(81, 2), Shape.Nchw(1, 1, 9, 9));
+        using var pass = padded.Forward(x);
+        using var seed = padded.UnitSeed(pass, "conv", 0, 1, 1);
+        using var dx = padded.Backward(pass, "conv", seed)!;
+        var g = backend.Download(dx);
+        for (int y = 0; y < 9; y++)
+        for (int c = 0; c < 9; c++)
+        {
+            bool inside = y >= rows.Start && y < rows.Start + rows.Count && c >= columns.Start && c < columns.Start + columns.Count;
+            Assert.True(inside || g[y * 9 + c] == 0f, $"input ({y}, {c}) outside the field got gradient {g[y * 9 + c]}");
+            Assert.True(!inside || g[y * 9 + c] != 0f, $"input ({y}, {c}) inside the field got no gradient");
+        }
     }
 
     [Fact]

@@ -230,9 +230,37 @@ public abstract class BackendParityTests : BackendTest
         Compare("clamp", [a], [s], [], (k, i, o) => { k.Clamp(i[0], -0.25f, 0.5f); AssertSame(Apply(a, a, (x, _) => Math.Clamp(x, -0.25f, 0.5f)), k.Download(i[0]), "clamp", s); });
         Compare("fill and copy", [a], [s], [s, s], (k, i, o) => { k.Fill(o[0], 3.25f); k.Copy(i[0], o[1]); });
         Compare("dropout", [a], [s], [s, s], (k, i, o) => k.DropoutForward(i[0], o[0], o[1], 0.3f, 1234u));
+        foreach (var bounds in new[] { new ClipBounds(-0.25f, 0.5f), new ClipBounds(float.NegativeInfinity, 0.1f), ClipBounds.Relu6 })
+        {
+            Compare($"clip {bounds}", [a], [s], [s], (k, i, o) => k.ClipForward(i[0], o[0], bounds));
+            foreach (var rule in Enum.GetValues<ReluRule>())
+                Compare($"clip backward {bounds} {rule}", [a, b], [s, s], [s], (k, i, o) => k.ClipBackward(i[0], i[1], o[0], bounds, rule));
+        }
     }
 
     private static float[] Apply(float[] a, float[] b, Func<float, float, float> f) => a.Select((v, i) => f(v, b[i])).ToArray();
+
+    public static TheoryData<string, int[], int, int, int, int, PadMode> PadCases => new()
+    {
+        // name, x (N,C,H,W), top, left, bottom, right, mode
+        { "mobilenet-size constant", [1, 32, 112, 112], 1, 1, 1, 1, PadMode.Constant },
+        { "227 reflect asymmetric", [1, 3, 227, 227], 3, 0, 2, 5, PadMode.Reflect },
+        { "edge batch 3 odd channels", [3, 5, 13, 9], 4, 2, 0, 7, PadMode.Edge },
+        { "reflect with crops", [2, 7, 11, 6], -3, 5, 2, -2, PadMode.Reflect },
+        { "constant crop only", [2, 3, 9, 9], -1, -2, -3, 0, PadMode.Constant },
+        { "edge on a 1x1 image", [2, 17, 1, 1], 2, 3, 1, 0, PadMode.Edge },
+    };
+
+    [Theory]
+    [MemberData(nameof(PadCases))]
+    public void Pad2dMatchesReference(string name, int[] xDims, int top, int left, int bottom, int right, PadMode mode)
+    {
+        var x = new Shape(xDims);
+        var g = new PadGeometry(top, left, bottom, right, mode, mode == PadMode.Constant ? -0.5f : 0f);
+        var y = g.OutputShape(x, "test");
+        Compare($"{name} pad forward", [TestData.Uniform(x.ElementCount, 41)], [x], [y], (b, i, o) => b.Pad2dForward(i[0], o[0], g));
+        Compare($"{name} pad backward", [TestData.Uniform(y.ElementCount, 42)], [y], [x], (b, i, o) => b.Pad2dBackward(i[0], o[0], g));
+    }
 
     public static TheoryData<string, int[], int, int, int, bool> PoolCases => new()
     {

@@ -2,6 +2,7 @@ using ConvViz.Cli;
 using ConvViz.Cli.Commands;
 using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Data;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
 using ConvViz.Tests.Cli;
@@ -164,7 +165,27 @@ public sealed class OptionRuleTests
         { "mean", "Infinity", "model.onnx: metadata mean 'Infinity' is not a comma-separated list of finite numbers" },
         { "resize_shorter", "100000", "model.onnx: metadata resize_shorter '100000' is not a whole number from 1 to 8192" },
         { "resize_shorter", "-3", "model.onnx: metadata resize_shorter '-3' is not a whole number from 1 to 8192" },
+        { "mean_image", "../mean.npy", "model.onnx: metadata mean_image '../mean.npy' is not a plain file name" },
+        { "mean_image", "missing.npy", "model.onnx: metadata mean_image names 'missing.npy', which is not in" },
+        { "outputs", "logits", "model.onnx: metadata outputs 'logits' is not classes or features" },
     };
+
+    [Theory]
+    [InlineData(new[] { 1, 27, 28 }, false, "the mean image has shape (1, 27, 28); the model's input is (1, 28, 28)")]
+    [InlineData(new[] { 1, 28, 28 }, true, "the mean image holds NaN at value 5; every value must be finite")]
+    public void ModelInfo_RefusesAMeanImageOfTheWrongShapeOrNotFinite(int[] shape, bool notFinite, string message)
+    {
+        string bundle = Path.Combine(FashionMnist.TempFolder(), "bundle");
+        using (var backend = new CpuBackend())
+        using (var model = ModelBundle.Load(EmbeddedModels.Folder(EmbeddedModels.FashionAlexNet), backend))
+            model.Save(bundle);
+        var mean = new float[shape.Aggregate(1, (a, b) => a * b)];
+        if (notFinite) mean[5] = float.NaN;
+        Npy.Write(Path.Combine(bundle, Preprocessing.MeanImageFile), mean, shape);
+        using (var stream = new FileStream(Path.Combine(bundle, ModelBundle.ModelFile), FileMode.Append, FileAccess.Write))
+            ModelFetchCommand.AppendMetadata(stream, new Dictionary<string, string> { [Preprocessing.MeanImageKey] = Preprocessing.MeanImageFile });
+        CliHarness.AssertOneLineError(CliHarness.Run("model", "info", "--model", bundle), message);
+    }
 
     [Theory]
     [MemberData(nameof(HostileMetadata))]

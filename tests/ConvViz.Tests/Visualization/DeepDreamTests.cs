@@ -94,7 +94,7 @@ public sealed class DeepDreamTests
         using var bundle = DefaultBundle(backend);
         var p = bundle.Preprocessing;
         var result = DeepDream.Run(bundle.Network, p, "relu3", new DreamOptions { Iterations = 5, Step = 40 }, FirstSample(bundle));
-        float low = p.ToInput(0, 0), high = p.ToInput(255, 0);
+        float low = p.ToInput(0, 0, 0), high = p.ToInput(255, 0, 0);
         Assert.All(result.Image, v => Assert.InRange(v, low, high));
         Assert.Contains(result.Image, v => v == high);
     }

@@ -92,7 +92,7 @@ public sealed class OptimizationTests
     private static float BestOverSamples(ModelBundle bundle, CpuBackend backend, Target target)
     {
         var data = LabeledImages.LoadSplit(bundle.Samples!, LabeledImages.TestSplit);
-        var x = new float[data.Count * data.PixelsPerImage];
+        var x = new float[data.Count * data.BytesPerImage];
         ImageBatches.Assemble(data, Enumerable.Range(0, data.Count).ToArray(), bundle.Preprocessing, x, new int[data.Count]);
         using var input = backend.Upload(x, bundle.Network.InputShape(data.Count));
         using var pass = bundle.Network.Forward(input, upTo: target.Layer);

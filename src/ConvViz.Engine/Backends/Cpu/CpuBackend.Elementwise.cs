@@ -76,6 +76,55 @@ public sealed unsafe partial class CpuBackend
         }
     }
 
+    protected override void ClipForwardCore(Tensor x, Tensor y, ClipBounds bounds)
+    {
+        float* X = P(x), Y = P(y);
+        ElementWise(x.ElementCount, (s, e) => TensorPrimitives.Clamp(Span(X, s, e), bounds.Min, bounds.Max, new Span<float>(Y + s, e - s)));
+    }
+
+    protected override void ClipBackwardCore(Tensor x, Tensor dy, Tensor dx, ClipBounds bounds, ReluRule rule)
+    {
+        float* X = P(x), DY = P(dy), DX = P(dx);
+        ElementWise(x.ElementCount, (s, e) => ClipBackwardRange(X, DY, DX, s, e, bounds, rule));
+    }
+
+    // Gradient: dy where min < x < max. Deconvnet: dy where dy > 0 and x < max. Guided: dy where
+    // dy > 0 and min < x < max (ClipBounds.Passes).
+    private static void ClipBackwardRange(float* x, float* dy, float* dx, int start, int end, ClipBounds bounds, ReluRule rule)
+    {
+        bool useLower = rule != ReluRule.Deconvnet, useSignal = rule != ReluRule.Gradient;
+        int i = start;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var low = Vector512.Create(bounds.Min);
+            var high = Vector512.Create(bounds.Max);
+            for (; i <= end - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                var g = Vector512.Load(dy + i);
+                var v = Vector512.Load(x + i);
+                var pass = Vector512.LessThan(v, high);
+                if (useLower) pass &= Vector512.GreaterThan(v, low);
+                if (useSignal) pass &= Vector512.GreaterThan(g, Vector512<float>.Zero);
+                (g & pass).Store(dx + i);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var low = Vector256.Create(bounds.Min);
+            var high = Vector256.Create(bounds.Max);
+            for (; i <= end - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var g = Vector256.Load(dy + i);
+                var v = Vector256.Load(x + i);
+                var pass = Vector256.LessThan(v, high);
+                if (useLower) pass &= Vector256.GreaterThan(v, low);
+                if (useSignal) pass &= Vector256.GreaterThan(g, Vector256<float>.Zero);
+                (g & pass).Store(dx + i);
+            }
+        }
+        for (; i < end; i++) dx[i] = bounds.Passes(x[i], dy[i], rule) ? dy[i] : 0f;
+    }
+
     protected override void DropoutForwardCore(Tensor x, Tensor y, Tensor mask, float ratio, uint seed)
     {
         float* X = P(x), Y = P(y), M = P(mask);

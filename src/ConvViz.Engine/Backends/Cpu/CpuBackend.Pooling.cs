@@ -224,4 +224,65 @@ public sealed unsafe partial class CpuBackend
             divisors[oh * OW + ow] = g.AverageDivisor(H, W, oh, ow);
         return divisors;
     }
+    // ---------------------------------------------------------------- padding
+
+    // One plane per work item. Each output row is a constant row or a copy of its source row:
+    // the interior columns as one span copy, the border columns through the mode's index map.
+    protected override void Pad2dForwardCore(Tensor x, Tensor y, PadGeometry g)
+    {
+        float* X = P(x), Y = P(y);
+        int H = x.Shape.H, W = x.Shape.W, OH = y.Shape.H, OW = y.Shape.W;
+        // Output columns [first, last) read input columns [first - Left, last - Left) as they are.
+        int first = Math.Max(0, g.Left), last = Math.Min(OW, W + g.Left);
+        ParallelRange(x.Shape.N * x.Shape.C, (start, end) =>
+        {
+            for (int plane = start; plane < end; plane++)
+            for (int oh = 0; oh < OH; oh++)
+            {
+                var row = new Span<float>(Y + ((long)plane * OH + oh) * OW, OW);
+                int ih = PadGeometry.SourceIndex(oh, g.Top, H, g.Mode);
+                if (ih < 0)
+                {
+                    row.Fill(g.Value);
+                    continue;
+                }
+                float* source = X + ((long)plane * H + ih) * W;
+                if (last > first) new ReadOnlySpan<float>(source + first - g.Left, last - first).CopyTo(row[first..last]);
+                for (int ow = 0; ow < Math.Min(first, OW); ow++) row[ow] = BorderValue(ow);
+                for (int ow = Math.Max(first, last); ow < OW; ow++) row[ow] = BorderValue(ow);
+
+                float BorderValue(int ow)
+                {
+                    int iw = PadGeometry.SourceIndex(ow, g.Left, W, g.Mode);
+                    return iw < 0 ? g.Value : source[iw];
+                }
+            }
+        }, workPerItem: (long)OH * OW);
+    }
+
+    // One plane per work item (planes do not overlap, so the scatter needs no atomics): dx = 0,
+    // then every output adds its dy to the input it read.
+    protected override void Pad2dBackwardCore(Tensor dy, Tensor dx, PadGeometry g)
+    {
+        float* DY = P(dy), DX = P(dx);
+        int H = dx.Shape.H, W = dx.Shape.W, OH = dy.Shape.H, OW = dy.Shape.W;
+        ParallelRange(dx.Shape.N * dx.Shape.C, (start, end) =>
+        {
+            var columns = new int[OW];
+            for (int ow = 0; ow < OW; ow++) columns[ow] = PadGeometry.SourceIndex(ow, g.Left, W, g.Mode);
+            for (int plane = start; plane < end; plane++)
+            {
+                float* target = DX + (long)plane * H * W;
+                new Span<float>(target, H * W).Clear();
+                for (int oh = 0; oh < OH; oh++)
+                {
+                    int ih = PadGeometry.SourceIndex(oh, g.Top, H, g.Mode);
+                    if (ih < 0) continue;
+                    float* row = DY + ((long)plane * OH + oh) * OW, into = target + (long)ih * W;
+                    for (int ow = 0; ow < OW; ow++)
+                        if (columns[ow] >= 0) into[columns[ow]] += row[ow];
+                }
+            }
+        }, workPerItem: (long)OH * OW);
+    }
 }

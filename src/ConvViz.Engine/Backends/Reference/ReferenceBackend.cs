@@ -150,6 +150,51 @@ public sealed class ReferenceBackend : HostBackend
         }
     }
 
+    // ---------------------------------------------------------------- clip
+
+    protected override void ClipForwardCore(Tensor x, Tensor y, ClipBounds bounds)
+    {
+        var X = F(x); var Y = F(y);
+        for (int i = 0; i < X.Length; i++) Y[i] = X[i] < bounds.Min ? bounds.Min : X[i] > bounds.Max ? bounds.Max : X[i];
+    }
+
+    protected override void ClipBackwardCore(Tensor x, Tensor dy, Tensor dx, ClipBounds bounds, ReluRule rule)
+    {
+        var X = F(x); var DY = F(dy); var DX = F(dx);
+        for (int i = 0; i < X.Length; i++) DX[i] = bounds.Passes(X[i], DY[i], rule) ? DY[i] : 0f;
+    }
+
+    // ---------------------------------------------------------------- padding
+
+    protected override void Pad2dForwardCore(Tensor x, Tensor y, PadGeometry g)
+    {
+        var X = F(x); var Y = F(y);
+        int H = x.Shape.H, W = x.Shape.W, OH = y.Shape.H, OW = y.Shape.W;
+        for (int plane = 0; plane < x.Shape.N * x.Shape.C; plane++)
+        for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++)
+        {
+            int ih = PadGeometry.SourceIndex(oh, g.Top, H, g.Mode), iw = PadGeometry.SourceIndex(ow, g.Left, W, g.Mode);
+            Y[(plane * OH + oh) * OW + ow] = ih < 0 || iw < 0 ? g.Value : X[(plane * H + ih) * W + iw];
+        }
+    }
+
+    // The definition: every output adds its dy to the input it read.
+    protected override void Pad2dBackwardCore(Tensor dy, Tensor dx, PadGeometry g)
+    {
+        var DY = F(dy); var DX = F(dx);
+        int H = dx.Shape.H, W = dx.Shape.W, OH = dy.Shape.H, OW = dy.Shape.W;
+        var acc = new double[DX.Length];
+        for (int plane = 0; plane < dx.Shape.N * dx.Shape.C; plane++)
+        for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++)
+        {
+            int ih = PadGeometry.SourceIndex(oh, g.Top, H, g.Mode), iw = PadGeometry.SourceIndex(ow, g.Left, W, g.Mode);
+            if (ih >= 0 && iw >= 0) acc[(plane * H + ih) * W + iw] += DY[(plane * OH + oh) * OW + ow];
+        }
+        for (int i = 0; i < acc.Length; i++) DX[i] = (float)acc[i];
+    }
+
     // ---------------------------------------------------------------- pooling
 
     protected override void MaxPoolForwardCore(Tensor x, Tensor y, Tensor switches, PoolGeometry g)
