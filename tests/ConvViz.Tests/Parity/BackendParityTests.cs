@@ -93,13 +93,15 @@ public abstract class BackendParityTests : BackendTest
 
     // ResNet's convolution geometries, one per Cpu path, at sizes that keep the Reference passes
     // short: the 7x7 stride-2 stem with the CNTK ResNet-18's asymmetric pads (at 112x112, 56-pixel
-    // output rows) and a 28-wide 3x3 take the direct convolution (whole strips on AVX2 and
-    // AVX-512), a 1x1 stride-2 projection (its real size) and a 7-wide 3x3 take im2col + SGEMM, and
-    // a stride-4 row of 24 pixels covers the direct kernel's widest column stride.
+    // output rows) and the 3x3 stride-2 layer to 28x28 take the direct convolution (whole strips
+    // on AVX2 and AVX-512), a 28-wide 3x3 stride 1 takes Winograd F(2x2, 3x3), a 1x1 stride-2
+    // projection (its real size) and a 7-wide 3x3 take im2col + SGEMM, and a stride-4 row of 24
+    // pixels covers the direct kernel's widest column stride.
     public static TheoryData<string, int[], int[], Conv2dGeometry> ResNetConvCases => new()
     {
         { "resnet stem 7x7 stride 2 pads [3,3,2,2]", [1, 3, 112, 112], [64, 3, 7, 7], new Conv2dGeometry(7, 7, 2, 2, PadTop: 3, PadLeft: 3, PadBottom: 2, PadRight: 2) },
         { "resnet 3x3 at 28x28", [1, 64, 28, 28], [64, 64, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+        { "resnet 3x3 stride 2 pads [1,1,0,0] to 28x28", [1, 64, 56, 56], [128, 64, 3, 3], new Conv2dGeometry(3, 3, 2, 2, PadTop: 1, PadLeft: 1) },
         { "resnet 1x1 stride 2 projection", [1, 64, 56, 56], [128, 64, 1, 1], Conv2dGeometry.Square(1, 2, 0) },
         { "resnet 3x3 at 7x7", [1, 64, 7, 7], [128, 64, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
         { "stride 4, 24-pixel rows", [2, 4, 9, 95], [32, 4, 3, 3], Conv2dGeometry.Square(3, 4, 1) },
