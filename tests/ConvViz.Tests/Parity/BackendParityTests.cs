@@ -116,8 +116,9 @@ public abstract class BackendParityTests : BackendTest
     // backend's Winograd F(2x2, 3x3) (see WinogradConvolution.Applies): ResNet-18's 3x3 layer
     // sizes that do at their real shapes, then odd output sizes (a last tile half outside the
     // output), rows of tiles not a multiple of the 8-tile vector and narrower than it, pads 0, 1
-    // and 2 (asymmetric too), batch 2 and 3, and 1, 3 and 65 input channels (none, a few and one
-    // past the 8-channel vectors of the weight transform). Forward only: the
+    // and 2 (asymmetric too), batch 2 and 3, 1, 3 and 65 input channels (none, a few and one
+    // past the 8-channel vectors of the weight transform), and an image whose tiles outgrow the
+    // Cpu backend's 16 MB chunk (bands of 109 and 42 tile rows, the last one odd). Forward only: the
     // backward passes share their code with the other 3x3 cases above.
     public static TheoryData<string, int[], int[], Conv2dGeometry> WinogradConvCases => new()
     {
@@ -129,6 +130,7 @@ public abstract class BackendParityTests : BackendTest
         { "1 channel, 1 output, pad 1", [1, 1, 9, 33], [1, 1, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
         { "65 channels, pads [2,0,1,2]", [2, 65, 10, 15], [70, 65, 3, 3], new Conv2dGeometry(3, 3, PadTop: 2, PadLeft: 0, PadBottom: 1, PadRight: 2) },
         { "narrow 41x7 output, batch 2", [2, 4, 41, 7], [16, 4, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+        { "301x301 output in bands of tile rows, batch 2", [2, 8, 301, 301], [8, 8, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
     };
 
     [Theory]

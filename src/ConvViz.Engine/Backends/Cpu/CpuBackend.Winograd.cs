@@ -6,9 +6,11 @@ namespace ConvViz.Engine.Backends.Cpu;
 public sealed unsafe partial class CpuBackend
 {
     /// <summary>
-    /// Scratch for V and M of one chunk of images, in floats (16 MB): 56x56 ResNet layers with 64
-    /// channels take 1.6M floats per image, so batches go through a few images at a time and
-    /// neither matrix outgrows the L3. Chunking changes no result: each GEMM column is one tile.
+    /// Scratch for V and M of one chunk of tiles, in floats (16 MB): 56x56 ResNet layers with 64
+    /// channels take 1.6M floats per image, so batches go through a few images at a time, and an
+    /// image larger than this (a 1024x768 input to a 64-channel layer would take 1.6 GB) through
+    /// bands of tile rows, so neither matrix outgrows the L3. Chunking changes no result: each
+    /// GEMM column is one tile.
     /// </summary>
     private const long WinogradChunkFloats = 4L << 20;
 
@@ -21,7 +23,7 @@ public sealed unsafe partial class CpuBackend
 
     /// <summary>
     /// y (N, K, OH, OW) = x (N, C, H, W) ⋆ w (K, C, 3, 3) + bias, stride 1, any pads: per chunk of
-    /// images, transform the input tiles into V (16, C, T); then per block of output channels
+    /// images (or band of one image's tile rows), transform the input tiles into V (16, C, T); then per block of output channels
     /// transform their weights into U (16, rows, C) and run the 16 GEMMs M[ξ] rows = U[ξ] · V[ξ];
     /// then transform M back into y. Blocks are items on the threads; each row of M is one GEMM
     /// over the same C, so neither the blocks, the threads nor the chunk of images change a result.
@@ -30,8 +32,10 @@ public sealed unsafe partial class CpuBackend
     {
         const int positions = WinogradConvolution.Positions, tilesPerVector = WinogradConvolution.TilesPerVector;
         int tilesH = (d.OH + 1) / 2, tilesW = (d.OW + 1) / 2, tilesPerImage = tilesH * tilesW;
-        int images = (int)Math.Clamp(WinogradChunkFloats / ((long)positions * (d.C + d.K) * tilesPerImage), 1, d.N);
-        long chunkTiles = (long)images * tilesPerImage;
+        long floatsPerTile = (long)positions * (d.C + d.K);
+        int bandRows = (int)Math.Clamp(WinogradChunkFloats / (floatsPerTile * tilesW), 1, tilesH);
+        int images = bandRows < tilesH ? 1 : (int)Math.Clamp(WinogradChunkFloats / (floatsPerTile * tilesPerImage), 1, d.N);
+        long chunkTiles = (long)images * bandRows * tilesW;
         // M's last row of tiles is read a whole vector at a time: tilesPerVector floats of slack.
         float* v = Scratch((long)positions * (d.C + d.K) * chunkTiles + tilesPerVector);
         float* m = v + positions * d.C * chunkTiles;
@@ -40,10 +44,12 @@ public sealed unsafe partial class CpuBackend
         int blocks = (d.K + rowsPerBlock - 1) / rowsPerBlock;
 
         for (int n0 = 0; n0 < d.N; n0 += images)
+        for (int th0 = 0; th0 < tilesH; th0 += bandRows)
         {
-            int nb = Math.Min(images, d.N - n0);
-            long tiles = (long)nb * tilesPerImage;
-            WinogradInput(d, x + (long)n0 * d.C * d.H * d.W, nb, tilesH, tilesW, v, tiles);
+            int nb = Math.Min(images, d.N - n0), rowsOfTiles = Math.Min(bandRows, tilesH - th0);
+            long tiles = (long)nb * rowsOfTiles * tilesW;
+            var band = new WinogradBand(th0, rowsOfTiles, tilesW);
+            WinogradInput(d, x + (long)n0 * d.C * d.H * d.W, nb, band, v, tiles);
             int outputs = d.K, channels = d.C, t = (int)tiles;
             ParallelRange(blocks, (first, end) =>
             {
@@ -64,22 +70,30 @@ public sealed unsafe partial class CpuBackend
                     NativeMemory.AlignedFree(u);
                 }
             }, workPerItem: (long)rowsPerBlock * d.C * tiles * positions, blocksPerWorker: blocks);
-            WinogradOutput(d, m, nb, tilesH, tilesW, tiles, bias, y + (long)n0 * d.K * d.P);
+            WinogradOutput(d, m, nb, band, tiles, bias, y + (long)n0 * d.K * d.P);
         }
     }
 
+    /// <summary>Tile rows [First, First + Rows) of every image in a chunk, Columns tiles wide.</summary>
+    private readonly record struct WinogradBand(int First, int Rows, int Columns)
+    {
+        public long Tiles => (long)Rows * Columns;
+    }
+
     /// <summary>
-    /// V (16, C, T) from nb images of x (nb, C, H, W): each plane is copied into a zero-bordered
-    /// buffer (the pads, plus the rows and columns the last tiles and vectors reach past the
-    /// image), then transformed. Items are (image, channel) planes, which write disjoint parts of V.
+    /// V (16, C, T) from one band of tile rows of nb images of x (nb, C, H, W): the input rows the
+    /// band reads are copied into a zero-bordered buffer (the pads, plus the rows and columns the
+    /// last tiles and vectors reach past the image), then transformed. Items are (image, channel)
+    /// planes, which write disjoint parts of V.
     /// </summary>
-    private void WinogradInput(in Conv d, float* x, int nb, int tilesH, int tilesW, float* v, long tiles)
+    private void WinogradInput(in Conv d, float* x, int nb, WinogradBand band, float* v, long tiles)
     {
         var dims = d;
-        // 2·tilesH + 2 ≥ OH + 2 = H + PadTop + PadBottom rows, and the width also covers the last
-        // vector of 8 tiles (16 + 2 columns from its first tile's).
-        int paddedH = 2 * tilesH + 2;
-        int paddedW = 2 * ((tilesW + WinogradConvolution.TilesPerVector - 1) / WinogradConvolution.TilesPerVector * WinogradConvolution.TilesPerVector) + 2;
+        // The band's 2·Rows + 2 padded rows (for the whole image 2·tilesH + 2 ≥ OH + 2 = H + PadTop
+        // + PadBottom), and a width that also covers the last vector of 8 tiles (16 + 2 columns
+        // from its first tile's).
+        int paddedH = 2 * band.Rows + 2;
+        int paddedW = 2 * ((band.Columns + WinogradConvolution.TilesPerVector - 1) / WinogradConvolution.TilesPerVector * WinogradConvolution.TilesPerVector) + 2;
         ParallelRange(nb * d.C, (first, end) =>
         {
             var g = dims.G;
@@ -91,12 +105,17 @@ public sealed unsafe partial class CpuBackend
                 for (int plane = first; plane < end; plane++)
                 {
                     int n = plane / dims.C, c = plane % dims.C;
-                    // Rows and columns outside the image stay zero from the clear: only the image is rewritten.
-                    for (int h = 0; h < dims.H; h++)
+                    // Rows and columns outside the image stay zero from the clear: only the image is
+                    // rewritten. Padded row r of the band is image row 2·First + r - PadTop.
+                    for (int r = 0; r < paddedH; r++)
+                    {
+                        int h = 2 * band.First + r - g.PadTop;
+                        if (h < 0 || h >= dims.H) continue;
                         new ReadOnlySpan<float>(x + ((long)plane * dims.H + h) * dims.W, dims.W)
-                            .CopyTo(new Span<float>(padded + (long)(g.PadTop + h) * paddedW + g.PadLeft, dims.W));
-                    WinogradConvolution.TransformInputPlane(padded, paddedW, tilesH, tilesW,
-                        v + (long)c * tiles + (long)n * tilesH * tilesW, dims.C * tiles);
+                            .CopyTo(new Span<float>(padded + (long)r * paddedW + g.PadLeft, dims.W));
+                    }
+                    WinogradConvolution.TransformInputPlane(padded, paddedW, band.Rows, band.Columns,
+                        v + (long)c * tiles + n * band.Tiles, dims.C * tiles);
                 }
             }
             finally
@@ -106,19 +125,20 @@ public sealed unsafe partial class CpuBackend
         }, workPerItem: (long)paddedH * paddedW * 4);
     }
 
-    /// <summary>y (nb, K, OH, OW) from M (16, K, T), plus bias; items are (image, output channel) planes.</summary>
-    private void WinogradOutput(in Conv d, float* m, int nb, int tilesH, int tilesW, long tiles, float* bias, float* y)
+    /// <summary>One band of tile rows of y (nb, K, OH, OW) from M (16, K, T), plus bias; items are (image, output channel) planes.</summary>
+    private void WinogradOutput(in Conv d, float* m, int nb, WinogradBand band, long tiles, float* bias, float* y)
     {
         var dims = d;
+        int firstRow = 2 * band.First, rows = Math.Min(2 * band.Rows, d.OH - firstRow);
         ParallelRange(nb * d.K, (first, end) =>
         {
             for (int plane = first; plane < end; plane++)
             {
                 int n = plane / dims.K, k = plane % dims.K;
-                WinogradConvolution.TransformOutputPlane(m + (long)k * tiles + (long)n * tilesH * tilesW,
-                    dims.K * tiles, tilesH, tilesW,
-                    bias == null ? 0f : bias[k], y + (long)plane * dims.P, dims.OH, dims.OW);
+                WinogradConvolution.TransformOutputPlane(m + (long)k * tiles + n * band.Tiles,
+                    dims.K * tiles, band.Rows, band.Columns,
+                    bias == null ? 0f : bias[k], y + (long)plane * dims.P + (long)firstRow * dims.OW, rows, dims.OW);
             }
-        }, workPerItem: (long)tilesH * tilesW * 4 * 16);
+        }, workPerItem: band.Tiles * 4 * 16);
     }
 }
