@@ -143,13 +143,17 @@ public abstract class BackendParityTests : BackendTest
     }
 
     // Each image of a batch against the same image run alone, bit for bit: what makes a batched
-    // activation maximization equal its single runs. Both shapes sum over more
+    // activation maximization equal its single runs. The first two shapes sum over more
     // than one of the Cpu GEMM's k-blocks (CRS > 256) on planes small enough that the Cpu backend puts
     // several images in one GEMM: the first is fashion-alexnet's conv2 (im2col unless AVX-512 takes
-    // the direct convolution), the second has 33 outputs per group, im2col on every machine.
+    // the direct convolution), the second has 33 outputs per group, im2col on every machine. The
+    // last two take the Cpu backend's Winograd path, whose GEMMs split a batch's tile columns into
+    // ranges on several threads but not a single image's: 16 channels (one k-block) and 288 (two).
     [Theory]
     [InlineData(new[] { 8, 32, 14, 14 }, new[] { 64, 32, 5, 5 }, 2, 1)]
     [InlineData(new[] { 5, 64, 9, 9 }, new[] { 66, 32, 3, 3 }, 1, 2)]
+    [InlineData(new[] { 3, 16, 20, 20 }, new[] { 32, 16, 3, 3 }, 1, 1)]
+    [InlineData(new[] { 3, 288, 16, 16 }, new[] { 32, 288, 3, 3 }, 1, 1)]
     public void Conv2dItemMatchesItsBatchOfOne(int[] xDims, int[] wDims, int pad, int groups)
     {
         var x = new Shape(xDims);

@@ -25,8 +25,9 @@ public sealed unsafe partial class CpuBackend
     /// y (N, K, OH, OW) = x (N, C, H, W) ⋆ w (K, C, 3, 3) + bias, stride 1, any pads: per chunk of
     /// images (or band of one image's tile rows), transform the input tiles into V (16, C, T); then per block of output channels
     /// transform their weights into U (16, rows, C) and run the 16 GEMMs M[ξ] rows = U[ξ] · V[ξ];
-    /// then transform M back into y. Blocks are items on the threads; each row of M is one GEMM
-    /// over the same C, so neither the blocks, the threads nor the chunk of images change a result.
+    /// then transform M back into y. Blocks (and, with several threads, ranges of tile columns) are
+    /// items on the threads; each element of M is one micro-kernel sum over the same C, so neither
+    /// the blocks, the ranges, the threads nor the chunk of images change a result.
     /// </summary>
     private void WinogradConv2dForward(in Conv d, float* x, float* w, float* bias, float* y)
     {
@@ -51,25 +52,35 @@ public sealed unsafe partial class CpuBackend
             var band = new WinogradBand(th0, rowsOfTiles, tilesW);
             WinogradInput(d, x + (long)n0 * d.C * d.H * d.W, nb, band, v, tiles);
             int outputs = d.K, channels = d.C, t = (int)tiles;
-            ParallelRange(blocks, (first, end) =>
+            // Items are (block, range of tile columns). One thread takes whole rows of M; more
+            // threads also split the columns, so that a layer of one block (64 channels) still
+            // has work for every thread: ranges start on 16-column panels, each item transforms
+            // its block's weights unless its worker's previous item had the same block.
+            int ranges = Threads == 1 ? 1 : (int)Math.Clamp((2L * Threads + blocks - 1) / blocks, 1, Math.Max(1, tiles / 64));
+            int RangeStart(int range) => range == ranges ? t : (int)((long)t * range / ranges) / 16 * 16;
+            ParallelRange(blocks * ranges, (first, end) =>
             {
                 float* u = (float*)NativeMemory.AlignedAlloc((nuint)((long)positions * rowsPerBlock * channels * sizeof(float)), 64);
                 try
                 {
-                    for (int block = first; block < end; block++)
+                    int transformed = -1;
+                    for (int item = first; item < end; item++)
                     {
+                        int block = item / ranges, range = item % ranges;
                         int k0 = block * rowsPerBlock, rows = Math.Min(rowsPerBlock, outputs - k0);
-                        WinogradConvolution.TransformWeights(w + (long)k0 * channels * 9, rows * channels, u);
+                        int t0 = RangeStart(range), columns = RangeStart(range + 1) - t0;
+                        if (block != transformed) WinogradConvolution.TransformWeights(w + (long)k0 * channels * 9, rows * channels, u);
+                        transformed = block;
                         for (int position = 0; position < positions; position++)
-                            Sgemm.Multiply(false, false, rows, t, channels, 1f, u + position * rows * channels, channels,
-                                v + position * channels * tiles, t, 0f, m + position * outputs * tiles + k0 * tiles, t, threads: 1);
+                            Sgemm.Multiply(false, false, rows, columns, channels, 1f, u + position * rows * channels, channels,
+                                v + position * channels * tiles + t0, t, 0f, m + position * outputs * tiles + k0 * tiles + t0, t, threads: 1);
                     }
                 }
                 finally
                 {
                     NativeMemory.AlignedFree(u);
                 }
-            }, workPerItem: (long)rowsPerBlock * d.C * tiles * positions, blocksPerWorker: blocks);
+            }, workPerItem: (long)rowsPerBlock * d.C * tiles / ranges * positions, blocksPerWorker: blocks * ranges);
             WinogradOutput(d, m, nb, band, tiles, bias, y + (long)n0 * d.K * d.P);
         }
     }
