@@ -189,6 +189,10 @@ public static class ResNetBench
         }
         model.Graph.ValueInfo.Clear();
         var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1 };
+        // ORT's intra-op workers otherwise spin-wait after each run, and with runs interleaved they
+        // spin through ConvViz's next run, holding a core its second thread needs (measured: with
+        // spinning, ConvViz's two-thread ResNet-18 took about as long as its one-thread run).
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
         return new InferenceSession(model.ToByteArray(), options);
     }
 

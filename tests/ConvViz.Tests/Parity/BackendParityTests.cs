@@ -93,13 +93,15 @@ public abstract class BackendParityTests : BackendTest
 
     // ResNet's convolution geometries, one per Cpu path, at sizes that keep the Reference passes
     // short: the 7x7 stride-2 stem with the CNTK ResNet-18's asymmetric pads (at 112x112, 56-pixel
-    // output rows) and a 28-wide 3x3 take the direct convolution (whole strips on AVX2 and
-    // AVX-512), a 1x1 stride-2 projection (its real size) and a 7-wide 3x3 take im2col + SGEMM, and
-    // a stride-4 row of 24 pixels covers the direct kernel's widest column stride.
+    // output rows) and the 3x3 stride-2 layer to 28x28 take the direct convolution (whole strips
+    // on AVX2 and AVX-512), a 28-wide 3x3 stride 1 takes Winograd F(2x2, 3x3), a 1x1 stride-2
+    // projection (its real size) and a 7-wide 3x3 take im2col + SGEMM, and a stride-4 row of 24
+    // pixels covers the direct kernel's widest column stride.
     public static TheoryData<string, int[], int[], Conv2dGeometry> ResNetConvCases => new()
     {
         { "resnet stem 7x7 stride 2 pads [3,3,2,2]", [1, 3, 112, 112], [64, 3, 7, 7], new Conv2dGeometry(7, 7, 2, 2, PadTop: 3, PadLeft: 3, PadBottom: 2, PadRight: 2) },
         { "resnet 3x3 at 28x28", [1, 64, 28, 28], [64, 64, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+        { "resnet 3x3 stride 2 pads [1,1,0,0] to 28x28", [1, 64, 56, 56], [128, 64, 3, 3], new Conv2dGeometry(3, 3, 2, 2, PadTop: 1, PadLeft: 1) },
         { "resnet 1x1 stride 2 projection", [1, 64, 56, 56], [128, 64, 1, 1], Conv2dGeometry.Square(1, 2, 0) },
         { "resnet 3x3 at 7x7", [1, 64, 7, 7], [128, 64, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
         { "stride 4, 24-pixel rows", [2, 4, 9, 95], [32, 4, 3, 3], Conv2dGeometry.Square(3, 4, 1) },
@@ -110,14 +112,48 @@ public abstract class BackendParityTests : BackendTest
     public void ResNetConvolutionsMatchReference(string name, int[] xDims, int[] wDims, Conv2dGeometry g) =>
         RunConv(name, new Shape(xDims), new Shape(wDims), g);
 
+    // 3x3 stride-1 ungrouped convolutions with at least 32 2x2 output tiles per image take the Cpu
+    // backend's Winograd F(2x2, 3x3) (see WinogradConvolution.Applies): ResNet-18's 3x3 layer
+    // sizes that do at their real shapes, then odd output sizes (a last tile half outside the
+    // output), rows of tiles not a multiple of the 8-tile vector and narrower than it, pads 0, 1
+    // and 2 (asymmetric too), batch 2 and 3, 1, 3 and 65 input channels (none, a few and one
+    // past the 8-channel vectors of the weight transform), and an image whose tiles outgrow the
+    // Cpu backend's 16 MB chunk (bands of 109 and 42 tile rows, the last one odd). Forward only: the
+    // backward passes share their code with the other 3x3 cases above.
+    public static TheoryData<string, int[], int[], Conv2dGeometry> WinogradConvCases => new()
+    {
+        { "resnet 3x3 at 56x56, 64 channels", [1, 64, 56, 56], [64, 64, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+        { "resnet 3x3 at 28x28, 128 channels", [1, 128, 28, 28], [128, 128, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+        { "resnet 3x3 at 14x14, 256 channels", [1, 256, 14, 14], [256, 256, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+        { "odd 17x23, pad 0, batch 2", [2, 8, 19, 25], [16, 8, 3, 3], Conv2dGeometry.Square(3, 1, 0) },
+        { "odd 13x9, pad 2, batch 3, 3 channels", [3, 3, 11, 7], [5, 3, 3, 3], Conv2dGeometry.Square(3, 1, 2) },
+        { "1 channel, 1 output, pad 1", [1, 1, 9, 33], [1, 1, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+        { "65 channels, pads [2,0,1,2]", [2, 65, 10, 15], [70, 65, 3, 3], new Conv2dGeometry(3, 3, PadTop: 2, PadLeft: 0, PadBottom: 1, PadRight: 2) },
+        { "narrow 41x7 output, batch 2", [2, 4, 41, 7], [16, 4, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+        { "301x301 output in bands of tile rows, batch 2", [2, 8, 301, 301], [8, 8, 3, 3], Conv2dGeometry.Square(3, 1, 1) },
+    };
+
+    [Theory]
+    [MemberData(nameof(WinogradConvCases))]
+    public void WinogradConvolutionsMatchReference(string name, int[] xDims, int[] wDims, Conv2dGeometry g)
+    {
+        Shape x = new(xDims), w = new(wDims), y = Backend.ConvOutputShape(x, w, g), bias = new(w[0]);
+        float[] xs = TestData.Uniform(x.ElementCount, 1), ws = TestData.Uniform(w.ElementCount, 2, 0.1f), bs = TestData.Uniform(w[0], 3);
+        Compare(name + " forward", [xs, ws, bs], [x, w, bias], [y], (b, i, o) => b.Conv2dForward(i[0], i[1], i[2], o[0], g));
+    }
+
     // Each image of a batch against the same image run alone, bit for bit: what makes a batched
-    // activation maximization equal its single runs. Both shapes sum over more
+    // activation maximization equal its single runs. The first two shapes sum over more
     // than one of the Cpu GEMM's k-blocks (CRS > 256) on planes small enough that the Cpu backend puts
     // several images in one GEMM: the first is fashion-alexnet's conv2 (im2col unless AVX-512 takes
-    // the direct convolution), the second has 33 outputs per group, im2col on every machine.
+    // the direct convolution), the second has 33 outputs per group, im2col on every machine. The
+    // last two take the Cpu backend's Winograd path, whose GEMMs split a batch's tile columns into
+    // ranges on several threads but not a single image's: 16 channels (one k-block) and 288 (two).
     [Theory]
     [InlineData(new[] { 8, 32, 14, 14 }, new[] { 64, 32, 5, 5 }, 2, 1)]
     [InlineData(new[] { 5, 64, 9, 9 }, new[] { 66, 32, 3, 3 }, 1, 2)]
+    [InlineData(new[] { 3, 16, 20, 20 }, new[] { 32, 16, 3, 3 }, 1, 1)]
+    [InlineData(new[] { 3, 288, 16, 16 }, new[] { 32, 288, 3, 3 }, 1, 1)]
     public void Conv2dItemMatchesItsBatchOfOne(int[] xDims, int[] wDims, int pad, int groups)
     {
         var x = new Shape(xDims);
@@ -163,6 +199,26 @@ public abstract class BackendParityTests : BackendTest
         Compare(name + " forward", [xs, ws, bs], [x, w, bias], [y], (b, i, o) => b.Conv2dForward(i[0], i[1], i[2], o[0], g));
         Compare(name + " backward data", [dys, ws], [y, w], [x], (b, i, o) => b.Conv2dBackwardData(i[0], i[1], o[0], g));
         Compare(name + " backward filter", [xs, dys], [x, y], [w, bias], (b, i, o) => b.Conv2dBackwardFilter(i[0], i[1], o[0], o[1], g));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(8)]
+    [InlineData(9)]
+    [InlineData(31)]
+    [InlineData(100_003)]
+    public void AllFiniteFindsEveryNonFiniteValue(int length)
+    {
+        float[] values = TestData.Uniform(length, 5, 1e30f);
+        using (var finite = Backend.Upload(values, new Shape(length))) Assert.True(Backend.AllFinite(finite));
+        foreach (int position in new[] { 0, length / 2, length - 1 })
+        foreach (float bad in new[] { float.NaN, float.PositiveInfinity, float.NegativeInfinity })
+        {
+            float[] copy = (float[])values.Clone();
+            copy[position] = bad;
+            using var tensor = Backend.Upload(copy, new Shape(length));
+            Assert.False(Backend.AllFinite(tensor), $"{bad} at {position} of {length}");
+        }
     }
 
     public static TheoryData<int> Lengths => new(Enumerable.Range(0, 258).Where(n => n < 40 || n % 16 is 0 or 1 or 15).Append(100_003));
@@ -223,6 +279,8 @@ public abstract class BackendParityTests : BackendTest
         { "odd batch 3 ceil", [3, 5, 8, 9], 3, 2, 1, true },
         { "1x1 image", [2, 3, 1, 1], 1, 1, 0, false },
         { "2x2 stride 2", [2, 7, 10, 11], 2, 2, 0, true },
+        { "resnet maxpool", [1, 64, 112, 112], 3, 2, 1, false },
+        { "3x3 stride 1 pad 1", [2, 3, 20, 21], 3, 1, 1, false },
     };
 
     [Theory]

@@ -54,16 +54,22 @@ public sealed unsafe partial class CpuBackend
                     if (vectorize && ow >= interiorFirst && ow + 8 <= interiorEnd && rowFirst < rowEnd)
                     {
                         // Column origins of 8 adjacent windows; each tap adds its row and column offset.
-                        var origins = Vector256.Create(cols[ow].Origin) + laneColumns;
+                        int origin = cols[ow].Origin;
+                        var origins = Vector256.Create(origin) + laneColumns;
+                        // At column stride 1 or 2 a tap of the 8 windows is one load, or the even
+                        // elements of two, where those stay inside the row; else a gather.
+                        bool loads = strideW == 1 || (strideW == 2 && origin + (kernelW - 1) * dilationW + 2 * 8 <= W);
+                        int firstIndex = (rowOrigin + rowFirst * dilationH) * W + origin;
                         var bestIndex = origins + Vector256.Create((rowOrigin + rowFirst * dilationH) * W);
-                        var best = Avx2.GatherVector256(input, bestIndex, 4);
+                        var best = loads ? WindowTap(input + firstIndex, strideW) : Avx2.GatherVector256(input, bestIndex, 4);
                         for (int r = rowFirst; r < rowEnd; r++)
                         {
+                            int rowIndex = (rowOrigin + r * dilationH) * W + origin;
                             var rowOffset = origins + Vector256.Create((rowOrigin + r * dilationH) * W);
                             for (int t = r == rowFirst ? 1 : 0; t < kernelW; t++)
                             {
                                 var index = rowOffset + Vector256.Create(t * dilationW);
-                                var v = Avx2.GatherVector256(input, index, 4);
+                                var v = loads ? WindowTap(input + rowIndex + t * dilationW, strideW) : Avx2.GatherVector256(input, index, 4);
                                 // Strictly greater: the first maximum in scan order (row by row) wins ties.
                                 var greater = Vector256.GreaterThan(v, best);
                                 best = Vector256.ConditionalSelect(greater, v, best);
@@ -105,6 +111,11 @@ public sealed unsafe partial class CpuBackend
             }
         }
     }
+
+    /// <summary>Elements 0..7 (stride 1) or 0, 2, .., 14 (stride 2) from p: one tap of 8 adjacent windows.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> WindowTap(float* p, int strideW) =>
+        strideW == 1 ? Vector256.Load(p) : WinogradConvolution.Even(Vector256.Load(p), Vector256.Load(p + 8));
 
     /// <summary>For each output position: the window origin (may be negative) and the range of taps
     /// [first, end) whose input index origin + tap·dilation lies in [0, size).</summary>
