@@ -43,7 +43,7 @@ public static class TsneCommand
         var iterations = new Option<int>("--iterations") { Description = "Gradient steps", DefaultValueFactory = _ => 1000 }.InRange(1, 10_000);
         var theta = new Option<double>("--theta") { Description = "Barnes–Hut opening angle (0: exact sums)", DefaultValueFactory = _ => 0.5 }.InRange(0, 1);
         var seed = new Option<int>("--seed") { Description = "Seed of the initial map, N(0, 1e-8) per coordinate", DefaultValueFactory = _ => 0 }.Seed();
-        var grid = new Option<int>("--grid") { Description = "The image map is grid x grid thumbnails (default 40, fewer for a few images or large ones)", DefaultValueFactory = _ => 40 }.InRange(1, 200);
+        var grid = new Option<int>("--grid") { Description = "The image map is grid x grid thumbnails (default 40; fewer for large images, when 40 would not fit)", DefaultValueFactory = _ => 40 }.InRange(1, 200);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -208,9 +208,10 @@ public static class TsneCommand
     }
 
     /// <summary>
-    /// Defaults made for thousands of images, fitted to a small set (a folder of a few photos) when the
-    /// user did not give them: a perplexity just inside t-SNE's N - 1 > 3 x perplexity, and a grid of
-    /// about √N cells a side that keeps the image map within <see cref="MaxMapPixels"/>. Each change is said.
+    /// Defaults made for thousands of small images, fitted where they would be refused (a folder of a
+    /// few photos) when the user did not give them: a perplexity just inside t-SNE's N - 1 > 3 x
+    /// perplexity, and, when the default grid's image map would exceed <see cref="MaxMapPixels"/>, a
+    /// grid of about √N cells a side that fits. Each change is said.
     /// </summary>
     private static (Request, TsneOptions) FitDefaults(Request request, TsneOptions options, int n, LabeledImages images)
     {
@@ -220,7 +221,7 @@ public static class TsneCommand
             AnsiConsole.MarkupLine(Markup.Escape($"note: {n:N0} images are too few for the default perplexity {options.Perplexity}; using {fitted} (give --perplexity to choose)"));
             options = options with { Perplexity = fitted };
         }
-        if (!request.GridGiven)
+        if (!request.GridGiven && (long)request.Grid * images.Height * request.Grid * images.Width > MaxMapPixels)
         {
             int byPixels = (int)Math.Floor(Math.Sqrt((double)MaxMapPixels / ((long)images.Height * images.Width)));
             int fitted = Math.Clamp(Math.Min(request.Grid, (int)Math.Ceiling(Math.Sqrt(n)) + 1), 1, Math.Max(1, byPixels));

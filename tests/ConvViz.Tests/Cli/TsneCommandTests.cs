@@ -65,6 +65,18 @@ public sealed class TsneCommandTests
         Assert.Equal(1001, File.ReadAllLines(Path.Combine(output, "tsne", "fc7.csv")).Length);
     }
 
+    /// <summary>The default perplexity (30) needs 91 points; on fewer it is fitted and said, while a perplexity the user gave is refused (below).</summary>
+    [Fact]
+    public void Tsne_FitsTheDefaultPerplexityToAFewImages()
+    {
+        string output = FashionMnist.TempFolder();
+        var result = CliHarness.Run("tsne", "--data", Samples, "--n", "50", "--iterations", "50", "--out", output);
+        Assert.True(result.Exit == 0, result.Error);
+        Assert.Contains("50 images are too few for the default perplexity 30; using 14.7", result.Output);
+        using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "tsne.json")));
+        Assert.Equal(14.7, card.RootElement.GetProperty("parameters").GetProperty("perplexity").GetDouble());
+    }
+
     [Fact]
     public void Tsne_OnAnEmptyDataSet_IsAOneLineError()
     {
@@ -74,7 +86,7 @@ public sealed class TsneCommandTests
     }
 
     [Theory]
-    [InlineData("--n 50", "--perplexity 30 is too large for 50 points: t-SNE needs N - 1 > 3 x perplexity")]
+    [InlineData("--n 50 --perplexity 30", "--perplexity 30 is too large for 50 points: t-SNE needs N - 1 > 3 x perplexity")]
     [InlineData("--layer fc9", "no layer named 'fc9'")]
     [InlineData("--learning-rate 0", "--learning-rate 0 must be greater than 0")]
     [InlineData("--learning-rate fast", "--learning-rate 'fast' is not a number or auto")]

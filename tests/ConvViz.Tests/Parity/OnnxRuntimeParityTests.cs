@@ -306,24 +306,11 @@ public sealed class OnnxRuntimeParityTests(ITestOutputHelper output) : IDisposab
             string tensor = tensors[name];
             Assert.True(reference.TryGetValue(tensor, out var expected), $"ONNX Runtime returned no float tensor '{tensor}' for layer '{name}'");
             Assert.Equal(expected.Dims, y.Shape.ToArray());
-            errors.Add(new LayerError(name, tensor, RelativeError(backend.Download(y), expected.Values)));
+            errors.Add(new LayerError(name, tensor, TensorAssert.RelativeToScale(backend.Download(y), expected.Values)));
         }
         string graphOutput = ModelProto.Parser.ParseFrom(model).Graph.Output.Single().Name;
-        final = RelativeError(backend.Download(pass.Last), reference[graphOutput].Values);
+        final = TensorAssert.RelativeToScale(backend.Download(pass.Last), reference[graphOutput].Values);
         return errors;
-    }
-
-    /// <summary>max |actual − expected| / max |expected| (0 when both are all zeros).</summary>
-    private static double RelativeError(float[] actual, float[] expected)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double difference = 0, scale = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            difference = Math.Max(difference, Math.Abs((double)actual[i] - expected[i]));
-            scale = Math.Max(scale, Math.Abs((double)expected[i]));
-        }
-        return difference == 0 ? 0 : difference / scale;
     }
 
     private void Report(List<LayerError> errors)

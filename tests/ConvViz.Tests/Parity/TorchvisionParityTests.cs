@@ -98,12 +98,12 @@ public sealed class TorchvisionParityTests(TorchvisionReferenceValues onnxRuntim
             Assert.True(reference.TryGetValue(tensor, out var expected), $"ONNX Runtime returned no float tensor '{tensor}' for layer '{layer.Name}'");
             var y = pass.Outputs[i].Y;
             Assert.Equal(expected.Dims, y.Shape.ToArray());
-            errors.Add(new LayerError(layer.Name, layer.OpType, tensor, RelativeError(backend.Download(y), expected.Values)));
+            errors.Add(new LayerError(layer.Name, layer.OpType, tensor, TensorAssert.RelativeToScale(backend.Download(y), expected.Values)));
         }
         var last = backend.Download(pass.Last);
         Assert.Equal(torchOutput.Shape, pass.Last.Shape.ToArray());
-        double againstOnnxRuntime = RelativeError(last, reference["output"].Values);
-        double againstTorch = RelativeError(last, torchOutput.Data);
+        double againstOnnxRuntime = TensorAssert.RelativeToScale(last, reference["output"].Values);
+        double againstTorch = TensorAssert.RelativeToScale(last, torchOutput.Data);
 
         var worst = errors.MaxBy(e => e.Relative)!;
         output.WriteLine($"{name} on {backendName}: {network.Layers.Count} layers; ONNX Runtime values in {onnxRuntimeTime.TotalSeconds:F1} s, "
@@ -121,16 +121,4 @@ public sealed class TorchvisionParityTests(TorchvisionReferenceValues onnxRuntim
                 + (failures.Count > 10 ? $"\n... and {failures.Count - 10} more" : ""));
     }
 
-    /// <summary>max |actual − expected| / max |expected| (0 when both are all zeros).</summary>
-    private static double RelativeError(float[] actual, float[] expected)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double difference = 0, scale = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            difference = Math.Max(difference, Math.Abs((double)actual[i] - expected[i]));
-            scale = Math.Max(scale, Math.Abs((double)expected[i]));
-        }
-        return difference == 0 ? 0 : difference / scale;
-    }
 }

@@ -8,6 +8,20 @@ namespace ConvViz.Tests.Support;
 /// On failure it lists the first mismatches with their coordinates and the largest error.</summary>
 public static class TensorAssert
 {
+    /// <summary>max |actual − expected| / max |expected| (0 when both are all zeros): an error measured
+    /// against the tensor's own scale, as the parity tests against ONNX Runtime state their tolerance.</summary>
+    public static double RelativeToScale(float[] actual, float[] expected)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double difference = 0, scale = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            difference = Math.Max(difference, Math.Abs((double)actual[i] - expected[i]));
+            scale = Math.Max(scale, Math.Abs((double)expected[i]));
+        }
+        return difference == 0 ? 0 : difference / scale;
+    }
+
     public static void Close(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double atol, double rtol, string label, Shape? shape = null)
     {
         if (expected.Length != actual.Length)
