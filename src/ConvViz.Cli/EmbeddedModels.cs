@@ -25,29 +25,15 @@ public static class EmbeddedModels
         if (!resources.Contains(modelResource))
             throw new UserError($"this convviz build has no embedded '{name}' model (weights/{name}/ was missing when it was built); pass --model");
 
-        string hash = Convert.ToHexString(SHA256.HashData(Read(assembly, modelResource)))[..12].ToLowerInvariant();
-        string root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "convviz", "models");
-        string folder = Path.Combine(root, $"{name}-{hash}");
-        if (Directory.Exists(folder)) return folder;
-
-        // Written beside and renamed into place, so a concurrent or interrupted first run never leaves half a bundle.
-        string staging = $"{folder}.{Guid.NewGuid():N}.tmp";
-        foreach (string resource in resources)
+        return ModelCache.Folder(name, SHA256.HashData(Read(assembly, modelResource)), staging =>
         {
-            string target = Path.Combine(staging, resource[resourcePrefix.Length..]);
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.WriteAllBytes(target, Read(assembly, resource));
-        }
-        try
-        {
-            Directory.Move(staging, folder);
-        }
-        catch (IOException) when (Directory.Exists(folder))
-        {
-            // Another process or thread wrote the same bundle first.
-            Directory.Delete(staging, recursive: true);
-        }
-        return folder;
+            foreach (string resource in resources)
+            {
+                string target = Path.Combine(staging, resource[resourcePrefix.Length..]);
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.WriteAllBytes(target, Read(assembly, resource));
+            }
+        });
     }
 
     private static byte[] Read(Assembly assembly, string resource)

@@ -36,31 +36,18 @@ public static class PackagedModels
         foreach (string file in samples.Prepend(PreprocessFile).Prepend(ModelFile))
         {
             hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(file)));
-            hash.AppendData(File.ReadAllBytes(file));
+            // Streamed: the model is 45 MB, and every command that names the model finds its folder this way.
+            using var stream = File.OpenRead(file);
+            var buffer = new byte[1 << 16];
+            for (int read; (read = stream.Read(buffer)) > 0;) hash.AppendData(buffer, 0, read);
         }
-        string root = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "convviz", "models");
-        string folder = Path.Combine(root, $"{ResNet18ImageNet}-{Convert.ToHexString(hash.GetHashAndReset())[..12].ToLowerInvariant()}");
-        if (Directory.Exists(folder)) return folder;
-
-        // Made beside and renamed into place, so a concurrent or interrupted first run never leaves half a bundle.
-        string staging = $"{folder}.{Guid.NewGuid():N}.tmp";
-        try
+        return ModelCache.Folder(ResNet18ImageNet, hash.GetHashAndReset(), staging =>
         {
             Directory.CreateDirectory(Path.Combine(staging, ModelBundle.SamplesFolder));
             using (var backend = new ReferenceBackend())
                 CntkResNetBundle.Write(ModelFile, PreprocessFile, staging, backend);
             foreach (string sample in samples)
                 File.Copy(sample, Path.Combine(staging, ModelBundle.SamplesFolder, Path.GetFileName(sample)));
-            Directory.Move(staging, folder);
-        }
-        catch (IOException) when (Directory.Exists(folder))
-        {
-            // Another process or thread made the same bundle first.
-        }
-        finally
-        {
-            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
-        }
-        return folder;
+        });
     }
 }
