@@ -104,9 +104,9 @@ public static class CliApp
                 error.WriteLine(verbose ? $"error: internal error: {e}" : $"error: internal error ({e.GetType().Name}); this is a bug in convviz; rerun with --verbose and report it");
                 return InternalError;
             }
-            // Bad input: one line, no stack trace unless --verbose.
+            // Bad input: one line in the command's words (engine parameter names become its flags), no stack trace unless --verbose.
             string hint = e.Data.Contains(ImageLimits.ExceededKey) ? $" (raise it with {CommonOptions.MaxImagePixels.Name})" : "";
-            error.WriteLine(verbose ? $"error: {e}" : $"error: {OneLine(e.Message)}{hint}");
+            error.WriteLine(verbose ? $"error: {e}" : $"error: {OneLine(EngineParameters.Translate(e, parse.CommandResult.Command))}{hint}");
             return 2;
         }
         finally
