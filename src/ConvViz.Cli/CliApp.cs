@@ -62,8 +62,14 @@ public static class CliApp
 
     private static string OneLine(string message) => string.Join(' ', message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 
-    /// <summary>Runs one command line; output and error default to the process's console.</summary>
-    public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null)
+    /// <summary>How long a cancelled command (Ctrl+C, SIGINT, SIGTERM) has to save its state and return
+    /// before the process ends anyway: topk and train finish their batch and write their checkpoint.</summary>
+    public static readonly TimeSpan CancelGrace = TimeSpan.FromSeconds(30);
+
+    /// <summary>Runs one command line; output and error default to the process's console. Ctrl+C is
+    /// handled once, here, by System.CommandLine: it cancels the token every command's action receives
+    /// (as does <paramref name="cancellation"/>, which tests use to stand in for Ctrl+C).</summary>
+    public static int Run(string[] args, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellation = default)
     {
         error ??= Console.Error;
         var previousConsole = AnsiConsole.Console;
@@ -87,7 +93,11 @@ public static class CliApp
                 return 2;
             }
             using var claims = OutputGuard.Check(parse);
-            return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = output ?? Console.Out, Error = error });
+            var configuration = new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = CancelGrace, Output = output ?? Console.Out, Error = error,
+            };
+            return parse.InvokeAsync(configuration, cancellation).GetAwaiter().GetResult();
         }
         catch (Exception thrown)
         {
