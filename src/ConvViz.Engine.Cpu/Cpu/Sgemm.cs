@@ -14,7 +14,7 @@ namespace ConvViz.Engine.Backends.Cpu;
 /// Small-M products with a transposed B (fully connected layers) take a streaming dot-product
 /// path instead, because they are bound by reading B once from memory, not by arithmetic.
 /// </summary>
-public static unsafe class Sgemm
+internal static unsafe class Sgemm
 {
     // AVX-512 micro-tile: 14 rows x 32 columns = 28 zmm accumulators, plus 2 zmm for the B row
     // and 1 for the broadcast A element: 31 of the 32 zmm registers.

@@ -5,7 +5,7 @@ namespace ConvViz.Engine.Backends.Host;
 /// <summary>Zero-initialized native memory aligned to 64 bytes (one zmm register, one cache line),
 /// so the GC never moves it and vector loads never split a line. Rented from, and returned to, the
 /// backend's <see cref="HostMemoryPool"/>.</summary>
-public sealed unsafe class HostBuffer : DeviceBuffer
+internal sealed unsafe class HostBuffer : DeviceBuffer
 {
     private readonly HostMemoryPool pool;
     private readonly nuint bytes;

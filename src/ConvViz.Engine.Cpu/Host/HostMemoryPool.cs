@@ -8,7 +8,7 @@ namespace ConvViz.Engine.Backends.Host;
 /// touch, which measured 2-10x slower than the op itself for batch-8 activations. Thread-safe,
 /// because buffers may be released by the finalizer thread.
 /// </summary>
-public sealed unsafe class HostMemoryPool : IDisposable
+internal sealed unsafe class HostMemoryPool : IDisposable
 {
     /// <summary>Cached bytes above which freed blocks go back to the OS.</summary>
     public const long CapacityBytes = 1L << 30;

@@ -8,7 +8,7 @@ namespace ConvViz.Engine.Training;
 /// g = dL/dw + decay·w (weights only), v = momentum·v - lr·g, w = w + v.
 /// Runs on the parameters' backend through its element-wise ops, so it trains on every backend.
 /// </summary>
-public sealed class SgdMomentum : IDisposable
+internal sealed class SgdMomentum : IDisposable
 {
     private readonly Parameter[] parameters;
     private readonly Tensor[] velocities;

@@ -42,7 +42,7 @@ public sealed class Trainer : IDisposable
     }
 
     public TrainingOptions Options { get; }
-    public SgdMomentum Optimizer { get; }
+    internal SgdMomentum Optimizer { get; }
     public IReadOnlyList<EpochRecord> History => history;
     public int CompletedEpochs => history.Count;
 

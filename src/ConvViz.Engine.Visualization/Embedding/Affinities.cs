@@ -4,7 +4,7 @@ namespace ConvViz.Engine.Embedding;
 /// A sparse symmetric affinity matrix in compressed rows: row i's neighbours are
 /// Columns[RowStarts[i]..RowStarts[i + 1]) with joint probabilities Values (all of them sum to 1).
 /// </summary>
-public sealed record SparseAffinities(int[] RowStarts, int[] Columns, double[] Values)
+internal sealed record SparseAffinities(int[] RowStarts, int[] Columns, double[] Values)
 {
     public int Count => RowStarts.Length - 1;
 }
@@ -15,7 +15,7 @@ public sealed record SparseAffinities(int[] RowStarts, int[] Columns, double[] V
 /// (nats), then symmetrized p_ij = (p(j|i) + p(i|j)) / 2N. Exact: over all pairs (N x N dense).
 /// Sparse (van der Maaten 2014): over each point's ⌊3·perplexity⌋ nearest neighbours only.
 /// </summary>
-public static class Affinities
+internal static class Affinities
 {
     public const double EntropyTolerance = 1e-5;
     private const int MaxBisections = 200;

@@ -1,7 +1,7 @@
 namespace ConvViz.Engine.Embedding;
 
 /// <summary>Exact k-nearest-neighbour search by brute force (O(N²D), parallel over query points; ties go to the lower index).</summary>
-public static class NearestNeighbours
+internal static class NearestNeighbours
 {
     /// <summary>
     /// Each point's <paramref name="k"/> nearest other points among N x D row-major

@@ -6,7 +6,7 @@ namespace ConvViz.Engine.Embedding;
 /// points); queries only read it, so many threads may query at once. Points at the same position
 /// share one leaf.
 /// </summary>
-public sealed class QuadTree
+internal sealed class QuadTree
 {
     private const int MaxDepth = 48;
 

@@ -5,7 +5,7 @@ namespace ConvViz.Engine.Embedding;
 /// tridiagonal form, then implicit QR steps with Wilkinson shifts. Deterministic (no randomness,
 /// no threads); O(n³).
 /// </summary>
-public static class SymmetricEigen
+internal static class SymmetricEigen
 {
     private const int MaxStepsPerEigenvalue = 60;
 

@@ -6,7 +6,7 @@ namespace ConvViz.Engine.Embedding;
 /// Work is split by point; every sum over points is added in index order afterwards, so results
 /// do not depend on the number of threads.
 /// </summary>
-public abstract class TsneGradient(int count, int? threads)
+internal abstract class TsneGradient(int count, int? threads)
 {
     public int Count { get; } = count;
     protected ParallelOptions Parallelism { get; } = new() { MaxDegreeOfParallelism = threads ?? -1 };
@@ -26,7 +26,7 @@ public abstract class TsneGradient(int count, int? threads)
 }
 
 /// <summary>Exact gradient and KL over all N² pairs with dense P (for N up to a few thousand).</summary>
-public sealed class ExactTsneGradient : TsneGradient
+internal sealed class ExactTsneGradient : TsneGradient
 {
     private readonly double[] p;
     private readonly double[] kernel;
@@ -92,7 +92,7 @@ public sealed class ExactTsneGradient : TsneGradient
 /// repulsive part and Z from a quadtree with opening angle θ. Its KL is Σ over the sparse P's
 /// nonzeros of p_ij log(p_ij / q_ij) with the tree's estimate of Z; P's zeros add nothing.
 /// </summary>
-public sealed class BarnesHutTsneGradient : TsneGradient
+internal sealed class BarnesHutTsneGradient : TsneGradient
 {
     private readonly SparseAffinities p;
     private readonly double theta;

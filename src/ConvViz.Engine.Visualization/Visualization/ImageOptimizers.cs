@@ -8,7 +8,7 @@ public delegate double LossAndGradient(float[] x, float[] gradient);
 /// x -= lr · m̂ / (√v̂ + ε). Each coordinate moves by about lr per step whatever the gradient's
 /// scale, so lr is in the units of x.
 /// </summary>
-public sealed class Adam(int length, float learningRate, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
+internal sealed class Adam(int length, float learningRate, float beta1 = 0.9f, float beta2 = 0.999f, float epsilon = 1e-8f)
 {
     private readonly double[] m = new double[length], v = new double[length];
     private int steps;
@@ -29,10 +29,10 @@ public sealed class Adam(int length, float learningRate, float beta1 = 0.9f, flo
 }
 
 /// <summary>Why <see cref="Lbfgs.Minimize"/> returned.</summary>
-public enum LbfgsStop { Iterations, SmallGradient, NoDecrease }
+internal enum LbfgsStop { Iterations, SmallGradient, NoDecrease }
 
 /// <summary>How a minimization ended: accepted steps, objective evaluations, the reason and the final f.</summary>
-public sealed record LbfgsOutcome(int Steps, int Evaluations, LbfgsStop Reason, double Loss);
+internal sealed record LbfgsOutcome(int Steps, int Evaluations, LbfgsStop Reason, double Loss);
 
 /// <summary>
 /// Limited-memory BFGS: the two-loop recursion over the last <see cref="History"/> pairs
@@ -44,7 +44,7 @@ public sealed record LbfgsOutcome(int Steps, int Evaluations, LbfgsStop Reason, 
 /// direction restarts from steepest descent. The vectors are float (x is an image); the recursion's
 /// dot products run in double.
 /// </summary>
-public sealed record Lbfgs
+internal sealed record Lbfgs
 {
     public int History { get; init; } = 10;
     /// <summary>Armijo's sufficient-decrease constant.</summary>

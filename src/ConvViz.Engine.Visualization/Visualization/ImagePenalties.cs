@@ -5,7 +5,7 @@ namespace ConvViz.Engine.Visualization;
 /// are divided by the number of values C·H·W, as keras-vis does, so their weights (10 by default
 /// there) mean the same for any image size.
 /// </summary>
-public static class ImagePenalties
+internal static class ImagePenalties
 {
     /// <summary>Lp norm (Σ|u|^p)^(1/p) / (C·H·W); adds weight · its gradient to <paramref name="gradient"/>.</summary>
     public static double LpNorm(ReadOnlySpan<float> u, float p, float weight = 0, Span<float> gradient = default)

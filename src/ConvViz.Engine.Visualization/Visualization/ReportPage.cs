@@ -31,7 +31,7 @@ public sealed class ReportPage(string title)
         foreach (var (image, caption) in figures)
         {
             int width = Math.Max(image.Width, minimumWidth);
-            string data = Convert.ToBase64String(Png.Encode(image));
+            string data = Convert.ToBase64String(ImageFile.EncodePng(image));
             body.Append($"<figure><img src=\"data:image/png;base64,{data}\" width=\"{width}\" alt=\"{WebUtility.HtmlEncode(caption)}\">")
                 .Append($"<figcaption>{WebUtility.HtmlEncode(caption)}</figcaption></figure>\n");
         }
