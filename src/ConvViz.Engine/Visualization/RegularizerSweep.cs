@@ -63,7 +63,8 @@ public static class RegularizerSweep
     /// <summary>
     /// Runs <paramref name="count"/> settings drawn with <paramref name="sweepSeed"/> from <paramref name="baseOptions"/>
     /// for one target, each from the same start, and writes, best first, a grid of their best images, an HTML page
-    /// with each setting under its image, and a CSV table, named &lt;target&gt;&lt;settings&gt;-sweep&lt;count&gt;-sweepseed&lt;seed&gt;.
+    /// with each setting under its image, and a CSV table, named &lt;target&gt;&lt;settings&gt;-sweep&lt;count&gt;-sweepseed&lt;seed&gt;,
+    /// into the subfolder "sweep" of the outputs' folder.
     /// </summary>
     public static SweepResult Run(ModelBundle bundle, Target target, int preset, OptimizationOptions baseOptions, int count, int sweepSeed, float[]? start,
         RunOutputs outputs, IProgress<OptimizationRunProgress>? progress = null, CancellationToken cancellation = default)
@@ -87,6 +88,7 @@ public static class RegularizerSweep
         card.Parameters["sweep"] = count;
         card.Parameters["sweepSeed"] = sweepSeed;
 
+        outputs = outputs with { Folder = Path.Combine(outputs.Folder, "sweep") };
         var ranked = Ranking(results, baseOptions.Minimize).Select((i, rank) => new SweepEntry(rank + 1, draws[i], results[i])).ToArray();
         string stem = $"{RunOutputs.TargetStem(target)}{OptimizationRuns.SettingsStem(preset, baseOptions, p)}-sweep{count}-sweepseed{sweepSeed}";
         var images = ranked.Select(e => ImageTensors.ToImageCentered(e.Result.Best, p)).ToArray();

@@ -1,3 +1,4 @@
+using ConvViz.Engine.Backends;
 using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Layers;
