@@ -1,7 +1,6 @@
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Tensors;
-using ConvViz.Engine.Training;
 
 namespace ConvViz.Engine.Visualization;
 
@@ -75,7 +74,7 @@ public static class TargetSelection
     }
 
     /// <summary>The layer whose output holds the class logits: the last one before any softmax.</summary>
-    public static string LogitLayer(ModelBundle bundle) => Evaluator.LogitLayer(bundle.Network);
+    public static string LogitLayer(ModelBundle bundle) => bundle.Network.Layers.Last(l => l is not SoftmaxLayer).Name;
 
     /// <summary>Refuses <paramref name="what"/>, which needs class scores, on a model without a classifier.</summary>
     public static void RequireClasses(ModelBundle bundle, string what)
