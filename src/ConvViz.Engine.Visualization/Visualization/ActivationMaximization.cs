@@ -59,7 +59,7 @@ public sealed record OptimizationOptions
         2 => new() { Decay = 0.3f, BlurSigma = 0, BlurEvery = 0, NormPercentile = 20, ContributionPercentile = 0, Iterations = 750, Policy = StepPolicy.Constant, LearningRate = 100 },
         3 => new() { Decay = 1e-4f, BlurSigma = 1f, BlurEvery = 4, NormPercentile = 0, ContributionPercentile = 0, Iterations = 1000, Policy = StepPolicy.Constant, LearningRate = 100 },
         4 => new() { Decay = 0, BlurSigma = 0.5f, BlurEvery = 4, NormPercentile = 0, ContributionPercentile = 90, Iterations = 1000, Policy = StepPolicy.Progress, MaxLearningRate = 1e8f, DesiredProgress = 2 },
-        _ => throw new ArgumentException($"--preset {number} is unknown; the paper's Table 1 has presets 1 to 4"),
+        _ => throw new ArgumentOutOfRangeException("Preset", number, $"Preset {number} is unknown; the paper's Table 1 has presets 1 to 4"),
     };
 
     /// <summary>
@@ -84,20 +84,60 @@ public sealed record OptimizationOptions
 
     public void Validate()
     {
-        if (Iterations < 1) throw new ArgumentException($"--iterations {Iterations} must be at least 1");
-        if (!(NormPercentile is >= 0 and <= 100)) throw new ArgumentException($"--norm-percentile {NormPercentile} must be in 0..100");
-        if (!(ContributionPercentile is >= 0 and <= 100)) throw new ArgumentException($"--contribution-percentile {ContributionPercentile} must be in 0..100");
-        if (BlurEvery > 0 && !(BlurSigma > 0)) throw new ArgumentException($"--blur-sigma {BlurSigma} must be positive when blurring every {BlurEvery} iterations");
-        if (BlurEvery < 0) throw new ArgumentException($"--blur-every {BlurEvery} must be zero (never) or positive");
-        if (!(Decay is >= 0 and < 1)) throw new ArgumentException($"--decay {Decay} must be in [0, 1)");
-        if (!(LearningRate > 0) || !(MaxLearningRate > 0) || !(DesiredProgress > 0)) throw new ArgumentException("learning rates and the desired progress must be positive");
-        if (!(LpWeight >= 0)) throw new ArgumentException($"--lp-weight {LpWeight} must be zero (off) or positive");
-        if (!(LpPower >= 1)) throw new ArgumentException($"--lp-power {LpPower} must be at least 1");
-        if (!(TvWeight >= 0)) throw new ArgumentException($"--tv-weight {TvWeight} must be zero (off) or positive");
-        if (!(TvBeta > 0)) throw new ArgumentException($"--tv-beta {TvBeta} must be positive");
-        if (Jitter < 0) throw new ArgumentException($"--jitter {Jitter} must be zero (off) or a positive number of pixels");
-        if (!(ScaleJitter is >= 0 and < 0.5f)) throw new ArgumentException($"--scale-jitter {ScaleJitter} must be in [0, 0.5)");
-        if (!(RotateDegrees is >= 0 and <= 180)) throw new ArgumentException($"--rotate {RotateDegrees} must be in 0..180 degrees");
+        if (Iterations < 1) throw new ArgumentOutOfRangeException(nameof(Iterations), Iterations, $"{nameof(Iterations)} {Iterations} must be at least 1");
+        if (!(NormPercentile is >= 0 and <= 100))
+            throw new ArgumentOutOfRangeException(nameof(NormPercentile), NormPercentile, $"{nameof(NormPercentile)} {NormPercentile} must be in 0..100");
+        if (!(ContributionPercentile is >= 0 and <= 100))
+            throw new ArgumentOutOfRangeException(nameof(ContributionPercentile), ContributionPercentile, $"{nameof(ContributionPercentile)} {ContributionPercentile} must be in 0..100");
+        if (BlurEvery > 0 && !(BlurSigma > 0))
+            throw new ArgumentOutOfRangeException(nameof(BlurSigma), BlurSigma, $"{nameof(BlurSigma)} {BlurSigma} must be positive when blurring every {BlurEvery} iterations");
+        if (BlurEvery < 0) throw new ArgumentOutOfRangeException(nameof(BlurEvery), BlurEvery, $"{nameof(BlurEvery)} {BlurEvery} must be zero (never) or positive");
+        if (!(Decay is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(Decay), Decay, $"{nameof(Decay)} {Decay} must be in [0, 1)");
+        if (!(LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, $"{nameof(LearningRate)} {LearningRate} must be positive");
+        if (!(MaxLearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(MaxLearningRate), MaxLearningRate, $"{nameof(MaxLearningRate)} {MaxLearningRate} must be positive");
+        if (!(DesiredProgress > 0)) throw new ArgumentOutOfRangeException(nameof(DesiredProgress), DesiredProgress, $"{nameof(DesiredProgress)} {DesiredProgress} must be positive");
+        if (!(LpWeight >= 0)) throw new ArgumentOutOfRangeException(nameof(LpWeight), LpWeight, $"{nameof(LpWeight)} {LpWeight} must be zero (off) or positive");
+        if (!(LpPower >= 1)) throw new ArgumentOutOfRangeException(nameof(LpPower), LpPower, $"{nameof(LpPower)} {LpPower} must be at least 1");
+        if (!(TvWeight >= 0)) throw new ArgumentOutOfRangeException(nameof(TvWeight), TvWeight, $"{nameof(TvWeight)} {TvWeight} must be zero (off) or positive");
+        if (!(TvBeta > 0)) throw new ArgumentOutOfRangeException(nameof(TvBeta), TvBeta, $"{nameof(TvBeta)} {TvBeta} must be positive");
+        if (Jitter < 0) throw new ArgumentOutOfRangeException(nameof(Jitter), Jitter, $"{nameof(Jitter)} {Jitter} must be zero (off) or a positive number of pixels");
+        if (!(ScaleJitter is >= 0 and < 0.5f)) throw new ArgumentOutOfRangeException(nameof(ScaleJitter), ScaleJitter, $"{nameof(ScaleJitter)} {ScaleJitter} must be in [0, 0.5)");
+        if (!(RotateDegrees is >= 0 and <= 180))
+            throw new ArgumentOutOfRangeException(nameof(RotateDegrees), RotateDegrees, $"{nameof(RotateDegrees)} {RotateDegrees} must be in 0..180 degrees");
+    }
+
+    /// <summary>
+    /// The settings of these options that differ from <paramref name="reference"/> (the preset, adapted to the model),
+    /// as a file-name part such as "-it60-lr0.5" (empty when none differs): two runs into one folder with different
+    /// settings write different files. The seed is not listed; file names carry it on their own.
+    /// </summary>
+    public string DifferencesFrom(OptimizationOptions reference)
+    {
+        var parts = new List<string>();
+        void Add<T>(string key, T mine, T theirs) where T : IEquatable<T>
+        {
+            if (!mine.Equals(theirs)) parts.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"-{key}{mine}"));
+        }
+        Add("it", Iterations, reference.Iterations);
+        Add("policy", Policy.ToString(), reference.Policy.ToString());
+        Add("lr", LearningRate, reference.LearningRate);
+        Add("maxlr", MaxLearningRate, reference.MaxLearningRate);
+        Add("progress", DesiredProgress, reference.DesiredProgress);
+        Add("decay", Decay, reference.Decay);
+        Add("blur", BlurSigma, reference.BlurSigma);
+        Add("blurevery", BlurEvery, reference.BlurEvery);
+        Add("norm", NormPercentile, reference.NormPercentile);
+        Add("contribution", ContributionPercentile, reference.ContributionPercentile);
+        Add("lp", LpWeight, reference.LpWeight);
+        Add("lppower", LpPower, reference.LpPower);
+        Add("tv", TvWeight, reference.TvWeight);
+        Add("tvbeta", TvBeta, reference.TvBeta);
+        Add("jitter", Jitter, reference.Jitter);
+        Add("scalejitter", ScaleJitter, reference.ScaleJitter);
+        Add("rotate", RotateDegrees, reference.RotateDegrees);
+        Add("startstd", StartStd, reference.StartStd);
+        if (Minimize != reference.Minimize) parts.Add(Minimize ? "-minimize" : "-maximize");
+        return string.Concat(parts);
     }
 }
 
@@ -105,12 +145,19 @@ public sealed record OptimizationOptions
 public sealed record OptimizationResult(Target Target, float[] Last, float[] Best, float BestObjective, int BestIteration, float[]? Majority, int? MajorityIteration,
     IReadOnlyList<float> Objectives);
 
+/// <summary>After the forward of step <see cref="Iteration"/> (from 0) of <see cref="Iterations"/>: the target's value there.</summary>
+public readonly record struct OptimizeProgress(int Iteration, int Iterations, float Objective);
+
+/// <summary>After the forward of step <see cref="Iteration"/> (from 0) of <see cref="Iterations"/>: every item's objective, in target order.</summary>
+public readonly record struct OptimizeBatchProgress(int Iteration, int Iterations, IReadOnlyList<float> Objectives);
+
 public static class ActivationMaximization
 {
     /// <summary>Optimizes one target; the same as a batch of one.</summary>
     public static OptimizationResult Run(Network network, Preprocessing p, Target target, OptimizationOptions o, float[]? start = null,
-        Action<int, float>? onIteration = null, CancellationToken cancellation = default) =>
-        RunBatch(network, p, [target], o, start, onIteration is null ? null : (it, objectives) => onIteration(it, objectives[0]), cancellation)[0];
+        IProgress<OptimizeProgress>? progress = null, CancellationToken cancellation = default) =>
+        RunBatch(network, p, [target], o, start,
+            progress is null ? null : new ProgressRelay<OptimizeBatchProgress>(b => progress.Report(new OptimizeProgress(b.Iteration, b.Iterations, b.Objectives[0]))), cancellation)[0];
 
     /// <summary>
     /// Optimizes one image per target as one batch (one forward and one backward per step for all of
@@ -122,14 +169,14 @@ public static class ActivationMaximization
     /// small-contribution pixels, each per image.
     /// </summary>
     /// <param name="start">A start image as a model input (C, H, W); null for the mean plus noise.</param>
-    /// <param name="onIteration">Called after each forward with the iteration and every item's objective.</param>
+    /// <param name="progress">Told after each forward, on the calling thread.</param>
     public static IReadOnlyList<OptimizationResult> RunBatch(Network network, Preprocessing p, IReadOnlyList<Target> targets, OptimizationOptions o,
-        float[]? start = null, Action<int, float[]>? onIteration = null, CancellationToken cancellation = default)
+        float[]? start = null, IProgress<OptimizeBatchProgress>? progress = null, CancellationToken cancellation = default)
     {
         o.Validate();
-        if (targets.Count == 0) throw new ArgumentException("give at least one unit to optimize");
+        if (targets.Count == 0) throw new ArgumentException("give at least one unit to optimize", nameof(targets));
         string layer = targets[0].Layer;
-        if (targets.Any(t => t.Layer != layer)) throw new ArgumentException("the units of one batch must belong to one layer");
+        if (targets.Any(t => t.Layer != layer)) throw new ArgumentException("the units of one batch must belong to one layer", nameof(targets));
         int n = targets.Count, c = p.Channels, plane = p.Height * p.Width, size = c * plane;
         var wholeShape = network.OutputShape(layer, n);
         foreach (var target in targets) UnitIndex(wholeShape, target);
@@ -193,7 +240,7 @@ public static class ActivationMaximization
                 if (majority[i] is null && IsArgMax(output.AsSpan(i * perItem, perItem), unitIndex[i], layerShape, o.Minimize))
                     (majority[i], majorityIteration[i]) = (u.AsSpan(i * size, size).ToArray(), it);
             }
-            onIteration?.Invoke(it, current);
+            progress?.Report(new OptimizeBatchProgress(it, o.Iterations, (float[])current.Clone()));
             if (it == o.Iterations - 1) break;
 
             using var dx = network.Backward(pass, layer, seed)!;

@@ -28,17 +28,21 @@ public sealed record DreamOptions
 
     public void Validate()
     {
-        if (Octaves < 1) throw new ArgumentException($"--octaves {Octaves} must be at least 1");
-        if (!(OctaveScale > 1)) throw new ArgumentException($"--octave-scale {OctaveScale} must be greater than 1 (each octave is this much smaller than the next)");
-        if (Iterations < 1) throw new ArgumentException($"--iterations {Iterations} must be at least 1");
-        if (!(Step > 0)) throw new ArgumentException($"--step {Step} must be positive (the mean pixel change per iteration)");
-        if (Jitter < 0) throw new ArgumentException($"--jitter {Jitter} must be zero (no jitter) or a positive number of pixels");
+        if (Octaves < 1) throw new ArgumentOutOfRangeException(nameof(Octaves), Octaves, $"{nameof(Octaves)} {Octaves} must be at least 1");
+        if (!(OctaveScale > 1))
+            throw new ArgumentOutOfRangeException(nameof(OctaveScale), OctaveScale, $"{nameof(OctaveScale)} {OctaveScale} must be greater than 1 (each octave is this much smaller than the next)");
+        if (Iterations < 1) throw new ArgumentOutOfRangeException(nameof(Iterations), Iterations, $"{nameof(Iterations)} {Iterations} must be at least 1");
+        if (!(Step > 0)) throw new ArgumentOutOfRangeException(nameof(Step), Step, $"{nameof(Step)} {Step} must be positive (the mean pixel change per iteration)");
+        if (Jitter < 0) throw new ArgumentOutOfRangeException(nameof(Jitter), Jitter, $"{nameof(Jitter)} {Jitter} must be zero (no jitter) or a positive number of pixels");
     }
 }
 
 /// <summary>One octave: its size, the objective 0.5·Σa² (and the mean a²) at its start image and at
 /// its end, both without jitter, and its wall-clock time.</summary>
 public sealed record DreamOctave(int Height, int Width, double Before, double After, double MeanSquareBefore, double MeanSquareAfter, double Milliseconds);
+
+/// <summary>After step <see cref="Iteration"/> of octave <see cref="Octave"/> (both from 0): the objective 0.5·Σa² at the jittered image before the step.</summary>
+public readonly record struct DreamProgress(int Octave, int Octaves, int Iteration, int Iterations, double Objective);
 
 /// <summary>The dreamed image as a model input (C, H, W) at the model's size, and every octave, smallest first.</summary>
 public sealed record DreamResult(float[] Image, IReadOnlyList<DreamOctave> Octaves);
@@ -53,14 +57,14 @@ public sealed record DreamResult(float[] Image, IReadOnlyList<DreamOctave> Octav
 public static class DeepDream
 {
     /// <param name="start">The start image as a model input (C, H, W) at the model's size.</param>
-    /// <param name="onStep">(octave, iteration, objective at the jittered image before the step), all from 0.</param>
+    /// <param name="progress">Told after every step, on the calling thread.</param>
     public static DreamResult Run(Network network, Preprocessing p, string layer, DreamOptions o, float[] start,
-        Action<int, int, double>? onStep = null, CancellationToken cancellation = default)
+        IProgress<DreamProgress>? progress = null, CancellationToken cancellation = default)
     {
         Validate(network, p, layer, o);
         int channels = p.Channels;
         if (start.Length != channels * p.Height * p.Width)
-            throw new ArgumentException($"the start image has {start.Length} values, the model takes ({channels}, {p.Height}, {p.Width})");
+            throw new ArgumentException($"the start image has {start.Length} values, the model takes ({channels}, {p.Height}, {p.Width})", nameof(start));
         var sizes = OctaveSizes(p.Height, p.Width, o.Octaves, o.OctaveScale);
         int jitter = o.Jitter ?? DreamOptions.DefaultJitter(p);
         var random = new Random(o.Seed);
@@ -90,7 +94,7 @@ public static class DeepDream
                 var (objective, gradient) = ObjectiveAndGradient(network, layer, rolled, channels, height, width);
                 AscentStep(image, Roll(gradient, channels, height, width, -shiftX, -shiftY), p, o.Step);
                 p.ClampToPixelRange(image, height, width);
-                onStep?.Invoke(octave, iteration, objective.Half);
+                progress?.Report(new DreamProgress(octave, sizes.Count, iteration, o.Iterations, objective.Half));
             }
             var after = Objective(network, layer, image, channels, height, width);
             octaves.Add(new DreamOctave(height, width, before.Half, after.Half, before.MeanSquare, after.MeanSquare, clock.Elapsed.TotalMilliseconds));
@@ -116,7 +120,7 @@ public static class DeepDream
     public static string DefaultLayer(Network network)
     {
         var rectified = LayerRoles.RectifiedConvolutions(network);
-        if (rectified.Count == 0) throw new ArgumentException("the model has no convolution to dream with; give --layer");
+        if (rectified.Count == 0) throw new ArgumentException("the model has no convolution to dream with; give a Layer", "Layer");
         return rectified[Math.Min(2, rectified.Count - 1)];
     }
 
@@ -149,8 +153,8 @@ public static class DeepDream
         var modelOutput = network.OutputShape(layer, 1);
         if (o.Octaves == 1) return;
         if (modelOutput.Rank != 4)
-            throw new ArgumentException($"--octaves {o.Octaves}: layer '{layer}' has no spatial extent (its output is {modelOutput}), so it runs only at the model's " +
-                                        $"{p.Height}x{p.Width} size and cannot dream over smaller octaves; use --octaves 1 or a convolutional layer");
+            throw new ArgumentException($"Octaves {o.Octaves}: layer '{layer}' has no spatial extent (its output is {modelOutput}), so it runs only at the model's " +
+                                        $"{p.Height}x{p.Width} size and cannot dream over smaller octaves; use Octaves 1 or a convolutional layer", "Octaves");
         var (height, width) = OctaveSizes(p.Height, p.Width, o.Octaves, o.OctaveScale)[0];
         if (network.Accepts(layer, Shape.Nchw(1, p.Channels, height, width))) return;
         var (minHeight, minWidth) = SmallestInput(network, p, layer);
@@ -159,8 +163,8 @@ public static class DeepDream
             var (smallestHeight, smallestWidth) = OctaveSizes(p.Height, p.Width, n, o.OctaveScale)[0];
             return smallestHeight >= minHeight && smallestWidth >= minWidth;
         });
-        throw new ArgumentException($"--octaves {o.Octaves} makes the smallest octave {height}x{width}, too small for layer '{layer}' " +
-                                    $"(needs at least {minHeight}x{minWidth}); use at most {most} octave{(most == 1 ? "" : "s")} at --octave-scale {o.OctaveScale}");
+        throw new ArgumentException($"Octaves {o.Octaves} makes the smallest octave {height}x{width}, too small for layer '{layer}' " +
+                                    $"(needs at least {minHeight}x{minWidth}); use at most {most} octave{(most == 1 ? "" : "s")} at OctaveScale {o.OctaveScale}", "Octaves");
     }
 
     /// <summary>The smallest height (at the model's width) and width (at the model's height) the

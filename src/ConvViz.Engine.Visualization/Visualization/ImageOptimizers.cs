@@ -28,6 +28,9 @@ internal sealed class Adam(int length, float learningRate, float beta1 = 0.9f, f
     }
 }
 
+/// <summary>After the evaluation of accepted step <see cref="Step"/> (0: the start) of at most <see cref="Steps"/>: f there.</summary>
+public readonly record struct LbfgsProgress(int Step, int Steps, double Loss);
+
 /// <summary>Why <see cref="Lbfgs.Minimize"/> returned.</summary>
 internal enum LbfgsStop { Iterations, SmallGradient, NoDecrease }
 
@@ -56,18 +59,18 @@ internal sealed record Lbfgs
 
     /// <summary>
     /// Minimizes f from x (updated in place) for at most <paramref name="steps"/> accepted steps.
-    /// <paramref name="onStep"/>(k, f) runs after the start's evaluation (k = 0) and after each
+    /// <paramref name="progress"/> hears (k, f) after the start's evaluation (k = 0) and after each
     /// accepted step k, right after the evaluation of the accepted point: a caller that keeps
     /// by-products of the latest evaluation (e.g. loss terms) sees those of x at that moment.
     /// </summary>
-    public LbfgsOutcome Minimize(float[] x, LossAndGradient f, int steps, Action<int, double>? onStep = null, CancellationToken cancellation = default)
+    public LbfgsOutcome Minimize(float[] x, LossAndGradient f, int steps, IProgress<LbfgsProgress>? progress = null, CancellationToken cancellation = default)
     {
-        if (History < 1) throw new ArgumentException($"L-BFGS history {History} must be at least 1");
+        if (History < 1) throw new ArgumentOutOfRangeException(nameof(History), History, $"{nameof(History)} {History} must be at least 1");
         int n = x.Length;
         var g = new float[n];
         double loss = f(x, g);
         int evaluations = 1;
-        onStep?.Invoke(0, loss);
+        progress?.Report(new LbfgsProgress(0, steps, loss));
         var pairs = new LinkedList<(float[] S, float[] Y, double Rho)>();
         var direction = new float[n];
         var trial = new float[n];
@@ -113,7 +116,7 @@ internal sealed record Lbfgs
             trial.CopyTo(x, 0);
             (g, trialGradient) = (trialGradient, g);
             loss = trialLoss;
-            onStep?.Invoke(k, loss);
+            progress?.Report(new LbfgsProgress(k, steps, loss));
         }
         return new(steps, evaluations, LbfgsStop.Iterations, loss);
     }

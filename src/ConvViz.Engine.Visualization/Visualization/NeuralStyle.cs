@@ -48,15 +48,19 @@ public sealed record StyleOptions
 
     public void Validate()
     {
-        if (!(ContentWeight >= 0) || float.IsInfinity(ContentWeight)) throw new ArgumentException($"--content-weight {ContentWeight} must be a finite number, zero or positive");
-        if (!(StyleWeight >= 0) || float.IsInfinity(StyleWeight)) throw new ArgumentException($"--style-weight {StyleWeight} must be a finite number, zero or positive");
-        if (!(TvWeight >= 0) || float.IsInfinity(TvWeight)) throw new ArgumentException($"--tv-weight {TvWeight} must be a finite number, zero or positive");
-        if (Iterations < 1) throw new ArgumentException($"--iterations {Iterations} must be at least 1");
-        if (!(LearningRate > 0) || float.IsInfinity(LearningRate)) throw new ArgumentException($"--lr {LearningRate} must be a positive number (model input units per Adam step)");
-        if (History < 1) throw new ArgumentException($"--history {History} must be at least 1");
-        if (StyleLayers is { Count: 0 }) throw new ArgumentException("--style-layers is empty; give at least one layer, e.g. relu1,relu2");
+        if (!(ContentWeight >= 0) || float.IsInfinity(ContentWeight))
+            throw new ArgumentOutOfRangeException(nameof(ContentWeight), ContentWeight, $"{nameof(ContentWeight)} {ContentWeight} must be a finite number, zero or positive");
+        if (!(StyleWeight >= 0) || float.IsInfinity(StyleWeight))
+            throw new ArgumentOutOfRangeException(nameof(StyleWeight), StyleWeight, $"{nameof(StyleWeight)} {StyleWeight} must be a finite number, zero or positive");
+        if (!(TvWeight >= 0) || float.IsInfinity(TvWeight))
+            throw new ArgumentOutOfRangeException(nameof(TvWeight), TvWeight, $"{nameof(TvWeight)} {TvWeight} must be a finite number, zero or positive");
+        if (Iterations < 1) throw new ArgumentOutOfRangeException(nameof(Iterations), Iterations, $"{nameof(Iterations)} {Iterations} must be at least 1");
+        if (!(LearningRate > 0) || float.IsInfinity(LearningRate))
+            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, $"{nameof(LearningRate)} {LearningRate} must be a positive number (model input units per Adam step)");
+        if (History < 1) throw new ArgumentOutOfRangeException(nameof(History), History, $"{nameof(History)} {History} must be at least 1");
+        if (StyleLayers is { Count: 0 }) throw new ArgumentException($"{nameof(StyleLayers)} is empty; give at least one layer, e.g. relu1,relu2", nameof(StyleLayers));
         if (StyleLayers is not null && StyleLayers.Distinct().Count() != StyleLayers.Count)
-            throw new ArgumentException($"--style-layers {string.Join(",", StyleLayers)} names a layer twice");
+            throw new ArgumentException($"{nameof(StyleLayers)} {string.Join(",", StyleLayers)} names a layer twice", nameof(StyleLayers));
     }
 
     /// <summary>These options with the default layers filled in for <paramref name="network"/>, after checking that
@@ -66,29 +70,33 @@ public sealed record StyleOptions
         Validate();
         var rectified = LayerRoles.RectifiedConvolutions(network);
         string content = ContentLayer ?? (rectified.Count > 0 ? rectified[Math.Min(3, rectified.Count - 1)]
-            : throw new ArgumentException("the model has no conv layer; give --content-layer and --style-layers"));
+            : throw new ArgumentException($"the model has no conv layer; give {nameof(ContentLayer)} and {nameof(StyleLayers)}", nameof(ContentLayer)));
         var style = StyleLayers ?? rectified.ToArray();
-        Require("--content-layer", content, network);
+        Require(nameof(ContentLayer), content, network);
         foreach (string layer in style)
         {
-            Require("--style-layers", layer, network);
+            Require(nameof(StyleLayers), layer, network);
             var shape = network.OutputShape(layer, 1);
             if (shape.Rank != 4)
-                throw new ArgumentException($"--style-layers {layer}: Gram matrices need feature maps (C, H, W), but '{layer}' outputs {shape}; choose conv-stage layers, e.g. {string.Join(",", rectified)}");
+                throw new ArgumentException($"{nameof(StyleLayers)} {layer}: Gram matrices need feature maps (C, H, W), but '{layer}' outputs {shape}; " +
+                                            $"choose conv-stage layers, e.g. {string.Join(",", rectified)}", nameof(StyleLayers));
         }
         return this with { ContentLayer = content, StyleLayers = style.ToArray() };
     }
 
-    private static void Require(string option, string layer, Network network)
+    private static void Require(string parameter, string layer, Network network)
     {
         try { network.IndexOf(layer); }
-        catch (ArgumentException e) { throw new ArgumentException($"{option} {layer}: {e.Message}"); }
+        catch (ArgumentException e) { throw new ArgumentException($"{parameter} {layer}: {e.Message}", parameter); }
     }
 }
 
 /// <summary>The stylized image as a model input (C, H, W), clipped to the valid pixel range; the losses at each
 /// iteration (0 = the start, k = after step k) and of the returned image; how many evaluations it took.</summary>
 public sealed record StyleResult(float[] Image, StyleOptions Options, IReadOnlyList<StyleLosses> Losses, StyleLosses Final, int Evaluations, string Stop);
+
+/// <summary>After iteration <see cref="Iteration"/> of <see cref="Iterations"/> (0 = the start, k = after step k): the losses there.</summary>
+public readonly record struct StyleProgress(int Iteration, int Iterations, StyleLosses Losses);
 
 public static class NeuralStyle
 {
@@ -104,7 +112,7 @@ public static class NeuralStyle
     /// <param name="content">The content image as a model input (C, H, W).</param>
     /// <param name="style">The style image as a model input (C, H, W).</param>
     public static StyleResult Run(Network network, Preprocessing p, float[] content, float[] style, StyleOptions options,
-        Action<int, StyleLosses>? onIteration = null, CancellationToken cancellation = default)
+        IProgress<StyleProgress>? progress = null, CancellationToken cancellation = default)
     {
         options = options.Resolve(network);
         using var objective = new StyleObjective(network, p, content, style, options);
@@ -114,7 +122,7 @@ public static class NeuralStyle
         void Record(int iteration)
         {
             losses.Add(objective.Latest);
-            onIteration?.Invoke(iteration, objective.Latest);
+            progress?.Report(new StyleProgress(iteration, options.Iterations, objective.Latest));
         }
 
         int evaluations;
@@ -146,7 +154,7 @@ public static class NeuralStyle
                     if (clipped[i] != x[i]) g[i] = 0;
                 return loss;
             }
-            var outcome = new Lbfgs { History = options.History }.Minimize(image, Clipped, options.Iterations, (k, _) => Record(k), cancellation);
+            var outcome = new Lbfgs { History = options.History }.Minimize(image, Clipped, options.Iterations, new ProgressRelay<LbfgsProgress>(s => Record(s.Step)), cancellation);
             p.ClampToPixelRange(image);
             (evaluations, stop) = (outcome.Evaluations, outcome.Reason.ToString().ToLowerInvariant());
         }

@@ -12,22 +12,26 @@ public sealed record OcclusionMap(float[] Values, int Rows, int Cols, float Base
 /// class's probability (softmax of the logits) or a unit's activation (at its position, or summed
 /// over its channel). Where the value drops, the network was looking.
 /// </summary>
+/// <summary>After a batch: <see cref="Done"/> of <see cref="Total"/> patch positions evaluated.</summary>
+public readonly record struct OcclusionProgress(int Done, int Total);
+
 public static class Occlusion
 {
     /// <summary>A seventh of the input's shorter side: the default patch.</summary>
     public static int DefaultPatch(int height, int width) => Math.Max(1, (int)Math.Round(Math.Min(height, width) / 7.0));
 
     /// <param name="fill">The patch's value in input space, one per input channel.</param>
-    /// <param name="onBatch">Called with (positions done, positions in all).</param>
+    /// <param name="progress">Told after every batch, on the calling thread.</param>
     public static OcclusionMap Compute(Network network, Tensor input, Target target, bool isClass, int patch, int stride, float[] fill,
-        int batchSize = 32, Action<int, int>? onBatch = null, CancellationToken cancellation = default)
+        int batchSize = 32, IProgress<OcclusionProgress>? progress = null, CancellationToken cancellation = default)
     {
         var sample = network.SampleShape;
         int channels = sample[0], height = sample[1], width = sample[2], plane = height * width;
-        if (patch < 1 || patch > Math.Min(height, width)) throw new ArgumentException($"--patch {patch} must be between 1 and the input size {Math.Min(height, width)}");
-        if (stride < 1) throw new ArgumentException($"--stride {stride} must be at least 1");
-        if (fill.Length != channels) throw new ArgumentException($"{fill.Length} fill values for {channels} input channels");
-        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        if (patch < 1 || patch > Math.Min(height, width))
+            throw new ArgumentOutOfRangeException("Patch", patch, $"Patch {patch} must be between 1 and the input size {Math.Min(height, width)}");
+        if (stride < 1) throw new ArgumentOutOfRangeException("Stride", stride, $"Stride {stride} must be at least 1");
+        if (fill.Length != channels) throw new ArgumentException($"{fill.Length} fill values for {channels} input channels", nameof(fill));
+        if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         var backend = input.Backend;
         var original = backend.Download(input).AsSpan(0, channels * plane).ToArray();
         var tops = Positions(height, patch, stride);
@@ -51,7 +55,7 @@ public static class Occlusion
                 batch[b] = copy;
             }
             Values(network, backend, batch, target, isClass).CopyTo(values, start);
-            onBatch?.Invoke(start + n, total);
+            progress?.Report(new OcclusionProgress(start + n, total));
         }
         return new OcclusionMap(values, tops.Length, lefts.Length, baseline, tops, lefts, patch);
     }
