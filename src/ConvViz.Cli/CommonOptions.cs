@@ -22,11 +22,45 @@ public static class CommonOptions
         DefaultValueFactory = _ => "cpu",
     };
 
-    public static Option<string> Input() => new("--input")
+    /// <summary>The largest --sample number: far above any bundle's sample count (Fashion-MNIST's test split has 10,000).</summary>
+    public const int MaxSample = 1_000_000;
+
+    /// <summary>
+    /// The input of a command: --input FILE or --sample N, never both; one of them is required unless
+    /// <paramref name="required"/> is false (the command then has a default input of its own).
+    /// Add it to a command like an option; <see cref="GetValue"/> reads it.
+    /// </summary>
+    public static InputOptions Input(bool required = true, string description =
+        "Input: an image (PNG, JPEG, PGM/PPM), preprocessed as the model's metadata says; or a float32 .npy of shape (1, C, H, W) or (C, H, W), used exactly as given") =>
+        new(new Option<string>("--input") { Description = $"{description} (or --sample N)" }, Sample(), required);
+
+    /// <summary>--sample N: sample N (from 0) of the model's bundle.</summary>
+    public static Option<int?> Sample() => new Option<int?>("--sample")
     {
-        Description = "Input: an image (PNG, JPEG, PGM/PPM), preprocessed as the model's metadata says; or a float32 .npy of shape (1, C, H, W) or (C, H, W), used exactly as given",
-        Required = true,
-    };
+        Description = "Use the model's bundled sample N (from 0) as the input, instead of --input: the images of its samples/ folder " +
+                      "(fashion-alexnet's t10k IDX files, resnet18-imagenet's photos)",
+    }.InRange(0, MaxSample);
+
+    /// <summary>Adds --input and --sample to <paramref name="command"/>, with the rule that one (and only one) is given.</summary>
+    public static void Add(this Command command, InputOptions input)
+    {
+        command.Options.Add(input.File);
+        command.Options.Add(input.Sample);
+        command.Validators.Add(result =>
+        {
+            bool file = result.GetResult(input.File) is not null, sample = result.GetResult(input.Sample) is not null;
+            if (file && sample)
+                result.AddError($"{input.File.Name} {result.GetValue(input.File)} and {input.Sample.Name} {result.GetValue(input.Sample)} name two inputs; give one");
+            else if (!file && !sample && input.Required)
+                result.AddError($"{input.File.Name} FILE (an image or a .npy) or {input.Sample.Name} N (one of the model's bundled samples) is required");
+        });
+    }
+
+    /// <summary>The input the command line gave, or null when it gave none.</summary>
+    public static InputSource? GetValue(this ParseResult result, InputOptions input) =>
+        result.GetValue(input.File) is { } file ? new InputSource(file, null)
+        : result.GetValue(input.Sample) is { } sample ? new InputSource(null, sample)
+        : null;
 
     public static Option<int?> Device() => new Option<int?>("--device")
     {
@@ -65,3 +99,6 @@ public static class CommonOptions
 
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces on errors", Recursive = true };
 }
+
+/// <summary>A command's --input and --sample options (see <see cref="CommonOptions.Input"/>).</summary>
+public sealed record InputOptions(Option<string> File, Option<int?> Sample, bool Required);

@@ -45,7 +45,7 @@ public static class AttributionCommand
         return command;
     }
 
-    private static void Execute(string method, ReluRule rule, string modelName, string inputPath, string? layerName, string? unitText, int? classIndex,
+    private static void Execute(string method, ReluRule rule, string modelName, InputSource inputPath, string? layerName, string? unitText, int? classIndex,
         string? rawPath, float? blurSigma, Colormap colormap, string outFolder, string backendName, int? device)
     {
         RefuseClassWithUnit(classIndex, layerName, unitText);

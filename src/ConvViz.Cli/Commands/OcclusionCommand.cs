@@ -39,7 +39,7 @@ public static class OcclusionCommand
         return command;
     }
 
-    private static void Execute(string modelName, string inputPath, string? layerName, string? unitText, int? classIndex, int? patchSize, int? strideSize,
+    private static void Execute(string modelName, InputSource inputPath, string? layerName, string? unitText, int? classIndex, int? patchSize, int? strideSize,
         float? fillPixel, int batch, Colormap colormap, string outFolder, string backendName, int? device)
     {
         AttributionCommand.RefuseClassWithUnit(classIndex, layerName, unitText);
