@@ -90,12 +90,14 @@ public static class CommonOptions
         DefaultValueFactory = _ => fallback,
     }.NamesOnly();
 
-    public static readonly Option<long?> MaxImagePixels = new("--max-image-pixels")
+    /// <summary>The largest --max-image-pixels: 2^40 pixels, a terabyte even in gray, beyond any memory.</summary>
+    public const long MaxImagePixelsLimit = 1L << 40;
+
+    public static readonly Option<long?> MaxImagePixels = new Option<long?>("--max-image-pixels")
     {
         Description = $"Largest image (width x height) to decode or resize to, checked before decoding (default {ConvViz.Engine.Imaging.ImageLimits.DefaultMaxPixels:N0})",
         Recursive = true,
-        Validators = { result => { if (result.GetValueOrDefault<long?>() is < 1) result.AddError("--max-image-pixels must be at least 1"); } },
-    };
+    }.InRange(1, MaxImagePixelsLimit);
 
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces on errors", Recursive = true };
 }
