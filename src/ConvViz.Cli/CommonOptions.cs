@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 
 namespace ConvViz.Cli;
 
@@ -48,10 +49,12 @@ public static class CommonOptions
         command.Options.Add(input.Sample);
         command.Validators.Add(result =>
         {
-            bool file = result.GetResult(input.File) is not null, sample = result.GetResult(input.Sample) is not null;
-            if (file && sample)
-                result.AddError($"{input.File.Name} {result.GetValue(input.File)} and {input.Sample.Name} {result.GetValue(input.Sample)} name two inputs; give one");
-            else if (!file && !sample && input.Required)
+            // The values as typed: a value its own option refuses has no parsed value to read here.
+            var (file, sample) = (result.GetResult(input.File), result.GetResult(input.Sample));
+            static string Typed(OptionResult option) => string.Join(" ", option.Tokens.Select(t => t.Value));
+            if (file is not null && sample is not null)
+                result.AddError($"{input.File.Name} {Typed(file)} and {input.Sample.Name} {Typed(sample)} name two inputs; give one");
+            else if (file is null && sample is null && input.Required)
                 result.AddError($"{input.File.Name} FILE (an image or a .npy) or {input.Sample.Name} N (one of the model's bundled samples) is required");
         });
     }
