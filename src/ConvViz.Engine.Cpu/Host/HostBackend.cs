@@ -23,11 +23,11 @@ public abstract class HostBackend : Backend
     protected override bool AllFiniteCore(Tensor tensor) => System.Numerics.Tensors.TensorPrimitives.IsFiniteAll<float>(F(tensor));
 
     /// <summary>The float elements of a tensor (views included, as their own shape's length).</summary>
-    protected static Span<float> F(Tensor t) => ((HostBuffer)t.Buffer).FloatSpan[..t.ElementCount];
+    protected static Span<float> F(Tensor t) => ((HostBuffer)BufferOf(t)).FloatSpan[..t.ElementCount];
 
-    protected static Span<int> I(Tensor t) => ((HostBuffer)t.Buffer).IntSpan[..t.ElementCount];
+    protected static Span<int> I(Tensor t) => ((HostBuffer)BufferOf(t)).IntSpan[..t.ElementCount];
 
-    protected static unsafe float* P(Tensor t) => ((HostBuffer)t.Buffer).Floats;
+    protected static unsafe float* P(Tensor t) => ((HostBuffer)BufferOf(t)).Floats;
 
-    protected static unsafe int* PI(Tensor t) => ((HostBuffer)t.Buffer).Ints;
+    protected static unsafe int* PI(Tensor t) => ((HostBuffer)BufferOf(t)).Ints;
 }

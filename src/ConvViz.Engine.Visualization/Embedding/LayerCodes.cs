@@ -1,7 +1,6 @@
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
-using ConvViz.Engine.Training;
 
 namespace ConvViz.Engine.Embedding;
 

@@ -1,6 +1,6 @@
 using ConvViz.Engine.Backends;
 
-namespace ConvViz.Engine.Training;
+namespace ConvViz.Engine.Data;
 
 /// <summary>
 /// Random shifts (zero fill) and left-right mirroring of a gray image. The draw for an image is a

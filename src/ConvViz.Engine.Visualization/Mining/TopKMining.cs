@@ -5,7 +5,6 @@ using ConvViz.Engine.IO;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
-using ConvViz.Engine.Training;
 
 namespace ConvViz.Engine.Mining;
 

@@ -1,9 +1,8 @@
-using ConvViz.Engine.Data;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
 
-namespace ConvViz.Engine.Training;
+namespace ConvViz.Engine.Data;
 
 /// <summary>One batch of <see cref="ImageBatches.Forward"/>: positions Start..Start+Count-1 of the
 /// image list, their labels, and the forward pass (valid until the next batch).</summary>
