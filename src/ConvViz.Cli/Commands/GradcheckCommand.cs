@@ -20,7 +20,7 @@ public static class GradcheckCommand
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var layer = new Option<string?>("--layer") { Description = "Layer whose output defines the objective (default: the last)" };
-        var input = new Option<string?>("--input") { Description = "Input .npy (default: uniform random in [-1, 1])" };
+        var input = CommonOptions.Input(required: false, "Input: an image or a float32 .npy (default: uniform random in [-1, 1])");
         var points = new Option<int>("--points") { Description = "Coordinates checked per tensor", DefaultValueFactory = _ => 3 }.InRange(1, 100);
         var step = new Option<float>("--step") { Description = "Finite-difference step h", DefaultValueFactory = _ => 1e-2f }.Positive(1);
         var seed = new Option<int>("--seed") { Description = "Seed of the input, r, the coordinates and a built-in model's weights", DefaultValueFactory = _ => 0 }.Seed();
@@ -31,7 +31,7 @@ public static class GradcheckCommand
         return command;
     }
 
-    private static void Execute(string modelName, string backendName, int? device, string? layerName, string? inputPath, int points, float step, int seed)
+    private static void Execute(string modelName, string backendName, int? device, string? layerName, InputSource? inputPath, int points, float step, int seed)
     {
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend, seed);
