@@ -94,7 +94,7 @@ public static class AttributionCommand
     {
         var network = bundle.Network;
         if (classIndex is not null || (unitText is null && layerName is null))
-            ModelCatalog.RequireClasses(bundle, classIndex is { } c ? $"--class {c}" : "the default target (the top class)");
+            ClassScores.Require(bundle, classIndex is { } c ? $"--class {c}" : "the default target (the top class)");
         string logits = Inputs.LogitLayer(bundle);
         if (classIndex is { } k)
         {

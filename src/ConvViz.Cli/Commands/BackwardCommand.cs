@@ -44,7 +44,7 @@ public static class BackwardCommand
         (int Channel, int? Y, int? X) target;
         if (classIndex is { } k)
         {
-            ModelCatalog.RequireClasses(bundle, $"--class {k}");
+            ClassScores.Require(bundle, $"--class {k}");
             from = layerName ?? Inputs.LogitLayer(bundle);
             if (k < 0 || k >= bundle.Classes.Count) throw new UserError($"--class {k} is outside the model's {bundle.Classes.Count} classes (0 to {bundle.Classes.Count - 1})");
             target = (k, null, null);

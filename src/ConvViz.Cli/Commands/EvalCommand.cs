@@ -39,7 +39,7 @@ public static class EvalCommand
             throw new UserError($"--split '{split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(modelName, backend);
-        ModelCatalog.RequireClasses(bundle, "eval (accuracy over labelled images)", "evaluate a model with a classifier; for this one, topk and tsne show what its units and codes respond to");
+        ClassScores.Require(bundle, "eval (accuracy over labelled images)", "evaluate a model with a classifier; for this one, topk and tsne show what its units and codes respond to");
         dataFolder ??= DataSets.DefaultFor(bundle, "evaluating");
         var images = DataSets.Load(dataFolder, split, limit);
         ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count);

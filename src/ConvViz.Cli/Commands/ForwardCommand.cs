@@ -30,7 +30,7 @@ public static class ForwardCommand
         using var bundle = ModelCatalog.Open(modelName, backend);
         // Without classes, forward is still how to dump every layer's output; its class table is what needs them.
         if (dump is null)
-            ModelCatalog.RequireClasses(bundle, "forward's table of top classes", "give --dump DIR to write every layer's output, or see the units with activations");
+            ClassScores.Require(bundle, "forward's table of top classes", "give --dump DIR to write every layer's output, or see the units with activations");
         foreach (var note in bundle.Notes) AnsiConsole.MarkupLine($"note: {Markup.Escape(note)}");
         using var x = Inputs.Load(inputPath, bundle, backend);
 

@@ -43,7 +43,7 @@ public static class GradCamCommand
         var network = bundle.Network;
         string layer = layerName ?? DefaultLayer(bundle);
         network.IndexOf(layer);
-        ModelCatalog.RequireClasses(bundle, "gradcam (it has no unit form)",
+        ClassScores.Require(bundle, "gradcam (it has no unit form)",
             "for a unit use saliency, deconv, guided or occlusion with --layer L --unit C, or report, whose strongest-unit views include Grad-CAM");
         var target = AttributionCommand.ResolveTarget(bundle, x, null, null, classIndex);
         var p = bundle.Preprocessing;

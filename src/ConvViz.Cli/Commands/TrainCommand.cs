@@ -151,7 +151,7 @@ public static class TrainCommand
         var bundle = s.Model is null ? null : ModelCatalog.Open(s.Model, backend);
         try
         {
-            if (bundle is not null) ModelCatalog.RequireClasses(bundle, "train (it fits class scores to labels)", "start from a model with a classifier, or leave --model out for a fresh fashion-alexnet");
+            if (bundle is not null) ClassScores.Require(bundle, "train (it fits class scores to labels)", "start from a model with a classifier, or leave --model out for a fresh fashion-alexnet");
             var classes = DataSets.Classes(s.Data, s.ClassesFile, train, bundle?.Classes);
             bundle ??= new ModelBundle(FashionAlexNet.Name, FashionAlexNet.Create(backend, s.Options.Seed, classes.Count), FashionAlexNet.Preprocessing, classes, []);
             int outputs = bundle.Network.OutputShape(bundle.Network.Layers[^1].Name, 1).SampleSize;
