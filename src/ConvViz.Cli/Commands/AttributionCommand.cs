@@ -105,7 +105,7 @@ public static class AttributionCommand
         {
             using var pass = network.Forward(x, logits);
             var scores = x.Backend.Download(pass.Last);
-            return new Target(logits, Top.Classes(scores, areProbabilities: false, 1)[0].Index);
+            return new Target(logits, ClassPredictions.Top(scores, areProbabilities: false, 1)[0].Index);
         }
         string layer = layerName ?? network.Layers.LastOrDefault(l => l is Conv2dLayer)?.Name ?? throw new UserError("the model has no conv layer; give --layer");
         network.IndexOf(layer);

@@ -96,7 +96,7 @@ public static class ReportCommand
 
         page.Heading(name);
         page.Figures([(seen, "The input as the model sees it (after resizing, cropping and channel conversion).")]);
-        var top = bundle.HasClasses ? Top.Classes(backend.Download(pass.Last), network.Layers[^1] is SoftmaxLayer, 5) : null;
+        var top = bundle.HasClasses ? ClassPredictions.Top(network, backend.Download(pass.Last), 5) : null;
         if (top is not null)
             page.Table(["#", "class", "name", "probability"], top.Select((t, r) => new[] { (r + 1).ToString(), t.Index.ToString(), bundle.Classes[t.Index], t.Probability.ToString("F4") }));
 
