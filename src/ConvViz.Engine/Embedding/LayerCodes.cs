@@ -18,7 +18,7 @@ public static class LayerCodes
     public static Codes Extract(Network network, Preprocessing preprocessing, LabeledImages data, string layer,
         int batchSize = 200, Action<int>? onBatch = null, CancellationToken cancellation = default)
     {
-        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         if (data.Count == 0) throw new ArgumentException($"{data.Source} holds no images");
         network.IndexOf(layer);
         int dimensions = network.OutputShape(layer, 1).SampleSize;

@@ -51,7 +51,7 @@ public sealed class TopKState
     {
         void Check(string what, string mine, string theirs)
         {
-            if (mine != theirs) throw new ArgumentException($"the interrupted top-k run used {what} {mine}, this one asks for {theirs}; resume with the same settings or use another --out");
+            if (mine != theirs) throw new ArgumentException($"the interrupted top-k run used {what} {mine}, this one asks for {theirs}; resume with the same settings or write to another folder");
         }
         Check("model", Model, other.Model);
         Check("data", Data, other.Data);
@@ -101,12 +101,12 @@ public static class TopKMining
 
     private static void Validate(Network network, LabeledImages data, TopKState state, int batchSize)
     {
-        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         if (state.Images < 1) throw new ArgumentException($"{data.Source} holds no images; top-k needs at least one");
         if (state.Images > data.Count) throw new ArgumentException($"the run covers {state.Images} images but {data.Source} holds {data.Count}");
-        if (state.K > state.Images) throw new ArgumentException($"--k {state.K} is more than the {state.Images} images of the data set; use at most --k {state.Images}");
-        if (state.Layers.Length == 0) throw new ArgumentException("give at least one --layer");
-        if (state.Layers.Distinct().Count() != state.Layers.Length) throw new ArgumentException($"--layer {string.Join(",", state.Layers)} names a layer twice");
+        if (state.K > state.Images) throw new ArgumentOutOfRangeException("K", state.K, $"K {state.K} is more than the {state.Images} images of the data set; use at most K {state.Images}");
+        if (state.Layers.Length == 0) throw new ArgumentException("Layers names no layer; give at least one", "Layers");
+        if (state.Layers.Distinct().Count() != state.Layers.Length) throw new ArgumentException($"Layers {string.Join(",", state.Layers)} names a layer twice", "Layers");
         foreach (var layer in state.Layers)
         {
             var shape = network.OutputShape(layer, 1);

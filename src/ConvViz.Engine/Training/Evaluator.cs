@@ -29,7 +29,7 @@ public static class Evaluator
     public static EvaluationResult Evaluate(Network network, Preprocessing preprocessing, LabeledImages data, int classCount,
         int batchSize = 200, Action<int>? onBatch = null, CancellationToken cancellation = default)
     {
-        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         ImageBatches.CheckFits(network, preprocessing, data, classCount);
         string logits = LogitLayer(network);
         var backend = network.Parameters.First().Value.Backend;

@@ -54,7 +54,7 @@ public sealed class Trainer : IDisposable
     {
         ImageBatches.CheckFits(network, preprocessing, data, classCount);
         if (CompletedEpochs >= Options.Epochs)
-            throw new InvalidOperationException($"all {Options.Epochs} epochs are done; raise --epochs to train further");
+            throw new InvalidOperationException($"all {Options.Epochs} epochs are done; raise Epochs to train further");
         int epoch = CompletedEpochs;
         var backend = network.Parameters.First().Value.Backend;
         var order = Permutation(data.Count, DropoutMask.Hash((uint)Options.Seed, (uint)epoch));
@@ -75,7 +75,7 @@ public sealed class Trainer : IDisposable
             rate = Options.LearningRateAt(epoch + (double)b / batches);
             var (loss, hits) = Step(backend, x.AsSpan(0, n * data.BytesPerImage), labels.AsSpan(0, n), rate);
             if (!double.IsFinite(loss))
-                throw new InvalidOperationException($"training diverged in epoch {epoch + 1}, batch {b + 1}: the loss is {loss}; lower --lr (now {Options.LearningRate})");
+                throw new InvalidOperationException($"training diverged in epoch {epoch + 1}, batch {b + 1}: the loss is {loss}; lower LearningRate (now {Options.LearningRate})");
             lossSum += loss;
             correct += hits;
             seen += n;

@@ -21,7 +21,7 @@ public sealed class GradientCheckVerdictTests
     }
 
     /// <summary>J(v) = relu(v) at v = 0.004 with h = 0.01: the step crosses the switch, the central difference
-    /// is 0.7, not the derivative 1, and the half-step slopes (0, 0.2, 1, 1) say why: a kink, which passes.</summary>
+    /// is 0.7, not the derivative 1, and the half-step slopes (0, 0.8, 1, 1) say why: a kink, which passes.</summary>
     [Fact]
     public void AStepAcrossAReluSwitchIsAKink_NotAFailure()
     {
