@@ -34,9 +34,9 @@ public static class TopkCommand
         };
         var split = new Option<string>("--split") { Description = "Which split of --data: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
         var limit = new Option<int?>("--limit") { Description = "Use the first N images only" }.InRange(1, int.MaxValue);
-        var layers = new Option<string?>("--layer") { Description = "Layer(s) to mine, comma-separated (default: the ReLU after the last conv)" };
+        var layers = new Option<string?>("--layer") { Description = "Layer(s) to mine, comma-separated (default: the ReLU after the last conv)" }.Names("Layers");
         var k = new Option<int>("--k") { Description = "Images kept per unit", DefaultValueFactory = _ => 9 }.InRange(1, 100);
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 100 }.InRange(1, CommonOptions.MaxBatch);
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 100 }.InRange(1, CommonOptions.MaxBatch).Names("BatchSize");
         var resume = new Option<bool>("--resume") { Description = "Continue the interrupted run in --out" };
         var stopAfter = new Option<int?>("--stop-after") { Description = "Stop (resumably) once this many images are processed" }.InRange(1, int.MaxValue);
         var output = CommonOptions.Out();
@@ -47,15 +47,16 @@ public static class TopkCommand
         {
             model, data, split, limit, layers, k, batch, resume, stopAfter, output, backend, device, threads,
         };
-        command.SetAction(result => Execute(new Request(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(limit),
+        command.SetAction((result, cancellation) => Task.FromResult(Execute(new Request(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(limit),
             result.GetValue(layers), result.GetValue(k), result.GetValue(batch), result.GetValue(resume), result.GetValue(stopAfter), result.GetValue(output)!),
-            result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads)));
+            result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads), cancellation)));
         return command;
     }
 
     private sealed record Request(string Model, string? Data, string Split, int? Limit, string? Layers, int K, int Batch, bool Resume, int? StopAfter, string Out);
 
-    private static int Execute(Request request, string backendName, int? device, int? threads)
+    /// <summary>Mines; cancelled (Ctrl+C), the pass stops at a batch boundary with its state saved for --resume.</summary>
+    private static int Execute(Request request, string backendName, int? device, int? threads, CancellationToken cancellation)
     {
         if (request.Split is not (LabeledImages.TestSplit or LabeledImages.TrainSplit))
             throw new UserError($"--split '{request.Split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
@@ -93,21 +94,10 @@ public static class TopkCommand
         card.Parameters["batch"] = request.Batch;
         card.Parameters["backend"] = backend.Description;
         var clock = Stopwatch.StartNew();
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        IReadOnlyList<TopUnits> units;
-        try
-        {
-            int resumedAt = state.Processed;
-            units = ProgressBars.Run("mining", state.Images, line =>
-                TopKMining.Run(bundle.Network, bundle.Preprocessing, images, state, request.Batch, statePath, Counting(line, "mining", state.Images, resumedAt),
-                    request.StopAfter, cancel.Token));
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        int resumedAt = state.Processed;
+        var units = ProgressBars.Run("mining", state.Images, line =>
+            TopKMining.Run(bundle.Network, bundle.Preprocessing, images, state, request.Batch, statePath,
+                Counting<TopKProgress>(line, "mining", state.Images, resumedAt, p => p.Processed), request.StopAfter, cancellation));
         card.TimingsMs["pass"] = clock.Elapsed.TotalMilliseconds;
         if (!state.Complete && !File.Exists(statePath))
         {
@@ -117,13 +107,13 @@ public static class TopkCommand
         }
         if (!state.Complete)
         {
-            AnsiConsole.MarkupLine(Markup.Escape($"{(cancel.IsCancellationRequested ? "interrupted" : "stopped")} after {state.Processed} of {state.Images} images; " +
+            AnsiConsole.MarkupLine(Markup.Escape($"{(cancellation.IsCancellationRequested ? "interrupted" : "stopped")} after {state.Processed} of {state.Images} images; " +
                 $"the state is in {statePath}; continue with `convviz topk --out {request.Out} --resume` and the same options"));
-            return cancel.IsCancellationRequested ? 130 : 0;
+            return cancellation.IsCancellationRequested ? 130 : 0;
         }
 
         clock.Restart();
-        var index = Render(bundle, images, units, request, folder, card);
+        var index = Render(bundle, images, units, request, folder, card, cancellation);
         card.TimingsMs["projections and images"] = clock.Elapsed.TotalMilliseconds;
         string indexPath = Path.Combine(folder, IndexFile);
         AtomicFile.WriteAllText(indexPath, JsonSerializer.Serialize(index, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
@@ -135,7 +125,8 @@ public static class TopkCommand
     }
 
     /// <summary>Projections, per-unit views, layer overviews; returns the index that lists them.</summary>
-    private static object Render(ModelBundle bundle, LabeledImages images, IReadOnlyList<TopUnits> units, Request request, string folder, ExperimentCard card)
+    private static object Render(ModelBundle bundle, LabeledImages images, IReadOnlyList<TopUnits> units, Request request, string folder, ExperimentCard card,
+        CancellationToken cancellation)
     {
         var p = bundle.Preprocessing;
         var backend = bundle.Network.Parameters.First().Value.Backend;
@@ -146,7 +137,8 @@ public static class TopkCommand
             var field = fields[bundle.Network.IndexOf(layerUnits.Layer)];
             var items = Enumerable.Range(0, layerUnits.Channels).SelectMany(c => layerUnits.Of(c).Select(e => (Channel: c, Entry: e))).ToArray();
             var projections = ProgressBars.Run($"deconvnet {layerUnits.Layer}", items.Length, line =>
-                TopKProjections.Compute(bundle.Network, p, images, layerUnits.Layer, items, request.Batch, Counting(line, $"deconvnet {layerUnits.Layer}", items.Length, 0)));
+                TopKProjections.Compute(bundle.Network, p, images, layerUnits.Layer, items, request.Batch,
+                    Counting<ProjectionProgress>(line, $"deconvnet {layerUnits.Layer}", items.Length, 0, r => r.Done), cancellation));
 
             string layerFolder = Path.Combine(folder, Inputs.FileName(layerUnits.Layer));
             Directory.CreateDirectory(layerFolder);
@@ -190,11 +182,15 @@ public static class TopkCommand
         return new { model = bundle.Source, data = card.Input, images = images.Count, k = request.K, layers };
     }
 
-    /// <summary>A progress report of <paramref name="count"/> items done, with the rate since <paramref name="done"/> at the start.</summary>
-    private static Action<int> Counting(ProgressLine line, string what, int total, int done)
+    /// <summary>The engine's reports as <paramref name="count"/> items done, with the rate since <paramref name="done"/> at the start.</summary>
+    private static IProgress<T> Counting<T>(ProgressLine line, string what, int total, int done, Func<T, int> count)
     {
         var clock = Stopwatch.StartNew();
         line.Report(done);
-        return count => line.Report(count, $"{what}  {count}/{total}  {(count - done) / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F0}/s");
+        return new ProgressAction<T>(report =>
+        {
+            int n = count(report);
+            line.Report(n, $"{what}  {n}/{total}  {(n - done) / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F0}/s");
+        });
     }
 }

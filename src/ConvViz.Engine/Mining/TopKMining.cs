@@ -61,6 +61,12 @@ public sealed class TopKState
     }
 }
 
+/// <summary>The mining pass after a batch: images processed so far (a resumed run starts at its saved count), out of <paramref name="Images"/>.</summary>
+public readonly record struct TopKProgress(int Processed, int Images);
+
+/// <summary>Deconvnet projections done so far, out of <paramref name="Total"/>.</summary>
+public readonly record struct ProjectionProgress(int Done, int Total);
+
 /// <summary>The streaming pass: forward every batch up to the deepest chosen layer and offer each layer's outputs to its <see cref="TopUnits"/>.</summary>
 public static class TopKMining
 {
@@ -68,11 +74,12 @@ public static class TopKMining
     /// Continues <paramref name="state"/> from its processed count through batches of
     /// <paramref name="batchSize"/> images (the first state.Images of <paramref name="data"/>). After
     /// each batch the state is updated (and saved to <paramref name="statePath"/> when given) and
-    /// <paramref name="onBatch"/> sees the processed count. Stops early, with the state saved, when
-    /// cancelled or once <paramref name="stopAfter"/> images are processed in all.
+    /// <paramref name="progress"/> gets the processed count. Stops early, with the state saved, when
+    /// cancelled (at a batch boundary, without throwing: the state says how far it got) or once
+    /// <paramref name="stopAfter"/> images are processed in all.
     /// </summary>
     public static IReadOnlyList<TopUnits> Run(Network network, Preprocessing p, LabeledImages data, TopKState state, int batchSize,
-        string? statePath = null, Action<int>? onBatch = null, int? stopAfter = null, CancellationToken cancellation = default)
+        string? statePath = null, IProgress<TopKProgress>? progress = null, int? stopAfter = null, CancellationToken cancellation = default)
     {
         Validate(network, data, state, batchSize);
         var backend = network.Parameters.First().Value.Backend;
@@ -93,7 +100,7 @@ public static class TopKMining
             state.Processed += batch.Count;
             state.Units = units.ToDictionary(u => u.Layer, u => u.ToArrays());
             if (statePath is not null) state.Save(statePath);
-            onBatch?.Invoke(state.Processed);
+            progress?.Report(new TopKProgress(state.Processed, state.Images));
             if (state.Processed >= end || cancellation.IsCancellationRequested) break;
         }
         return units;
@@ -127,7 +134,7 @@ public static class TopKProjections
     /// rule. One forward and one backward per batch of entries; each result is (C, H, W).
     /// </summary>
     public static float[][] Compute(Network network, Preprocessing p, LabeledImages data, string layer, IReadOnlyList<(int Channel, TopEntry Entry)> items,
-        int batchSize, Action<int>? onBatch = null, CancellationToken cancellation = default)
+        int batchSize, IProgress<ProjectionProgress>? progress = null, CancellationToken cancellation = default)
     {
         var backend = network.Parameters.First().Value.Backend;
         var results = new float[items.Count][];
@@ -148,7 +155,7 @@ public static class TopKProjections
             var values = backend.Download(gradient);
             int size = values.Length / count;
             for (int i = 0; i < count; i++) results[first + i] = values.AsSpan(i * size, size).ToArray();
-            onBatch?.Invoke(first + count);
+            progress?.Report(new ProjectionProgress(first + count, items.Count));
         }
         return results;
     }

@@ -50,7 +50,7 @@ public sealed class Trainer : IDisposable
     public double Seconds => history.Sum(h => h.Seconds);
 
     /// <summary>Runs the next epoch over <paramref name="data"/>; throws when the loss stops being finite.</summary>
-    public EpochRecord RunEpoch(LabeledImages data, Action<BatchReport>? onBatch = null, CancellationToken cancellation = default)
+    public EpochRecord RunEpoch(LabeledImages data, IProgress<BatchReport>? progress = null, CancellationToken cancellation = default)
     {
         ImageBatches.CheckFits(network, preprocessing, data, classCount);
         if (CompletedEpochs >= Options.Epochs)
@@ -79,7 +79,7 @@ public sealed class Trainer : IDisposable
             lossSum += loss;
             correct += hits;
             seen += n;
-            onBatch?.Invoke(new BatchReport(epoch + 1, b + 1, batches, seen, lossSum / seen, (double)correct / seen, seen / clock.Elapsed.TotalSeconds, rate));
+            progress?.Report(new BatchReport(epoch + 1, b + 1, batches, seen, lossSum / seen, (double)correct / seen, seen / clock.Elapsed.TotalSeconds, rate));
         }
         double seconds = clock.Elapsed.TotalSeconds;
         var record = new EpochRecord(epoch + 1, lossSum / seen, (double)correct / seen, rate, seconds, seen / seconds);

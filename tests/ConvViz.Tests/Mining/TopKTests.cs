@@ -111,7 +111,7 @@ public sealed class TopKTests
         using var cancel = new CancellationTokenSource();
         var state = NewState(data, 2, "fc7");
         TopKMining.Run(bundle.Network, bundle.Preprocessing, data, state, batchSize: 50, statePath: path,
-            onBatch: processed => { if (processed == 100) cancel.Cancel(); }, cancellation: cancel.Token);
+            progress: new SynchronousProgress<TopKProgress>(p => { if (p.Processed == 100) cancel.Cancel(); }), cancellation: cancel.Token);
         Assert.Equal(100, state.Processed);
         Assert.Equal(100, TopKState.Load(path).Processed);
     }

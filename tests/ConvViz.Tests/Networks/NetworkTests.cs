@@ -185,11 +185,6 @@ public abstract class NetworkTests : BackendTest
         Assert.All(reports, r => Assert.Equal(12, r.Layers));
     }
 
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
-
     private void CheckLossGradients(Network network)
     {
         var shape = network.InputShape(2);

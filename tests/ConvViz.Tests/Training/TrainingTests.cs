@@ -39,13 +39,13 @@ public sealed class TrainingTests
         var batchLosses = new List<double>();
         double previousSum = 0;
         int previousImages = 0;
-        trainer.RunEpoch(train, r =>
+        trainer.RunEpoch(train, new SynchronousProgress<BatchReport>(r =>
         {
             // Reports carry running means over the epoch; recover each batch's own mean loss.
             double sum = r.Loss * r.Images;
             batchLosses.Add((sum - previousSum) / (r.Images - previousImages));
             (previousSum, previousImages) = (sum, r.Images);
-        });
+        }));
         var after = Evaluator.Evaluate(network, FashionAlexNet.Preprocessing, heldOut, 10);
 
         int quarter = batchLosses.Count / 4;
