@@ -56,6 +56,24 @@ public static class CommonOptions
         DefaultValueFactory = _ => fallback,
     }.NamesOnly();
 
+    /// <summary>--class: a class number or one of the model's class names (any case); the engine resolves it against the model.</summary>
+    public static Option<string?> Class(string description) => new("--class") { Description = $"{description} (a number, or a class name in any case)" };
+
+    /// <summary>--class K names a logit, --layer L --unit C a unit: given together, one of them would be ignored.</summary>
+    public static void RefuseClassWithUnit(string? classText, string? layerName, string? unitText)
+    {
+        if (classText is not null && (unitText is not null || layerName is not null))
+            throw new UserError($"--class {classText} and {(unitText is not null ? $"--unit {unitText}" : $"--layer {layerName}")} name two targets: give either --class K or --layer L --unit C, not both");
+    }
+
+    /// <summary>--unit C or C,Y,X as the engine's coordinates; null when not given.</summary>
+    public static ConvViz.Engine.Visualization.UnitCoordinates? Unit(string? text)
+    {
+        if (text is null) return null;
+        var (channel, y, x) = Inputs.ParseUnit(text);
+        return new(channel, y, x);
+    }
+
     public static readonly Option<long?> MaxImagePixels = new("--max-image-pixels")
     {
         Description = $"Largest image (width x height) to decode or resize to, checked before decoding (default {ConvViz.Engine.Imaging.ImageLimits.DefaultMaxPixels:N0})",

@@ -3,7 +3,7 @@ using System.Reflection;
 namespace ConvViz.OpenCL;
 
 /// <summary>The kernel sources of /kernels, embedded in this assembly by file name.</summary>
-public static class KernelSources
+internal static class KernelSources
 {
     private const string Prefix = "ConvViz.OpenCL.Kernels.";
     public const string PortabilityHeader = "portability.h";

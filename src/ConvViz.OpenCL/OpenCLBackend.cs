@@ -66,7 +66,7 @@ public sealed partial class OpenCLBackend : Backend
     }
 
     /// <summary>The device and queue behind this backend (for profiling and tests).</summary>
-    public OpenCLContext Context => context;
+    internal OpenCLContext Context => context;
 
     public override void Dispose()
     {

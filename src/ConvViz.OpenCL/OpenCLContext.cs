@@ -6,7 +6,7 @@ using static ConvViz.OpenCL.Native.OpenCLNative;
 namespace ConvViz.OpenCL;
 
 /// <summary>A cl_mem of 4-byte elements owned by one <see cref="OpenCLContext"/>.</summary>
-public sealed class OpenCLBuffer : DeviceBuffer
+internal sealed class OpenCLBuffer : DeviceBuffer
 {
     internal OpenCLBuffer(OpenCLContext context, nint handle, long elementCount) : base(elementCount)
     {
@@ -25,7 +25,7 @@ public sealed class OpenCLBuffer : DeviceBuffer
 public readonly record struct KernelTiming(string Kernel, long Nanoseconds);
 
 /// <summary>A kernel of a built program, cached and owned by its <see cref="OpenCLContext"/>.</summary>
-public sealed class OpenCLKernel
+internal sealed class OpenCLKernel
 {
     internal OpenCLKernel(string sourceName, string name, nint handle)
     {
@@ -40,7 +40,7 @@ public sealed class OpenCLKernel
 }
 
 /// <summary>One kernel argument: a buffer, an int, a uint, a float, or a size of local memory.</summary>
-public readonly struct KernelArg
+internal readonly struct KernelArg
 {
     private enum Kind : byte { Buffer, Int, UInt, Float, Local }
 
@@ -102,7 +102,7 @@ public readonly struct KernelArg
 /// An OpenCL context and an in-order, profiling command queue on one device, with buffer
 /// transfers, program building and a kernel cache keyed by (source name, kernel name).
 /// </summary>
-public sealed unsafe class OpenCLContext : IDisposable
+internal sealed unsafe class OpenCLContext : IDisposable
 {
     private readonly nint context;
     private readonly nint queue;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Imaging;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
@@ -27,15 +28,16 @@ public static class DreamCommand
         var step = new Option<float>("--step") { Description = "Mean pixel change per step", DefaultValueFactory = _ => 1.5f }.Positive(255);
         var jitter = new Option<int?>("--jitter") { Description = "Largest random roll in pixels (default: 32 at 224 pixels, scaled to the model's size)" }.InRange(0, 1024);
         var seed = new Option<int>("--seed") { Description = "Seed of the jitter (and of the start noise)", DefaultValueFactory = _ => 0 }.Seed();
+        var raw = new Option<string?>("--raw") { Description = "Also write the dreamed image as the model's input, float32 .npy of shape (1, C, H, W): the tensor of the last forward pass" };
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var command = new Command("dream", "Amplify what a layer sees in an image (DeepDream: octaves, jitter, normalized gradient ascent on the L2 of its activations)")
         {
-            model, layer, input, octaves, octaveScale, iterations, step, jitter, seed, output, backend, device, threads,
+            model, layer, input, octaves, octaveScale, iterations, step, jitter, seed, raw, output, backend, device, threads,
         };
-        command.SetAction(result =>
+        command.SetAction((result, cancellation) =>
         {
             var options = new DreamOptions
             {
@@ -46,14 +48,14 @@ public static class DreamCommand
                 Jitter = result.GetValue(jitter),
                 Seed = result.GetValue(seed),
             };
-            Execute(result.GetValue(model)!, result.GetValue(layer), result.GetValue(input), options, result.GetValue(output)!,
-                result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads));
+            return Task.FromResult(Execute(result.GetValue(model)!, result.GetValue(layer), result.GetValue(input), options, result.GetValue(raw), result.GetValue(output)!,
+                result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads), cancellation));
         });
         return command;
     }
 
-    private static void Execute(string modelName, string? layerName, string? inputPath, DreamOptions options, string outFolder,
-        string backendName, int? device, int? threads)
+    private static int Execute(string modelName, string? layerName, string? inputPath, DreamOptions options, string? rawPath, string outFolder,
+        string backendName, int? device, int? threads, CancellationToken cancellation)
     {
         options.Validate();
         using var backend = BackendCatalog.Create(backendName, device, threads);
@@ -71,15 +73,20 @@ public static class DreamCommand
         card.Parameters["backend"] = backend.Description;
         var clock = Stopwatch.StartNew();
         var result = ProgressBars.Run("dreaming", options.Octaves * options.Iterations, line =>
-            DeepDream.Run(bundle.Network, p, layer, options, start, (octave, iteration, objective) =>
-                line.Report(octave * options.Iterations + iteration + 1,
-                    $"octave {octave + 1}/{options.Octaves}  step {iteration + 1}/{options.Iterations}  objective {objective:G5}  {line.StepMilliseconds:F1} ms/step")));
+            DeepDream.Run(bundle.Network, p, layer, options, start, new ProgressReport<DreamProgress>(s =>
+                line.Report(s.Octave * s.Iterations + s.Iteration + 1,
+                    $"octave {s.Octave + 1}/{s.Octaves}  step {s.Iteration + 1}/{s.Iterations}  objective {s.Objective:G5}  {line.StepMilliseconds:F1} ms/step")), cancellation));
         card.TimingsMs["dream"] = clock.Elapsed.TotalMilliseconds;
         card.TimingsMs["perStep"] = clock.Elapsed.TotalMilliseconds / (options.Octaves * options.Iterations);
 
         string folder = Path.Combine(outFolder, "dream");
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-start.png"), ImageTensors.ToImage(start, p));
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-dream.png"), ImageTensors.ToImage(result.Image, p));
+        if (rawPath is not null)
+        {
+            Npy.Write(rawPath, result.Image, [1, p.Channels, p.Height, p.Width]);
+            card.Outputs.Add(rawPath);
+        }
         card.Results["octaves"] = result.Octaves.Select(o => new
         {
             o.Height, o.Width, objectiveBefore = o.Before, objectiveAfter = o.After, meanSquareBefore = o.MeanSquareBefore, meanSquareAfter = o.MeanSquareAfter, o.Milliseconds,
@@ -87,6 +94,7 @@ public static class DreamCommand
         foreach (var o in result.Octaves)
             AnsiConsole.MarkupLine(Markup.Escape($"octave {o.Height}x{o.Width}: objective 0.5·Σa² {o.Before:G5} -> {o.After:G5} (mean a² {o.MeanSquareBefore:G4} -> {o.MeanSquareAfter:G4})"));
         AnsiConsole.MarkupLine(Markup.Escape($"{options.Octaves * options.Iterations} steps in {clock.Elapsed.TotalSeconds:F1} s; wrote {folder}/ and the card {card.Save(outFolder)}"));
+        return 0;
     }
 
     /// <summary>The start image (a model input), a file-name stem and what it is: --input, else the

@@ -21,7 +21,7 @@ public static class GradCamCommand
         var model = CommonOptions.Model();
         var input = CommonOptions.Input();
         var layer = new Option<string?>("--layer") { Description = "Feature-map layer (default: the last ReLU with spatial maps)" };
-        var classIndex = new Option<int?>("--class") { Description = "Class to explain (default: the top predicted class)" }.InRange(0, CommonOptions.MaxClass);
+        var classIndex = CommonOptions.Class("Class to explain (default: the top predicted class)");
         var colormap = CommonOptions.Colormap(Colormap.Jet);
         var opacity = new Option<float>("--opacity") { Description = "Heatmap opacity over the input, 0..1", DefaultValueFactory = _ => 0.5f }.InRange(0, 1);
         var output = CommonOptions.Out();
@@ -29,12 +29,12 @@ public static class GradCamCommand
         var device = CommonOptions.Device();
         var command = new Command("gradcam", "Grad-CAM and guided Grad-CAM (Selvaraju et al. 2017) of a class on a conv layer")
             { model, input, layer, classIndex, colormap, opacity, output, backend, device };
-        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(input)!, result.GetValue(layer), result.GetValue(classIndex),
-            result.GetValue(colormap), result.GetValue(opacity), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device)));
+        command.SetAction((result, cancellation) => Task.FromResult(Execute(result.GetValue(model)!, result.GetValue(input)!, result.GetValue(layer), result.GetValue(classIndex),
+            result.GetValue(colormap), result.GetValue(opacity), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device))));
         return command;
     }
 
-    private static void Execute(string modelName, string inputPath, string? layerName, int? classIndex, Colormap colormap, float opacity,
+    private static int Execute(string modelName, string inputPath, string? layerName, string? classIndex, Colormap colormap, float opacity,
         string outFolder, string backendName, int? device)
     {
         using var backend = BackendCatalog.Create(backendName, device);
@@ -45,7 +45,7 @@ public static class GradCamCommand
         network.IndexOf(layer);
         ClassScores.Require(bundle, "gradcam (it has no unit form)",
             "for a unit use saliency, deconv, guided or occlusion with --layer L --unit C, or report, whose strongest-unit views include Grad-CAM");
-        var target = AttributionCommand.ResolveTarget(bundle, x, null, null, classIndex);
+        var target = TargetSelection.Resolve(bundle, x, classIndex);
         var p = bundle.Preprocessing;
 
         var card = new ExperimentCard("gradcam", bundle.Source, inputPath) { Target = target.ToString() };
@@ -71,6 +71,7 @@ public static class GradCamCommand
         card.Results["mapSize"] = new[] { cam.Height, cam.Width };
         card.Results["map"] = cam.Map;
         AnsiConsole.MarkupLine(Markup.Escape($"Grad-CAM of {bundle.Classes[target.Channel]} (class {target.Channel}) on {layer} ({cam.Height}x{cam.Width}): wrote {folder}/ and the card {card.Save(outFolder)}"));
+        return 0;
     }
 
     /// <summary>The last spatial ReLU (see <see cref="LayerRoles.LastSpatialRectifier"/>).</summary>

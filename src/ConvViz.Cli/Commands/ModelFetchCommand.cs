@@ -1,7 +1,6 @@
 using System.CommandLine;
 using ConvViz.Engine.IO;
-using ConvViz.Engine.Onnx.Protos;
-using Google.Protobuf;
+using ConvViz.Engine.Onnx;
 using Spectre.Console;
 
 namespace ConvViz.Cli.Commands;
@@ -86,26 +85,10 @@ public static class ModelFetchCommand
         string partial = modelPath + ".part";
         File.Copy(download, partial, overwrite: true);
         using (var stream = new FileStream(partial, FileMode.Append, FileAccess.Write))
-            AppendMetadata(stream, model.Preprocessing.ToMetadata());
+            OnnxExporter.AppendMetadata(stream, model.Preprocessing.ToMetadata());
         File.Move(partial, modelPath, overwrite: true);
 
         using var classes = ModelZoo.OpenImageNetClasses();
         AtomicFile.Write(Path.Combine(bundle, "classes.txt"), classes.CopyTo);
-    }
-
-    /// <summary>
-    /// Appends metadata_props entries to the serialized ModelProto that <paramref name="stream"/>
-    /// ends with, without parsing it (a zoo model is up to 550 MB): protobuf merges fields that
-    /// follow a message into it, and a repeated field's entries add up. An entry the file already
-    /// had under the same key would stay, before the new one.
-    /// </summary>
-    internal static void AppendMetadata(Stream stream, IReadOnlyDictionary<string, string> metadata)
-    {
-        using var output = new CodedOutputStream(stream, leaveOpen: true);
-        foreach (var (key, value) in metadata)
-        {
-            output.WriteTag(ModelProto.MetadataPropsFieldNumber, WireFormat.WireType.LengthDelimited);
-            output.WriteMessage(new StringStringEntryProto { Key = key, Value = value });
-        }
     }
 }

@@ -22,31 +22,31 @@ public static class OcclusionCommand
         var input = CommonOptions.Input();
         var layer = new Option<string?>("--layer") { Description = "Layer of --unit" };
         var unit = new Option<string?>("--unit") { Description = "Channel C (summed over positions) or C,Y,X of --layer" };
-        var classIndex = new Option<int?>("--class") { Description = "Class whose probability is recorded (default: the top predicted class)" }.InRange(0, CommonOptions.MaxClass);
+        var classIndex = CommonOptions.Class("Class whose probability is recorded (default: the top predicted class)");
         var patch = new Option<int?>("--patch") { Description = "Patch side in input pixels (default: a seventh of the input)" }.InRange(1, MaxSide);
         var stride = new Option<int?>("--stride") { Description = "Step between patches (default: half the patch)" }.InRange(1, MaxSide);
         var fill = new Option<float?>("--fill") { Description = "Patch pixel value 0..255 (default: the model's mean pixel, i.e. input value 0)" }.InRange(0, 255);
-        var batch = new Option<int>("--batch") { Description = "Occluded copies per forward pass", DefaultValueFactory = _ => 32 }.InRange(1, CommonOptions.MaxInputBatch);
+        var batch = new Option<int>("--batch") { Description = "Occluded copies per forward pass", DefaultValueFactory = _ => 32 }.InRange(1, CommonOptions.MaxInputBatch).Names("BatchSize");
         var colormap = CommonOptions.Colormap(Colormap.Jet);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var command = new Command("occlusion", "Occlusion sensitivity (Zeiler & Fergus 2014): where covering the image changes the answer")
             { model, input, layer, unit, classIndex, patch, stride, fill, batch, colormap, output, backend, device };
-        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(input)!, result.GetValue(layer), result.GetValue(unit),
+        command.SetAction((result, cancellation) => Task.FromResult(Execute(result.GetValue(model)!, result.GetValue(input)!, result.GetValue(layer), result.GetValue(unit),
             result.GetValue(classIndex), result.GetValue(patch), result.GetValue(stride), result.GetValue(fill), result.GetValue(batch),
-            result.GetValue(colormap), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device)));
+            result.GetValue(colormap), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device), cancellation)));
         return command;
     }
 
-    private static void Execute(string modelName, string inputPath, string? layerName, string? unitText, int? classIndex, int? patchSize, int? strideSize,
-        float? fillPixel, int batch, Colormap colormap, string outFolder, string backendName, int? device)
+    private static int Execute(string modelName, string inputPath, string? layerName, string? unitText, string? classIndex, int? patchSize, int? strideSize,
+        float? fillPixel, int batch, Colormap colormap, string outFolder, string backendName, int? device, CancellationToken cancellation)
     {
-        AttributionCommand.RefuseClassWithUnit(classIndex, layerName, unitText);
+        CommonOptions.RefuseClassWithUnit(classIndex, layerName, unitText);
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
         using var x = Inputs.Load(inputPath, bundle, backend);
-        var target = AttributionCommand.ResolveTarget(bundle, x, layerName, unitText, classIndex);
+        var target = TargetSelection.Resolve(bundle, x, classIndex, layerName, CommonOptions.Unit(unitText));
         bool isClass = unitText is null;
         var p = bundle.Preprocessing;
         int patch = patchSize ?? Occlusion.DefaultPatch(p.Height, p.Width);
@@ -64,16 +64,16 @@ public static class OcclusionCommand
         OcclusionMap map = null!;
         var clock = Stopwatch.StartNew();
         map = ProgressBars.Run("occluding", 1, line =>
-            Occlusion.Compute(bundle.Network, x, target, isClass, patch, stride, fill, batch, (done, total) =>
+            Occlusion.Compute(bundle.Network, x, target, isClass, patch, stride, fill, batch, new ProgressReport<OcclusionProgress>(s =>
             {
-                line.Total = total;
-                line.Report(done, $"occluding {done}/{total} positions");
-            }));
+                line.Total = s.Total;
+                line.Report(s.Done, $"occluding {s.Done}/{s.Total} positions");
+            }), cancellation));
         card.TimingsMs["occlusion"] = clock.Elapsed.TotalMilliseconds;
 
         var heat = OcclusionMaps.Heat(map, p.Height, p.Width);
         string folder = Path.Combine(outFolder, "occlusion");
-        string stem = Inputs.FileName($"{Path.GetFileNameWithoutExtension(inputPath)}-{target.Layer}-{target.Channel}");
+        string stem = $"{Inputs.FileName(Path.GetFileNameWithoutExtension(inputPath))}-{RunOutputs.TargetStem(target)}";
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-drop.png"), Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-overlay.png"),
             colormap.Overlay(ImageTensors.ToImage(backend.Download(x), p), heat));
@@ -81,5 +81,6 @@ public static class OcclusionCommand
         card.Results["grid"] = new[] { map.Rows, map.Cols };
         card.Results["values"] = map.Values;
         AnsiConsole.MarkupLine(Markup.Escape($"occlusion of {card.Target}: baseline {map.Baseline:G4}, lowest {map.Values.Min():G4} over {map.Rows}x{map.Cols} positions in {card.TimingsMs["occlusion"] / 1000:F1} s; wrote {folder}/ and the card {card.Save(outFolder)}"));
+        return 0;
     }
 }

@@ -2,8 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using ConvViz.Engine.Imaging;
-using ConvViz.Engine.IO;
-using ConvViz.Engine.Models;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -24,14 +22,14 @@ public static class OptimizeCommand
         var layer = new Option<string?>("--layer") { Description = "Layer of --unit or --units" };
         var unit = new Option<string?>("--unit") { Description = "Channel C (at the center of its map) or C,Y,X" };
         var units = new Option<string?>("--units") { Description = "Several channels of --layer optimized as one batch, e.g. 0-15 or 0,3,7-9" };
-        var batch = new Option<int>("--batch") { Description = "Units per batch with --units", DefaultValueFactory = _ => 16 }.InRange(1, CommonOptions.MaxInputBatch);
-        var classIndex = new Option<int?>("--class") { Description = "Class logit to maximize" }.InRange(0, CommonOptions.MaxClass);
+        var batch = new Option<int>("--batch") { Description = "Units per batch with --units", DefaultValueFactory = _ => 16 }.InRange(1, CommonOptions.MaxInputBatch).Names("BatchSize");
+        var classIndex = CommonOptions.Class("Class logit to maximize");
         var preset = new Option<int>("--preset") { Description = "The paper's Table 1 setting, 1 to 4 (3 made most of its figures)", DefaultValueFactory = _ => 3 }.InRange(1, 4);
         var iterations = new Option<int?>("--iterations") { Description = "Steps (default: the preset's)" }.InRange(1, 100_000);
-        var lr = new Option<float?>("--lr") { Description = "Learning rate of the constant policy, in the model's input units (default: the preset's, adapted to the model's input scale)" }.Positive(1e9);
-        var policy = new Option<StepPolicy?>("--lr-policy") { Description = "Constant or Progress" }.NamesOnly();
-        var maxLr = new Option<float?>("--max-lr") { Description = "Largest rate of the progress policy" }.Positive(1e9);
-        var progress = new Option<float?>("--desired-progress") { Description = "First-order gain per step the progress policy aims at" }.Positive(1e9);
+        var lr = new Option<float?>("--lr") { Description = "Learning rate of the constant policy, in the model's input units (default: the preset's, adapted to the model's input scale)" }.Positive(1e9).Names("LearningRate");
+        var policy = new Option<StepPolicy?>("--lr-policy") { Description = "Constant or Progress" }.NamesOnly().Names("Policy");
+        var maxLr = new Option<float?>("--max-lr") { Description = "Largest rate of the progress policy" }.Positive(1e9).Names("MaxLearningRate");
+        var desiredProgress = new Option<float?>("--desired-progress") { Description = "First-order gain per step the progress policy aims at" }.Positive(1e9);
         var decay = new Option<float?>("--decay") { Description = "L2 decay per step" }.InRange(0, 1, maxExclusive: true);
         var blurSigma = new Option<float?>("--blur-sigma") { Description = "Gaussian blur sigma in pixels" }.Positive(AttributionCommand.MaxBlurSigma);
         var blurEvery = new Option<int?>("--blur-every") { Description = "Blur every N steps (0: never)" }.InRange(0, 100_000);
@@ -43,23 +41,24 @@ public static class OptimizeCommand
         var tvBeta = new Option<float?>("--tv-beta") { Description = "beta of the total-variation penalty (keras-vis: 2)" }.Positive(12);
         var jitter = new Option<int?>("--jitter") { Description = "Shift the image by up to this many pixels each step (robustness)" }.InRange(0, 1024);
         var scaleJitter = new Option<float?>("--scale-jitter") { Description = "Scale the image by up to 1 +- this each step (robustness)" }.InRange(0, 0.5, maxExclusive: true);
-        var rotate = new Option<float?>("--rotate") { Description = "Rotate the image by up to +- this many degrees each step (robustness)" }.InRange(0, 180);
+        var rotate = new Option<float?>("--rotate") { Description = "Rotate the image by up to +- this many degrees each step (robustness)" }.InRange(0, 180).Names("RotateDegrees");
         var minimize = new Option<bool>("--minimize") { Description = "Minimize the objective instead" };
         var seed = new Option<int>("--seed") { Description = "Seed of the start noise (and of the transforms)", DefaultValueFactory = _ => 0 }.Seed();
         var sweep = new Option<int?>("--sweep") { Description = "Random search: run N random regularizer settings (the paper tried 300) and compare them" }.InRange(1, 1000);
         var sweepSeed = new Option<int>("--sweep-seed") { Description = "Seed of the --sweep draws", DefaultValueFactory = _ => 0 }.Seed();
         var input = new Option<string?>("--input") { Description = "Start from this image instead of the mean plus noise" };
+        var raw = new Option<string?>("--raw") { Description = "Also write the last image as the model's input, float32 .npy of shape (1, C, H, W): the tensor of the last forward pass" };
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var command = new Command("optimize", "Synthesize an image that maximizes a unit or class (regularized, Yosinski et al. 2015)")
         {
-            model, layer, unit, units, batch, classIndex, preset, iterations, lr, policy, maxLr, progress, decay, blurSigma, blurEvery, normPercentile,
-            contributionPercentile, lpWeight, lpPower, tvWeight, tvBeta, jitter, scaleJitter, rotate, minimize, seed, sweep, sweepSeed, input, output,
+            model, layer, unit, units, batch, classIndex, preset, iterations, lr, policy, maxLr, desiredProgress, decay, blurSigma, blurEvery, normPercentile,
+            contributionPercentile, lpWeight, lpPower, tvWeight, tvBeta, jitter, scaleJitter, rotate, minimize, seed, sweep, sweepSeed, input, raw, output,
             backend, device, threads,
         };
-        command.SetAction(result =>
+        command.SetAction((result, cancellation) =>
         {
             OptimizationOptions Configure(OptimizationOptions options) => options with
             {
@@ -67,7 +66,7 @@ public static class OptimizeCommand
                 LearningRate = result.GetValue(lr) ?? options.LearningRate,
                 Policy = result.GetValue(policy) ?? options.Policy,
                 MaxLearningRate = result.GetValue(maxLr) ?? options.MaxLearningRate,
-                DesiredProgress = result.GetValue(progress) ?? options.DesiredProgress,
+                DesiredProgress = result.GetValue(desiredProgress) ?? options.DesiredProgress,
                 Decay = result.GetValue(decay) ?? options.Decay,
                 BlurSigma = result.GetValue(blurSigma) ?? options.BlurSigma,
                 BlurEvery = result.GetValue(blurEvery) ?? options.BlurEvery,
@@ -85,20 +84,20 @@ public static class OptimizeCommand
             };
             var request = new Request(result.GetValue(model)!, result.GetValue(layer), result.GetValue(unit), result.GetValue(units), result.GetValue(batch),
                 result.GetValue(classIndex), result.GetValue(preset), Configure, result.GetValue(sweep), result.GetValue(sweepSeed), result.GetValue(input),
-                result.GetValue(output)!, command.Options.Where(result.Given).Select(o => o.Name).ToHashSet());
-            Execute(request, result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads));
+                result.GetValue(raw), result.GetValue(output)!, command.Options.Where(result.Given).Select(o => o.Name).ToHashSet());
+            return Task.FromResult(Execute(request, result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads), cancellation));
         });
         return command;
     }
 
-    private sealed record Request(string Model, string? Layer, string? Unit, string? Units, int Batch, int? Class, int Preset,
-        Func<OptimizationOptions, OptimizationOptions> Configure, int? Sweep, int SweepSeed, string? Input, string Out, IReadOnlySet<string> Given);
+    private sealed record Request(string Model, string? Layer, string? Unit, string? Units, int Batch, string? Class, int Preset,
+        Func<OptimizationOptions, OptimizationOptions> Configure, int? Sweep, int SweepSeed, string? Input, string? Raw, string Out, IReadOnlySet<string> Given);
 
     /// <summary>Most optimizer steps one run may take, over all units and sweep settings: about 6 hours at
     /// AlexNet's 20 ms per step, minutes on the default model.</summary>
     public const long MaxSteps = 1_000_000;
 
-    private static void Execute(Request request, string backendName, int? device, int? threads)
+    private static int Execute(Request request, string backendName, int? device, int? threads, CancellationToken cancellation)
     {
         // The preset, the overrides and how they combine are checked before any model is opened.
         var effective = request.Configure(OptimizationOptions.Preset(request.Preset));
@@ -107,17 +106,17 @@ public static class OptimizeCommand
         if (request.Units is not null && (request.Unit is not null || request.Class is not null)) throw new UserError("give --units alone with --layer, not with --unit or --class");
         if (request.Units is not null && request.Layer is null) throw new UserError("--units needs --layer, the layer the units belong to");
         if (request.Sweep is not null && request.Units is not null) throw new UserError("--sweep compares settings for one target; give --class or --unit, not --units");
+        if (request.Raw is not null && (request.Units is not null || request.Sweep is not null))
+            throw new UserError($"--raw {request.Raw} writes one image; give --class or --unit without {(request.Units is not null ? "--units" : "--sweep")}");
         RefuseIgnored(request, effective);
 
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(request.Model, backend);
         var p = bundle.Preprocessing;
         var options = request.Configure(OptimizationOptions.Preset(request.Preset).AdaptedTo(p));
-        options.Validate();
         float[]? start = request.Input is null ? null : ImageTensors.ToInput(Inputs.ReadImage(request.Input), p);
-        using var probe = backend.Upload(start ?? new float[p.Channels * p.Height * p.Width], bundle.Network.InputShape(1));
         var targets = request.Units is null
-            ? [AttributionCommand.ResolveTarget(bundle, probe, request.Layer, request.Unit, request.Class)]
+            ? [TargetSelection.Resolve(bundle, null, request.Class, request.Layer, CommonOptions.Unit(request.Unit))]
             : ParseUnits(request.Units).Select(k => new Target(request.Layer!, k)).ToArray();
 
         var card = new ExperimentCard("optimize", bundle.Source, request.Input ?? $"mean plus N(0, {options.StartStd}²) noise, seed {options.Seed}")
@@ -130,17 +129,60 @@ public static class OptimizeCommand
             ? "no: the model's input is raw pixels, as the paper's CaffeNet"
             : $"the preset's constant rate x {OptimizationOptions.ScaledInputRateFactor} for the model's scaled input, unless --lr was given";
         card.Parameters["backend"] = backend.Description;
-        string folder = Path.Combine(request.Out, "optimize");
-        if (request.Sweep is { } count) RunSweep(bundle, targets[0], options, count, request, start, card, folder);
-        else if (targets.Length > 1) RunUnits(bundle, targets, options, request, start, card, folder);
-        else RunSingle(bundle, targets[0], options, request, start, card, folder);
+        var outputs = new RunOutputs(card, request.Out, Path.Combine(request.Out, "optimize"));
+        var clock = Stopwatch.StartNew();
+
+        if (request.Sweep is { } count)
+        {
+            var sweep = ProgressBars.Run("optimizing", options.Iterations * count, line =>
+                RegularizerSweep.Run(bundle, targets[0], request.Preset, options, count, request.SweepSeed, start, outputs, Bars(line), cancellation));
+            var table = new Table().AddColumns("rank", "best objective", "setting");
+            foreach (var entry in sweep.Ranked.Take(5))
+                table.AddRow($"{entry.Rank}", $"{entry.Result.BestObjective:G5}", RegularizerSweep.Describe(entry.Options));
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine(Markup.Escape($"{count} settings for {targets[0]} in {clock.Elapsed.TotalSeconds:F1} s; grid {sweep.Grid}, page {sweep.Page}, " +
+                $"table {sweep.Table}; card {card.Save(request.Out)}"));
+        }
+        else if (request.Units is not null)
+        {
+            card.Parameters["batch"] = request.Batch;
+            var (results, montage) = ProgressBars.Run("optimizing", options.Iterations * (int)Math.Ceiling(targets.Length / (double)request.Batch), line =>
+                OptimizationRuns.Units(bundle, targets, request.Preset, options, request.Batch, start, outputs, Bars(line), cancellation));
+            var table = new Table().AddColumns("unit", "best objective", "at step", "layer argmax from");
+            foreach (var r in results)
+                table.AddRow($"{r.Target.Channel}", $"{r.BestObjective:G5}", $"{r.BestIteration + 1}", r.MajorityIteration is { } m ? $"{m + 1}" : "never");
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine(Markup.Escape($"{targets.Length} units of {targets[0].Layer} in batches of {request.Batch}: {options.Iterations} steps in " +
+                $"{clock.Elapsed.TotalSeconds:F1} s; montage {montage}; card {card.Save(request.Out)}"));
+        }
+        else
+        {
+            var target = targets[0];
+            var result = ProgressBars.Run("optimizing", options.Iterations, line =>
+                OptimizationRuns.Single(bundle, target, request.Preset, options, start, outputs, request.Raw, Bars(line), cancellation));
+            AnsiConsole.MarkupLine(Markup.Escape($"{target}: best objective {result.BestObjective:G5} at step {result.BestIteration + 1}" +
+                (result.MajorityIteration is { } m ? $", the layer's argmax from step {m + 1}" : ", never the layer's argmax") +
+                $"; {options.Iterations} steps in {clock.Elapsed.TotalSeconds:F1} s; wrote {outputs.Folder}/ and the card {card.Save(request.Out)}"));
+        }
+        return 0;
     }
+
+    /// <summary>The engine's reports as the bar's count and text.</summary>
+    private static IProgress<OptimizationRunProgress> Bars(ProgressLine line) => new ProgressReport<OptimizationRunProgress>(s =>
+    {
+        string what = s.Settings > 1
+            ? $"setting {s.Setting + 1}/{s.Settings}  step {s.Iteration + 1}/{s.Iterations}  objective {s.Objective:G5}{(s.BestSoFar is { } b ? $"  best setting so far {b:G5}" : "")}"
+            : s.Targets.Count > 1
+                ? $"units {s.Targets[0].Channel}-{s.Targets[^1].Channel}  step {s.Iteration + 1}/{s.Iterations}  mean objective {s.Objective:G5}"
+                : $"step {s.Iteration + 1}/{s.Iterations}  objective {s.Objective:G5}";
+        line.Report(s.Done, $"{what}  {line.StepMilliseconds:F1} ms/step");
+    });
 
     /// <summary>Refuses options that the rest of the command line would silently ignore or override, and runs too long to finish.</summary>
     private static void RefuseIgnored(Request request, OptimizationOptions effective)
     {
         var given = request.Given;
-        AttributionCommand.RefuseClassWithUnit(request.Class, request.Layer, request.Unit);
+        CommonOptions.RefuseClassWithUnit(request.Class, request.Layer, request.Unit);
         if (given.Contains("--batch") && request.Units is null) throw new UserError($"--batch {request.Batch} applies to --units only (units per batch); give --units or leave --batch out");
         if (given.Contains("--sweep-seed") && request.Sweep is null) throw new UserError($"--sweep-seed {request.SweepSeed} applies to --sweep only; give --sweep N or leave --sweep-seed out");
         string preset = $"preset {request.Preset}";
@@ -165,120 +207,6 @@ public static class OptimizeCommand
         if (steps > MaxSteps)
             throw new UserError($"{effective.Iterations} iterations x {targets} unit(s) x {request.Sweep ?? 1} setting(s) = {steps:N0} steps, more than the {MaxSteps:N0} one run may take; " +
                                 "give fewer --iterations, --units or --sweep settings");
-    }
-
-    private static void RunSingle(ModelBundle bundle, Target target, OptimizationOptions options, Request request, float[]? start, ExperimentCard card, string folder)
-    {
-        var p = bundle.Preprocessing;
-        var clock = Stopwatch.StartNew();
-        var result = ProgressBars.Run("optimizing", options.Iterations, line =>
-            ActivationMaximization.Run(bundle.Network, p, target, options, start, (it, objective) =>
-                line.Report(it + 1, $"step {it + 1}/{options.Iterations}  objective {objective:G5}  {line.StepMilliseconds:F1} ms/step")));
-        card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
-
-        string stem = Inputs.FileName($"{target.Layer}-{target.Channel}-preset{request.Preset}-seed{options.Seed}");
-        // As the Deep Visualization Toolbox saves them: X scaled around 0 (best, last, majority), and the best plus the mean ("pm").
-        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-best.png"), ImageTensors.ToImageCentered(result.Best, p));
-        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-best-pm.png"), ImageTensors.ToImage(result.Best, p));
-        AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-last.png"), ImageTensors.ToImageCentered(result.Last, p));
-        if (result.Majority is not null)
-            AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{stem}-majority.png"), ImageTensors.ToImageCentered(result.Majority, p));
-        card.Results["bestObjective"] = result.BestObjective;
-        card.Results["bestIteration"] = result.BestIteration;
-        card.Results["majorityIteration"] = result.MajorityIteration;
-        card.Results["objectives"] = result.Objectives;
-        AnsiConsole.MarkupLine(Markup.Escape($"{target}: best objective {result.BestObjective:G5} at step {result.BestIteration + 1}" +
-            (result.MajorityIteration is { } m ? $", the layer's argmax from step {m + 1}" : ", never the layer's argmax") +
-            $"; {options.Iterations} steps in {clock.Elapsed.TotalSeconds:F1} s; wrote {folder}/ and the card {card.Save(request.Out)}"));
-    }
-
-    private static void RunUnits(ModelBundle bundle, Target[] targets, OptimizationOptions options, Request request, float[]? start, ExperimentCard card, string folder)
-    {
-        var p = bundle.Preprocessing;
-        var clock = Stopwatch.StartNew();
-        var results = new List<OptimizationResult>();
-        var chunks = targets.Chunk(request.Batch).ToArray();
-        ProgressBars.Run("optimizing", options.Iterations * chunks.Length, line =>
-        {
-            foreach (var chunk in chunks)
-                results.AddRange(ActivationMaximization.RunBatch(bundle.Network, p, chunk, options, start, (it, objectives) =>
-                    line.Report(results.Count / request.Batch * options.Iterations + it + 1,
-                        $"units {chunk[0].Channel}-{chunk[^1].Channel}  step {it + 1}/{options.Iterations}  mean objective {objectives.Average():G5}  {line.StepMilliseconds:F1} ms/step")));
-        });
-        card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
-        card.Parameters["batch"] = request.Batch;
-
-        string layerName = Inputs.FileName(targets[0].Layer);
-        var images = results.Select(r => ImageTensors.ToImageCentered(r.Best, p)).ToArray();
-        foreach (var (result, image) in results.Zip(images))
-            AttributionCommand.Write(card, request.Out, Path.Combine(folder, $"{layerName}-{result.Target.Channel}-preset{request.Preset}-seed{options.Seed}-best.png"), image);
-        string montagePath = Path.Combine(folder, $"{layerName}-units-preset{request.Preset}-seed{options.Seed}.png");
-        AttributionCommand.Write(card, request.Out, montagePath, MontageOf(images));
-        card.Results["units"] = results.Select(r => new { unit = r.Target.Channel, bestObjective = r.BestObjective, bestIteration = r.BestIteration, majorityIteration = r.MajorityIteration }).ToArray();
-        var table = new Table().AddColumns("unit", "best objective", "at step", "layer argmax from");
-        foreach (var r in results)
-            table.AddRow($"{r.Target.Channel}", $"{r.BestObjective:G5}", $"{r.BestIteration + 1}", r.MajorityIteration is { } m ? $"{m + 1}" : "never");
-        AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine(Markup.Escape($"{targets.Length} units of {targets[0].Layer} in batches of {request.Batch}: {options.Iterations} steps in " +
-            $"{clock.Elapsed.TotalSeconds:F1} s; montage {montagePath}; card {card.Save(request.Out)}"));
-    }
-
-    private static void RunSweep(ModelBundle bundle, Target target, OptimizationOptions options, int count, Request request, float[]? start, ExperimentCard card, string folder)
-    {
-        var p = bundle.Preprocessing;
-        var draws = RegularizerSweep.Draw(options, count, request.SweepSeed);
-        var clock = Stopwatch.StartNew();
-        var results = new OptimizationResult[draws.Count];
-        ProgressBars.Run("optimizing", options.Iterations * draws.Count, line =>
-        {
-            for (int i = 0; i < draws.Count; i++)
-            {
-                int done = i * options.Iterations;
-                string bestSoFar = i == 0 ? "" : $"  best setting so far {results.Take(i).Max(r => r.BestObjective):G5}";
-                results[i] = ActivationMaximization.Run(bundle.Network, p, target, draws[i], start, (it, objective) =>
-                    line.Report(done + it + 1, $"setting {i + 1}/{draws.Count}  step {it + 1}/{options.Iterations}  objective {objective:G5}{bestSoFar}"));
-            }
-        });
-        card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
-        card.Parameters["sweep"] = count;
-        card.Parameters["sweepSeed"] = request.SweepSeed;
-
-        // Best first: the grid, the page and the CSV all list the settings by their best objective.
-        var order = Enumerable.Range(0, draws.Count).OrderByDescending(i => options.Minimize ? -results[i].BestObjective : results[i].BestObjective).ToArray();
-        string sweepFolder = Path.Combine(folder, "sweep");
-        string stem = Inputs.FileName($"{target.Layer}-{target.Channel}-seed{options.Seed}");
-        var images = order.Select(i => ImageTensors.ToImageCentered(results[i].Best, p)).ToArray();
-        string gridPath = Path.Combine(sweepFolder, $"{stem}-grid.png");
-        AttributionCommand.Write(card, request.Out, gridPath, MontageOf(images));
-
-        string Describe(OptimizationOptions o) => string.Create(CultureInfo.InvariantCulture,
-            $"decay {o.Decay:G3}, blur {(o.BlurEvery > 0 ? $"sigma {o.BlurSigma:F2} every {o.BlurEvery}" : "off")}, norm pct {o.NormPercentile:F1}, contribution pct {o.ContributionPercentile:F1}");
-        var page = new ReportPage($"ConvViz regularizer sweep: {target} of {bundle.Source}");
-        page.Paragraph($"{count} random settings (sweep seed {request.SweepSeed}), {options.Iterations} steps each from the same start (seed {options.Seed}), " +
-                       $"rate {options.Policy} {(options.Policy == StepPolicy.Constant ? options.LearningRate : options.MaxLearningRate):G3}; best objective first. ");
-        page.Figures(order.Select((i, rank) => (images[rank], $"#{rank + 1}: {results[i].BestObjective:G5} at step {results[i].BestIteration + 1}; {Describe(draws[i])}")));
-        string pagePath = Path.Combine(sweepFolder, $"{stem}.html");
-        AtomicFile.WriteAllText(pagePath, page.ToHtml());
-        card.Outputs.Add(Path.GetRelativePath(request.Out, pagePath));
-
-        string csvPath = Path.Combine(sweepFolder, $"{stem}.csv");
-        var lines = new List<string> { "rank,decay,blur_every,blur_sigma,norm_percentile,contribution_percentile,best_objective,best_iteration,last_objective" };
-        foreach (var (i, rank) in order.Select((i, rank) => (i, rank)))
-        {
-            var o = draws[i];
-            lines.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{rank + 1},{o.Decay:R},{o.BlurEvery},{(o.BlurEvery > 0 ? o.BlurSigma : 0):R},{o.NormPercentile:R},{o.ContributionPercentile:R},{results[i].BestObjective:R},{results[i].BestIteration},{results[i].Objectives[^1]:R}"));
-        }
-        AtomicFile.WriteAllLines(csvPath, lines);
-        card.Outputs.Add(Path.GetRelativePath(request.Out, csvPath));
-        card.Results["settings"] = order.Select(i => new { options = draws[i], bestObjective = results[i].BestObjective, bestIteration = results[i].BestIteration }).ToArray();
-
-        var table = new Table().AddColumns("rank", "best objective", "setting");
-        foreach (var (i, rank) in order.Take(5).Select((i, rank) => (i, rank)))
-            table.AddRow($"{rank + 1}", $"{results[i].BestObjective:G5}", Describe(draws[i]));
-        AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine(Markup.Escape($"{count} settings for {target} in {clock.Elapsed.TotalSeconds:F1} s; grid {gridPath}, page {pagePath}, " +
-            $"table {csvPath}; card {card.Save(request.Out)}"));
     }
 
     /// <summary>More units than any layer has channels (AlexNet's widest has 4,096).</summary>
@@ -306,12 +234,5 @@ public static class OptimizeCommand
             throw new UserError($"--units '{text}' is not a list of channels such as 0-15 or 0,3,7-9");
         }
         return units.ToArray();
-    }
-
-    private static Image8 MontageOf(Image8[] images)
-    {
-        var first = images[0];
-        return Montage.Arrange(images.SelectMany(i => i.Pixels).ToArray(), images.Length, first.Height, first.Width, first.Channels,
-            Montage.ScaleFor(first.Height, first.Width, 84), gap: 2);
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using ConvViz.Engine.Imaging;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -29,10 +30,11 @@ public static class StyleCommand
         var tvWeight = new Option<float>("--tv-weight") { Description = "Weight of the total-variation loss (on the model input)", DefaultValueFactory = _ => defaults.TvWeight }.InRange(0, MaxWeight);
         var iterations = new Option<int>("--iterations") { Description = "Optimizer steps", DefaultValueFactory = _ => defaults.Iterations }.InRange(1, 10_000);
         var optimizer = new Option<StyleOptimizer>("--optimizer") { Description = "adam or lbfgs", DefaultValueFactory = _ => defaults.Optimizer }.NamesOnly();
-        var lr = new Option<float>("--lr") { Description = "Adam's step in model input units", DefaultValueFactory = _ => defaults.LearningRate }.Positive(100);
+        var lr = new Option<float>("--lr") { Description = "Adam's step in model input units", DefaultValueFactory = _ => defaults.LearningRate }.Positive(100).Names("LearningRate");
         var history = new Option<int>("--history") { Description = "L-BFGS's number of stored curvature pairs", DefaultValueFactory = _ => defaults.History }.InRange(1, 1000);
         var init = new Option<StyleInit>("--init") { Description = "noise (the model's mean plus tiny noise) or content", DefaultValueFactory = _ => StyleInit.Noise }.NamesOnly();
         var seed = new Option<int>("--seed") { Description = "Seed of the start noise", DefaultValueFactory = _ => 0 }.Seed();
+        var raw = new Option<string?>("--raw") { Description = "Also write the stylized image as the model's input, float32 .npy of shape (1, C, H, W): the tensor of the last forward pass" };
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -40,9 +42,9 @@ public static class StyleCommand
         var command = new Command("style", "Render the content image in the style of another (Gatys et al. 2016, as jcjohnson/neural-style)")
         {
             content, style, model, contentLayer, styleLayers, contentWeight, styleWeight, tvWeight, iterations, optimizer, lr, history, init, seed,
-            output, backend, device, threads,
+            raw, output, backend, device, threads,
         };
-        command.SetAction(result =>
+        command.SetAction((result, cancellation) =>
         {
             var options = new StyleOptions
             {
@@ -65,13 +67,14 @@ public static class StyleCommand
                 throw new UserError($"--lr {options.LearningRate} applies to --optimizer adam only; L-BFGS picks its step by line search");
             if (options.Init == StyleInit.Content && result.Given(seed))
                 throw new UserError($"--seed {options.Seed} seeds the start noise, and --init content starts from the content image without noise");
-            Execute(result.GetValue(content), result.GetValue(style), result.GetValue(model)!, options,
-                result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads));
+            return Task.FromResult(Execute(result.GetValue(content), result.GetValue(style), result.GetValue(model)!, options, result.GetValue(raw),
+                result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads), cancellation));
         });
         return command;
     }
 
-    private static void Execute(string? contentPath, string? stylePath, string modelName, StyleOptions options, string outFolder, string backendName, int? device, int? threads)
+    private static int Execute(string? contentPath, string? stylePath, string modelName, StyleOptions options, string? rawPath, string outFolder, string backendName,
+        int? device, int? threads, CancellationToken cancellation)
     {
         if (contentPath is null) throw new UserError("give --content IMG, the image whose layout to keep");
         if (stylePath is null) throw new UserError("give --style IMG, the image whose style to copy");
@@ -94,12 +97,12 @@ public static class StyleCommand
         var clock = Stopwatch.StartNew();
         ProgressBars.Run("styling", options.Iterations, line =>
             {
-                result = NeuralStyle.Run(bundle.Network, p, content, style, options, (it, losses) =>
+                result = NeuralStyle.Run(bundle.Network, p, content, style, options, new ProgressReport<StyleProgress>(s =>
                 {
-                    if (it > 0) stepMs.Add(line.StepMilliseconds);
-                    line.Report(it, $"step {it}/{options.Iterations}  content {losses.Content:G4}  style {losses.Style:G4}  tv {losses.TotalVariation:G4}" +
-                                    $"  {line.StepMilliseconds:F1} ms/step");
-                });
+                    if (s.Iteration > 0) stepMs.Add(line.StepMilliseconds);
+                    line.Report(s.Iteration, $"step {s.Iteration}/{s.Iterations}  content {s.Losses.Content:G4}  style {s.Losses.Style:G4}  tv {s.Losses.TotalVariation:G4}" +
+                                             $"  {line.StepMilliseconds:F1} ms/step");
+                }), cancellation);
                 line.Report(options.Iterations);
             });
         card.TimingsMs["style"] = clock.Elapsed.TotalMilliseconds;
@@ -111,6 +114,11 @@ public static class StyleCommand
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-content.png"), ImageTensors.ToImage(content, p));
         AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{Inputs.FileName(Path.GetFileNameWithoutExtension(stylePath))}-style.png"),
             ImageTensors.ToImage(style, p));
+        if (rawPath is not null)
+        {
+            Npy.Write(rawPath, result.Image, [1, p.Channels, p.Height, p.Width]);
+            card.Outputs.Add(rawPath);
+        }
         card.Results["final"] = result.Final;
         card.Results["evaluations"] = result.Evaluations;
         card.Results["stop"] = result.Stop;
@@ -121,6 +129,7 @@ public static class StyleCommand
         AnsiConsole.MarkupLine(Markup.Escape($"content {first.Content:G4} -> {result.Final.Content:G4}, style {first.Style:G4} -> {result.Final.Style:G4}, " +
             $"tv {result.Final.TotalVariation:G4}; {result.Losses.Count - 1} steps ({result.Stop}), {result.Evaluations} evaluations in {clock.Elapsed.TotalSeconds:F1} s; " +
             $"wrote {folder}/ and the card {card.Save(outFolder)}"));
+        return 0;
     }
 
     private static Image8 Read(string option, string path)

@@ -38,4 +38,7 @@ public static class ImageFile
             default: throw new ArgumentException($"{path}: images are written as .png, .pgm or .ppm, not '{extension}'");
         }
     }
+
+    /// <summary>The PNG file bytes of <paramref name="image"/> (for embedding in a page as a data URI).</summary>
+    public static byte[] EncodePng(Image8 image) => Png.Encode(image);
 }

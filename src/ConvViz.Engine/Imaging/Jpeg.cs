@@ -7,7 +7,7 @@ namespace ConvViz.Engine.Imaging;
 /// time: without it, reading a JPEG says in one line what to install. Gray JPEGs decode to one
 /// channel, everything else (YCbCr, CMYK converted by the library) to RGB.
 /// </summary>
-public static class Jpeg
+internal static class Jpeg
 {
     public const string InstallHint = "reading JPEG needs libjpeg-turbo: apt-get install libturbojpeg0";
 

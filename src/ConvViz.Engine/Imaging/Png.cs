@@ -18,7 +18,7 @@ namespace ConvViz.Engine.Imaging;
 /// when there is no file) whose one-line message starts with the file's name.</para>
 /// <para>Writing stores 8-bit gray, RGB or RGBA by channel count, non-interlaced, as IHDR, IDAT and IEND only.</para>
 /// </summary>
-public static class Png
+internal static class Png
 {
     private static ReadOnlySpan<byte> Signature => [0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A];
 

@@ -6,7 +6,7 @@ namespace ConvViz.Engine.Imaging;
 /// Netpbm gray and color maps: PGM (P2 text, P5 binary) and PPM (P3 text, P6 binary), any maxval up
 /// to 65535, rescaled to 0..255; binary maxval above 255 stores two big-endian bytes per sample.
 /// </summary>
-public static class Pnm
+internal static class Pnm
 {
     public static bool IsPnm(ReadOnlySpan<byte> data) => data.Length >= 2 && data[0] == (byte)'P' && data[1] is (byte)'2' or (byte)'3' or (byte)'5' or (byte)'6';
 

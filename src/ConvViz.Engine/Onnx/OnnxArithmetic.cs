@@ -7,7 +7,7 @@ namespace ConvViz.Engine.Onnx;
 /// value per channel, as the per-channel affine map y = x·scale + shift that the importer runs as
 /// a depthwise 1x1 convolution: Add x + c, Sub x − c, Sub(c, x) = −x + c, Mul x·c, Div x·(1/c).
 /// </summary>
-public static class OnnxArithmetic
+internal static class OnnxArithmetic
 {
     public static IReadOnlyList<string> Ops { get; } = ["Add", "Sub", "Mul", "Div"];
 

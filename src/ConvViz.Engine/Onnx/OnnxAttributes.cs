@@ -9,7 +9,7 @@ namespace ConvViz.Engine.Onnx;
 /// with another type than asked for is an error naming the node, the attribute and both types.
 /// Attributes without a type (IR version 1) are read from the field that was asked for.
 /// </summary>
-public static class OnnxAttributes
+internal static class OnnxAttributes
 {
     /// <summary>The attribute with that name, or null.</summary>
     public static AttributeProto? Find(this NodeProto node, string name)

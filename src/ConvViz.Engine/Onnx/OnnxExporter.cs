@@ -26,7 +26,23 @@ public static class OnnxExporter
         AtomicFile.Write(path, model.WriteTo);
     }
 
-    public static ModelProto ToModel(Network network, IReadOnlyDictionary<string, string>? metadata = null)
+    /// <summary>
+    /// Appends metadata_props entries to the serialized ModelProto that <paramref name="stream"/>
+    /// ends with, without parsing it (a zoo model is up to 550 MB): protobuf merges fields that
+    /// follow a message into it, and a repeated field's entries add up. An entry the file already
+    /// had under the same key would stay, before the new one.
+    /// </summary>
+    public static void AppendMetadata(Stream stream, IReadOnlyDictionary<string, string> metadata)
+    {
+        using var output = new CodedOutputStream(stream, leaveOpen: true);
+        foreach (var (key, value) in metadata)
+        {
+            output.WriteTag(ModelProto.MetadataPropsFieldNumber, WireFormat.WireType.LengthDelimited);
+            output.WriteMessage(new StringStringEntryProto { Key = key, Value = value });
+        }
+    }
+
+    internal static ModelProto ToModel(Network network, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var graph = new GraphProto { Name = "convviz" };
         graph.Input.Add(ValueInfo(InputName, network.SampleShape));

@@ -7,7 +7,7 @@ namespace ConvViz.Engine.Onnx;
 /// Window geometry of ONNX Conv, MaxPool and AveragePool nodes from their attributes
 /// (kernel_shape, strides, pads, dilations, auto_pad, group, ceil_mode), 2-D only.
 /// </summary>
-public static class OnnxGeometry
+internal static class OnnxGeometry
 {
     /// <summary>Conv geometry; the kernel comes from kernel_shape or, when absent, the weight's (R, S).</summary>
     public static Conv2dGeometry Conv(NodeProto node, int inputH, int inputW, int weightR, int weightS)

@@ -59,7 +59,7 @@ public static class OnnxImporter
         return Import(model, backend, path);
     }
 
-    public static ImportedModel Import(ModelProto model, Backend backend, string source) => new Importer(model, backend, source).Run();
+    internal static ImportedModel Import(ModelProto model, Backend backend, string source) => new Importer(model, backend, source).Run();
 
     private sealed class Importer(ModelProto model, Backend backend, string source)
     {

@@ -11,7 +11,7 @@ namespace ConvViz.Engine.Onnx;
 /// array is a scalar holding one element) and its elements in the array type that fits the element
 /// type: float[] for FLOAT, long[] for INT64, int[] for INT32, bool[] for BOOL.
 /// </summary>
-public sealed class OnnxTensorData
+internal sealed class OnnxTensorData
 {
     public OnnxTensorData(string name, int[] dims, OnnxDataType dataType, Array data)
     {
@@ -60,7 +60,7 @@ public sealed class OnnxTensorData
 }
 
 /// <summary>Reading ONNX tensors and models: TensorProto to host arrays, and files to protos.</summary>
-public static class OnnxTensors
+internal static class OnnxTensors
 {
     /// <summary>The element types <see cref="Read"/> understands.</summary>
     public static IReadOnlyList<OnnxDataType> SupportedTypes { get; } =

@@ -29,7 +29,7 @@ public class OpenCLException : Exception
 /// Thin OpenCL 1.2 bindings against the ICD loader. Handles are plain <see cref="nint"/>s; every
 /// parameter is blittable so no marshalling happens. Callers check results with <see cref="Check"/>.
 /// </summary>
-public static unsafe partial class OpenCLNative
+internal static unsafe partial class OpenCLNative
 {
     public const string Library = "libOpenCL.so.1";
 

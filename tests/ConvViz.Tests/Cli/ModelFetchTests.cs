@@ -193,7 +193,7 @@ public sealed class ModelFetchTests : IDisposable
         using var stream = new MemoryStream();
         MakeModel().WriteTo(stream);
 
-        ModelFetchCommand.AppendMetadata(stream, preprocessing.ToMetadata());
+        ConvViz.Engine.Onnx.OnnxExporter.AppendMetadata(stream, preprocessing.ToMetadata());
 
         var parsed = ModelProto.Parser.ParseFrom(stream.ToArray());
         Assert.Equal("convviz-test", parsed.ProducerName);

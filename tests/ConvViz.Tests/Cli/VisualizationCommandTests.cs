@@ -116,9 +116,9 @@ public sealed class VisualizationCommandTests
         var result = CliHarness.Run("optimize", "--class", "9", "--lr", "1", "--iterations", "60", "--out", output);
         Assert.True(result.Exit == 0, result.Error);
         Assert.Contains("fc8 unit 9: best objective", result.Output);
-        Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-seed0-best.png")));
-        Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-seed0-best-pm.png")));
-        Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-seed0-last.png")));
+        Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-it60-lr1-seed0-best.png")));
+        Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-it60-lr1-seed0-best-pm.png")));
+        Assert.True(File.Exists(Path.Combine(output, "optimize", "fc8-9-preset3-it60-lr1-seed0-last.png")));
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "optimize.json")));
         Assert.Equal(60, card.RootElement.GetProperty("results").GetProperty("objectives").GetArrayLength());
         Assert.Equal(1, card.RootElement.GetProperty("parameters").GetProperty("options").GetProperty("learningRate").GetDouble());
@@ -132,8 +132,8 @@ public sealed class VisualizationCommandTests
         Assert.True(result.Exit == 0, result.Error);
         Assert.Contains("5 units of conv5 in batches of 3", result.Output);
         foreach (int unit in new[] { 0, 1, 2, 3, 9 })
-            Assert.True(File.Exists(Path.Combine(output, "optimize", $"conv5-{unit}-preset3-seed0-best.png")), $"unit {unit}");
-        var montage = ImageFile.Read(Path.Combine(output, "optimize", "conv5-units-preset3-seed0.png"));
+            Assert.True(File.Exists(Path.Combine(output, "optimize", $"conv5-{unit}-preset3-it30-seed0-best.png")), $"unit {unit}");
+        var montage = ImageFile.Read(Path.Combine(output, "optimize", "conv5-units0-3,9-preset3-it30-seed0.png"));
         Assert.True(montage.Width > 3 * 28 && montage.Height > 2 * 28, $"montage {montage.Width}x{montage.Height} holds 3x2 tiles");
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "optimize.json")));
         var units = card.RootElement.GetProperty("results").GetProperty("units");
@@ -147,9 +147,9 @@ public sealed class VisualizationCommandTests
         var result = CliHarness.Run("optimize", "--class", "5", "--sweep", "4", "--iterations", "25", "--out", output);
         Assert.True(result.Exit == 0, result.Error);
         string folder = Path.Combine(output, "optimize", "sweep");
-        Assert.True(File.Exists(Path.Combine(folder, "fc8-5-seed0-grid.png")));
-        Assert.Contains("<figure>", File.ReadAllText(Path.Combine(folder, "fc8-5-seed0.html")));
-        var rows = File.ReadAllLines(Path.Combine(folder, "fc8-5-seed0.csv")).Skip(1).Select(line => line.Split(',')).ToArray();
+        Assert.True(File.Exists(Path.Combine(folder, "fc8-5-preset3-it25-seed0-sweep4-sweepseed0-grid.png")));
+        Assert.Contains("<figure>", File.ReadAllText(Path.Combine(folder, "fc8-5-preset3-it25-seed0-sweep4-sweepseed0.html")));
+        var rows = File.ReadAllLines(Path.Combine(folder, "fc8-5-preset3-it25-seed0-sweep4-sweepseed0.csv")).Skip(1).Select(line => line.Split(',')).ToArray();
         Assert.Equal(4, rows.Length);
         var best = rows.Select(r => double.Parse(r[6], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
         Assert.Equal(best.OrderByDescending(v => v), best);

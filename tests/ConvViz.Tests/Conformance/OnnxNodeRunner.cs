@@ -54,7 +54,7 @@ public sealed class OnnxValue
 /// silently. Host work is limited to format conversions (ONNX int64 indices to and from the engine's
 /// Int32 switches) and the ConvTranspose bias, which the engine's transposed convolution lacks.
 /// </summary>
-public sealed class OnnxNodeRunner : IDisposable
+internal sealed class OnnxNodeRunner : IDisposable
 {
     private readonly Backend backend;
     private readonly ModelProto model;

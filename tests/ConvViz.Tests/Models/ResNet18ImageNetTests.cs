@@ -115,7 +115,7 @@ public sealed class ResNet18ImageNetTests(ResNet18ImageNetFixture fixture, ITest
         var shape = network.OutputShape(layer, 1);
         int cy = shape[2] / 2, cx = shape[3] / 2, plane = shape[2] * shape[3];
         var best = new float[shape[1]];
-        foreach (var batch in Engine.Training.ImageBatches.Forward(network, Bundle.Preprocessing, fixture.Samples,
+        foreach (var batch in Engine.Data.ImageBatches.Forward(network, Bundle.Preprocessing, fixture.Samples,
                      Enumerable.Range(0, fixture.Samples.Count).ToArray(), 4, layer))
         {
             var values = fixture.Backend.Download(batch.Pass.Last);

@@ -9,7 +9,7 @@ namespace ConvViz.Tests.Support;
 /// Builds small ONNX models in a test: one float input "x" (a symbolic batch "N", then the sample
 /// dims), initializers, nodes named after their first output, and one graph output.
 /// </summary>
-public sealed class OnnxGraphBuilder
+internal sealed class OnnxGraphBuilder
 {
     public const string Input = "x";
     private readonly GraphProto graph;

@@ -1,5 +1,6 @@
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Backends.Cpu;
+using ConvViz.Engine.Data;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;

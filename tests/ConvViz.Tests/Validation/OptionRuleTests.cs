@@ -183,7 +183,7 @@ public sealed class OptionRuleTests
         if (notFinite) mean[5] = float.NaN;
         Npy.Write(Path.Combine(bundle, Preprocessing.MeanImageFile), mean, shape);
         using (var stream = new FileStream(Path.Combine(bundle, ModelBundle.ModelFile), FileMode.Append, FileAccess.Write))
-            ModelFetchCommand.AppendMetadata(stream, new Dictionary<string, string> { [Preprocessing.MeanImageKey] = Preprocessing.MeanImageFile });
+            ConvViz.Engine.Onnx.OnnxExporter.AppendMetadata(stream, new Dictionary<string, string> { [Preprocessing.MeanImageKey] = Preprocessing.MeanImageFile });
         CliHarness.AssertOneLineError(CliHarness.Run("model", "info", "--model", bundle), message);
     }
 
@@ -196,7 +196,7 @@ public sealed class OptionRuleTests
         using (var model = ModelBundle.Load(EmbeddedModels.Folder(EmbeddedModels.FashionAlexNet), backend))
             model.Save(bundle);
         using (var stream = new FileStream(Path.Combine(bundle, ModelBundle.ModelFile), FileMode.Append, FileAccess.Write))
-            ModelFetchCommand.AppendMetadata(stream, new Dictionary<string, string> { [key] = value });
+            ConvViz.Engine.Onnx.OnnxExporter.AppendMetadata(stream, new Dictionary<string, string> { [key] = value });
         var forward = CliHarness.Run("forward", "--model", bundle, "--input", Boot);
         var info = CliHarness.Run("model", "info", "--model", bundle);
         CliHarness.AssertOneLineError(forward, message);

@@ -211,14 +211,14 @@ public sealed class NeuralStyleTests(ITestOutputHelper output)
     }
 
     [Theory]
-    [InlineData("--content-weight -1", "--content-weight -1 must be")]
-    [InlineData("--style-weight -1", "--style-weight -1 must be")]
-    [InlineData("--tv-weight -1", "--tv-weight -1 must be")]
-    [InlineData("--iterations 0", "--iterations 0 must be at least 1")]
-    [InlineData("--lr 0", "--lr 0 must be a positive number")]
-    [InlineData("--content-layer nope", "--content-layer nope: no layer named 'nope'")]
-    [InlineData("--style-layers relu1,nope", "--style-layers nope: no layer named 'nope'")]
-    [InlineData("--style-layers fc6", "--style-layers fc6: Gram matrices need feature maps (C, H, W)")]
+    [InlineData("--content-weight -1", "ContentWeight -1 must be")]
+    [InlineData("--style-weight -1", "StyleWeight -1 must be")]
+    [InlineData("--tv-weight -1", "TvWeight -1 must be")]
+    [InlineData("--iterations 0", "Iterations 0 must be at least 1")]
+    [InlineData("--lr 0", "LearningRate 0 must be a positive number")]
+    [InlineData("--content-layer nope", "ContentLayer nope: no layer named 'nope'")]
+    [InlineData("--style-layers relu1,nope", "StyleLayers nope: no layer named 'nope'")]
+    [InlineData("--style-layers fc6", "StyleLayers fc6: Gram matrices need feature maps (C, H, W)")]
     [InlineData("--style-layers relu1,relu1", "names a layer twice")]
     public void BadOptions_SayWhichOptionAndWhy(string option, string message)
     {
@@ -236,7 +236,7 @@ public sealed class NeuralStyleTests(ITestOutputHelper output)
             "--content-layer" => defaults with { ContentLayer = parts[1] },
             _ => defaults with { StyleLayers = parts[1].Split(',') },
         };
-        var e = Assert.Throws<ArgumentException>(() => options.Resolve(bundle.Network));
+        var e = Assert.ThrowsAny<ArgumentException>(() => options.Resolve(bundle.Network));
         Assert.Contains(message, e.Message);
     }
 

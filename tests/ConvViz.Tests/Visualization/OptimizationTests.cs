@@ -266,15 +266,15 @@ public sealed class OptimizationTests
     }
 
     [Theory]
-    [InlineData(5, 0, 0, 1, "--preset 5 is unknown; the paper's Table 1 has presets 1 to 4")]
-    [InlineData(3, 101, 0, 1, "--norm-percentile 101 must be in 0..100")]
-    [InlineData(3, 0, -1, 1, "--contribution-percentile -1 must be in 0..100")]
-    [InlineData(3, 0, 0, 0, "--blur-sigma 0 must be positive when blurring every 4 iterations")]
+    [InlineData(5, 0, 0, 1, "Preset 5 is unknown; the paper's Table 1 has presets 1 to 4")]
+    [InlineData(3, 101, 0, 1, "NormPercentile 101 must be in 0..100")]
+    [InlineData(3, 0, -1, 1, "ContributionPercentile -1 must be in 0..100")]
+    [InlineData(3, 0, 0, 0, "BlurSigma 0 must be positive when blurring every 4 iterations")]
     public void BadOptions_AreRejectedNamingTheOption(int preset, float norm, float contribution, float sigma, string message)
     {
-        var e = Assert.Throws<ArgumentException>(() => (OptimizationOptions.Preset(preset) with
+        var e = Assert.ThrowsAny<ArgumentException>(() => (OptimizationOptions.Preset(preset) with
             { NormPercentile = norm, ContributionPercentile = contribution, BlurSigma = sigma }).Validate());
-        Assert.Equal(message, e.Message);
+        Assert.StartsWith(message, e.Message);
     }
 
     [Fact]
@@ -304,12 +304,12 @@ public sealed class OptimizationTests
     [Fact]
     public void BadPenaltyAndTransformOptions_AreRejectedNamingTheOption()
     {
-        string Message(OptimizationOptions o) => Assert.Throws<ArgumentException>(o.Validate).Message;
+        string Message(OptimizationOptions o) => Assert.ThrowsAny<ArgumentException>(o.Validate).Message.Split('\n')[0].Split(" (Parameter")[0];
         var preset = OptimizationOptions.Preset(3);
-        Assert.Equal("--lp-weight -1 must be zero (off) or positive", Message(preset with { LpWeight = -1 }));
-        Assert.Equal("--tv-beta 0 must be positive", Message(preset with { TvBeta = 0 }));
-        Assert.Equal("--jitter -2 must be zero (off) or a positive number of pixels", Message(preset with { Jitter = -2 }));
-        Assert.Equal("--scale-jitter 0.7 must be in [0, 0.5)", Message(preset with { ScaleJitter = 0.7f }));
-        Assert.Equal("--rotate 200 must be in 0..180 degrees", Message(preset with { RotateDegrees = 200 }));
+        Assert.Equal("LpWeight -1 must be zero (off) or positive", Message(preset with { LpWeight = -1 }));
+        Assert.Equal("TvBeta 0 must be positive", Message(preset with { TvBeta = 0 }));
+        Assert.Equal("Jitter -2 must be zero (off) or a positive number of pixels", Message(preset with { Jitter = -2 }));
+        Assert.Equal("ScaleJitter 0.7 must be in [0, 0.5)", Message(preset with { ScaleJitter = 0.7f }));
+        Assert.Equal("RotateDegrees 200 must be in 0..180 degrees", Message(preset with { RotateDegrees = 200 }));
     }
 }

@@ -1,0 +1,46 @@
+using System.Globalization;
+using ConvViz.Engine.Imaging;
+using ConvViz.Engine.IO;
+
+namespace ConvViz.Engine.Visualization;
+
+/// <summary>
+/// Where a visualization run writes: its files go into <see cref="Folder"/>, and each is listed in
+/// <see cref="Card"/> by its path relative to <see cref="Root"/>, the folder the card is saved in.
+/// </summary>
+public sealed record RunOutputs(ExperimentCard Card, string Root, string Folder)
+{
+    /// <summary>Writes <paramref name="image"/> as Folder/<paramref name="fileName"/> and returns its path.</summary>
+    internal string Image(string fileName, Image8 image) => Listed(Path.Combine(Folder, fileName), path => ImageFile.Write(path, image));
+
+    internal string Text(string fileName, string text) => Listed(Path.Combine(Folder, fileName), path => AtomicFile.WriteAllText(path, text));
+
+    internal string Lines(string fileName, IEnumerable<string> lines) => Listed(Path.Combine(Folder, fileName), path => AtomicFile.WriteAllLines(path, lines));
+
+    /// <summary>Writes a model input (C, H, W) as a float32 .npy of shape (1, C, H, W) at <paramref name="path"/>, wherever it is.</summary>
+    internal string Tensor(string path, float[] input, int channels, int height, int width) =>
+        Listed(path, p => Npy.Write(p, input, [1, channels, height, width]));
+
+    private string Listed(string path, Action<string> write)
+    {
+        write(path);
+        Card.Outputs.Add(Path.GetRelativePath(Root, path));
+        return path;
+    }
+
+    /// <summary>A target as a file-name part that carries every coordinate: "conv5-3", "conv5-3-y2-x4".</summary>
+    public static string TargetStem(Target target) => FileName(target.Y is null
+        ? string.Create(CultureInfo.InvariantCulture, $"{target.Layer}-{target.Channel}")
+        : string.Create(CultureInfo.InvariantCulture, $"{target.Layer}-{target.Channel}-y{target.Y}-x{target.X}"));
+
+    /// <summary>A layer or tensor name usable as a file name.</summary>
+    public static string FileName(string name) =>
+        string.Concat(name.Select(c => Path.GetInvalidFileNameChars().Contains(c) || c is ':' or '\\' ? '_' : c));
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that runs its action on the reporting thread, at once
+/// (<see cref="Progress{T}"/> posts to a synchronization context instead).</summary>
+internal sealed class ProgressRelay<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}
