@@ -1,13 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text.Json;
 using ConvViz.Engine.Data;
-using ConvViz.Engine.Imaging;
-using ConvViz.Engine.IO;
 using ConvViz.Engine.Mining;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
-using ConvViz.Engine.Training;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -22,7 +18,7 @@ namespace ConvViz.Cli.Commands;
 /// </summary>
 public static class TopkCommand
 {
-    private const string StateFile = "state.json", IndexFile = "index.json";
+    private const string StateFile = "state.json", IndexFile = TopKViews.IndexFile;
     private const long MaxProjectionValues = 1L << 28;
 
     public static Command Create()
@@ -113,73 +109,25 @@ public static class TopkCommand
         }
 
         clock.Restart();
-        var index = Render(bundle, images, units, request, folder, card, cancellation);
+        IReadOnlyList<string> files = [];
+        ProgressBars.Create().Start(context =>
+        {
+            var lines = new Dictionary<string, IProgress<TopKViewProgress>>();
+            files = TopKViews.Write(bundle.Network, bundle.Preprocessing, images, units, bundle.Source, request.Batch, folder,
+                new ProgressAction<TopKViewProgress>(p =>
+                {
+                    if (!lines.TryGetValue(p.Layer, out var line))
+                        lines[p.Layer] = line = Counting<TopKViewProgress>(ProgressBars.Add(context, $"deconvnet {p.Layer}", p.Total), $"deconvnet {p.Layer}", p.Total, 0, r => r.Done);
+                    line.Report(p);
+                }), cancellation).Files;
+        });
         card.TimingsMs["projections and images"] = clock.Elapsed.TotalMilliseconds;
-        string indexPath = Path.Combine(folder, IndexFile);
-        AtomicFile.WriteAllText(indexPath, JsonSerializer.Serialize(index, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
-        card.Outputs.Add(Path.GetRelativePath(request.Out, indexPath));
+        foreach (string file in files) card.Outputs.Add(Path.GetRelativePath(request.Out, file));
+        string indexPath = files[^1];
         card.Results["units"] = units.Sum(u => u.Channels);
         AnsiConsole.MarkupLine(Markup.Escape($"top {request.K} of {images.Count} images for {units.Sum(u => u.Channels)} units of {string.Join(", ", layerNames)} " +
             $"in {(card.TimingsMs.Values.Sum() / 1000):F1} s; index {indexPath}; card {card.Save(request.Out)}"));
         return 0;
-    }
-
-    /// <summary>Projections, per-unit views, layer overviews; returns the index that lists them.</summary>
-    private static object Render(ModelBundle bundle, LabeledImages images, IReadOnlyList<TopUnits> units, Request request, string folder, ExperimentCard card,
-        CancellationToken cancellation)
-    {
-        var p = bundle.Preprocessing;
-        var backend = bundle.Network.Parameters.First().Value.Backend;
-        var fields = ReceptiveFields.Of(bundle.Network);
-        var layers = new List<object>();
-        foreach (var layerUnits in units)
-        {
-            var field = fields[bundle.Network.IndexOf(layerUnits.Layer)];
-            var items = Enumerable.Range(0, layerUnits.Channels).SelectMany(c => layerUnits.Of(c).Select(e => (Channel: c, Entry: e))).ToArray();
-            var projections = ProgressBars.Run($"deconvnet {layerUnits.Layer}", items.Length, line =>
-                TopKProjections.Compute(bundle.Network, p, images, layerUnits.Layer, items, request.Batch,
-                    Counting<ProjectionProgress>(line, $"deconvnet {layerUnits.Layer}", items.Length, 0, r => r.Done), cancellation));
-
-            string layerFolder = Path.Combine(folder, Inputs.FileName(layerUnits.Layer));
-            Directory.CreateDirectory(layerFolder);
-            var overviewTiles = new List<Image8>();
-            var unitEntries = new List<object>();
-            int scale = 0;
-            for (int c = 0, item = 0; c < layerUnits.Channels; c++)
-            {
-                var entries = layerUnits.Of(c);
-                var patches = new List<Image8>();
-                var deconvolutions = new List<Image8>();
-                foreach (var entry in entries)
-                {
-                    var image = images.ToImage(entry.Image);
-                    patches.Add(PatchViews.Patch(image, field, entry));
-                    var projection = Attribution.Render(projections[item++], p, GradientDisplay.Raw, backend, 0);
-                    deconvolutions.Add(PatchViews.Patch(projection, field, entry));
-                }
-                if (scale == 0) scale = Montage.ScaleFor(patches[0].Height, patches[0].Width, 56);
-                string unitPath = Path.Combine(layerFolder, $"unit-{c}.png");
-                AttributionCommand.Write(card, request.Out, unitPath, PatchViews.UnitView(patches, deconvolutions, scale));
-                overviewTiles.Add(PatchViews.Grid(patches, 1));
-                unitEntries.Add(new
-                {
-                    unit = c,
-                    view = Path.GetRelativePath(folder, unitPath),
-                    top = entries.Select(e => new { image = e.Image, label = images.Label(e.Image), value = e.Value, y = e.Y, x = e.X }).ToArray(),
-                });
-            }
-            string overviewPath = Path.Combine(folder, $"{Inputs.FileName(layerUnits.Layer)}-overview.png");
-            AttributionCommand.Write(card, request.Out, overviewPath, PatchViews.Grid(overviewTiles, 1));
-            layers.Add(new
-            {
-                name = layerUnits.Layer,
-                receptiveField = field,
-                patches = field.Spatial ? "the receptive field of the peak position" : "the whole image (the layer has no spatial extent)",
-                overview = Path.GetRelativePath(folder, overviewPath),
-                units = unitEntries,
-            });
-        }
-        return new { model = bundle.Source, data = card.Input, images = images.Count, k = request.K, layers };
     }
 
     /// <summary>The engine's reports as <paramref name="count"/> items done, with the rate since <paramref name="done"/> at the start.</summary>
