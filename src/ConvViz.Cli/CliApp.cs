@@ -82,14 +82,14 @@ public static class CliApp
         // With no command at all, help says more than "Required command was not provided".
         var parse = CreateRoot().Parse(args.Length == 0 ? ["--help"] : args);
         long previousMaxPixels = ImageLimits.MaxPixels;
-        ImageLimits.MaxPixels = parse.GetValue(CommonOptions.MaxImagePixels) is >= 1 and var maxPixels ? maxPixels : ImageLimits.DefaultMaxPixels;
+        ImageLimits.MaxPixels = parse.Errors.Count == 0 && parse.GetValue(CommonOptions.MaxImagePixels) is { } maxPixels ? maxPixels : ImageLimits.DefaultMaxPixels;
         try
         {
             // Parse errors (unknown options, missing or out-of-range values, see OptionRules) follow the
             // same contract as any bad input, before any work: one line, exit code 2, no help page.
             if (parse.Errors.Count > 0)
             {
-                error.WriteLine($"error: {string.Join("; ", parse.Errors.Select(e => e.Message.ReplaceLineEndings(" ").Trim()).Distinct())}");
+                error.WriteLine($"error: {ParseErrors.Describe(parse)}");
                 return 2;
             }
             using var claims = OutputGuard.Check(parse);

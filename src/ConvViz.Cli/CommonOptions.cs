@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 
 namespace ConvViz.Cli;
 
@@ -22,11 +23,47 @@ public static class CommonOptions
         DefaultValueFactory = _ => "cpu",
     };
 
-    public static Option<string> Input() => new("--input")
+    /// <summary>The largest --sample number: far above any bundle's sample count (Fashion-MNIST's test split has 10,000).</summary>
+    public const int MaxSample = 1_000_000;
+
+    /// <summary>
+    /// The input of a command: --input FILE or --sample N, never both; one of them is required unless
+    /// <paramref name="required"/> is false (the command then has a default input of its own).
+    /// Add it to a command like an option; <see cref="GetValue"/> reads it.
+    /// </summary>
+    public static InputOptions Input(bool required = true, string description =
+        "Input: an image (PNG, JPEG, PGM/PPM), preprocessed as the model's metadata says; or a float32 .npy of shape (1, C, H, W) or (C, H, W), used exactly as given") =>
+        new(new Option<string>("--input") { Description = $"{description} (or --sample N)" }, Sample(), required);
+
+    /// <summary>--sample N: sample N (from 0) of the model's bundle.</summary>
+    public static Option<int?> Sample() => new Option<int?>("--sample")
     {
-        Description = "Input: an image (PNG, JPEG, PGM/PPM), preprocessed as the model's metadata says; or a float32 .npy of shape (1, C, H, W) or (C, H, W), used exactly as given",
-        Required = true,
-    };
+        Description = "Use the model's bundled sample N (from 0) as the input, instead of --input: the images of its samples/ folder " +
+                      "(fashion-alexnet's t10k IDX files, resnet18-imagenet's photos)",
+    }.InRange(0, MaxSample);
+
+    /// <summary>Adds --input and --sample to <paramref name="command"/>, with the rule that one (and only one) is given.</summary>
+    public static void Add(this Command command, InputOptions input)
+    {
+        command.Options.Add(input.File);
+        command.Options.Add(input.Sample);
+        command.Validators.Add(result =>
+        {
+            // The values as typed: a value its own option refuses has no parsed value to read here.
+            var (file, sample) = (result.GetResult(input.File), result.GetResult(input.Sample));
+            static string Typed(OptionResult option) => string.Join(" ", option.Tokens.Select(t => t.Value));
+            if (file is not null && sample is not null)
+                result.AddError($"{input.File.Name} {Typed(file)} and {input.Sample.Name} {Typed(sample)} name two inputs; give one");
+            else if (file is null && sample is null && input.Required)
+                result.AddError($"{input.File.Name} FILE (an image or a .npy) or {input.Sample.Name} N (one of the model's bundled samples) is required");
+        });
+    }
+
+    /// <summary>The input the command line gave, or null when it gave none.</summary>
+    public static InputSource? GetValue(this ParseResult result, InputOptions input) =>
+        result.GetValue(input.File) is { } file ? new InputSource(file, null)
+        : result.GetValue(input.Sample) is { } sample ? new InputSource(null, sample)
+        : null;
 
     public static Option<int?> Device() => new Option<int?>("--device")
     {
@@ -74,12 +111,17 @@ public static class CommonOptions
         return new(channel, y, x);
     }
 
-    public static readonly Option<long?> MaxImagePixels = new("--max-image-pixels")
+    /// <summary>The largest --max-image-pixels: 2^40 pixels, a terabyte even in gray, beyond any memory.</summary>
+    public const long MaxImagePixelsLimit = 1L << 40;
+
+    public static readonly Option<long?> MaxImagePixels = new Option<long?>("--max-image-pixels")
     {
         Description = $"Largest image (width x height) to decode or resize to, checked before decoding (default {ConvViz.Engine.Imaging.ImageLimits.DefaultMaxPixels:N0})",
         Recursive = true,
-        Validators = { result => { if (result.GetValueOrDefault<long?>() is < 1) result.AddError("--max-image-pixels must be at least 1"); } },
-    };
+    }.InRange(1, MaxImagePixelsLimit);
 
     public static readonly Option<bool> Verbose = new("--verbose") { Description = "Show stack traces on errors", Recursive = true };
 }
+
+/// <summary>A command's --input and --sample options (see <see cref="CommonOptions.Input"/>).</summary>
+public sealed record InputOptions(Option<string> File, Option<int?> Sample, bool Required);

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.IO;
@@ -7,9 +8,30 @@ using Tensor = ConvViz.Engine.Tensors.Tensor;
 
 namespace ConvViz.Cli;
 
-/// <summary>Turns --input (an image or a .npy) into a network input tensor (batch 1), and parses --unit / --class targets.</summary>
+/// <summary>
+/// What a command reads: a file (--input: an image or a .npy) or sample <see cref="Sample"/> of the
+/// model's bundle (--sample). Messages, cards and file names call it by its path or "sampleN"; so does
+/// its conversion to a string.
+/// </summary>
+public sealed record InputSource(string? File, int? Sample)
+{
+    public override string ToString() => File ?? $"sample{Sample}";
+
+    [return: NotNullIfNotNull(nameof(input))]
+    public static implicit operator string?(InputSource? input) => input?.ToString();
+}
+
+/// <summary>Turns --input (an image or a .npy) or --sample into a network input tensor (batch 1), and parses --unit / --class targets.</summary>
 public static class Inputs
 {
+    /// <summary>The file (see <see cref="Load(string, ModelBundle, Backend)"/>) or the bundle's sample, preprocessed by the bundle's metadata.</summary>
+    public static Tensor Load(InputSource input, ModelBundle bundle, Backend backend) =>
+        input.File is { } file ? Load(file, bundle, backend) : backend.Upload(bundle.SampleInput(input.Sample!.Value), bundle.Network.InputShape(1));
+
+    /// <summary>The image file or the bundle's sample image, as stored (not yet preprocessed).</summary>
+    public static Image8 ReadImage(InputSource input, ModelBundle bundle) =>
+        input.File is { } file ? ReadImage(file) : bundle.Sample(input.Sample!.Value).Image;
+
     /// <summary>
     /// An image file (PNG, JPEG, PGM/PPM), preprocessed by the bundle's metadata; or a float32 .npy
     /// of shape (1, C, H, W) or (C, H, W) matching the model, used exactly as given.

@@ -54,9 +54,9 @@ public static class OptionRules
         string? keyword = null, double keywordValue = 0)
     {
         var type = Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T);
-        if (type != typeof(int) && type != typeof(float) && type != typeof(double))
-            throw new ArgumentException($"{option.Name}: InRange applies to int, float and double options, not {typeof(T).Name}");
-        var bounds = new Bounds(min, max, type == typeof(int), minExclusive, maxExclusive, keyword, keywordValue);
+        if (type != typeof(int) && type != typeof(long) && type != typeof(float) && type != typeof(double))
+            throw new ArgumentException($"{option.Name}: InRange applies to int, long, float and double options, not {typeof(T).Name}");
+        var bounds = new Bounds(min, max, type == typeof(int) || type == typeof(long), minExclusive, maxExclusive, keyword, keywordValue);
         if (keyword is not null && bounds.Contains(keywordValue))
             throw new ArgumentException($"{option.Name}: keyword {keyword} must parse to a value outside the range, not {keywordValue}");
         Declared.AddOrUpdate(option, bounds);
@@ -93,7 +93,7 @@ public static class OptionRules
     public static bool Given(this ParseResult result, Option option) => result.GetResult(option) is { Implicit: false };
 
     private static T Box<T>(Type type, double value) =>
-        (T)(type == typeof(int) ? (object)(int)value : type == typeof(float) ? (object)(float)value : (object)value);
+        (T)(type == typeof(int) ? (object)(int)value : type == typeof(long) ? (object)(long)value : type == typeof(float) ? (object)(float)value : (object)value);
 
     private static T Parse<T>(string name, Bounds bounds, Type type, ArgumentResult result)
     {

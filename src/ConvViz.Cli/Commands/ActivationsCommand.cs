@@ -32,7 +32,7 @@ public static class ActivationsCommand
         return command;
     }
 
-    private static void Execute(string modelName, string inputPath, string? layerName, Colormap colormap, Normalization normalization,
+    private static void Execute(string modelName, InputSource inputPath, string? layerName, Colormap colormap, Normalization normalization,
         string outFolder, string backendName, int? device)
     {
         using var backend = BackendCatalog.Create(backendName, device);

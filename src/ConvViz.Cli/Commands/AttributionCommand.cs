@@ -45,7 +45,7 @@ public static class AttributionCommand
         return command;
     }
 
-    private static int Execute(string method, ReluRule rule, string modelName, string inputPath, string? layerName, string? unitText, string? classIndex,
+    private static int Execute(string method, ReluRule rule, string modelName, InputSource inputPath, string? layerName, string? unitText, string? classIndex,
         string? rawPath, float? blurSigma, Colormap colormap, string outFolder, string backendName, int? device)
     {
         CommonOptions.RefuseClassWithUnit(classIndex, layerName, unitText);

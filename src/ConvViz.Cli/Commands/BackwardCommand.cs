@@ -33,7 +33,7 @@ public static class BackwardCommand
         return command;
     }
 
-    private static void Execute(string modelName, string backendName, int? device, string inputPath, string? layerName,
+    private static void Execute(string modelName, string backendName, int? device, InputSource inputPath, string? layerName,
         string? unitText, int? classIndex, ReluRule rule, string? dump)
     {
         if ((unitText is null) == (classIndex is null)) throw new UserError("give exactly one target: --unit C or C,Y,X, or --class K");

@@ -21,7 +21,7 @@ public static class DreamCommand
     {
         var model = CommonOptions.Model();
         var layer = new Option<string?>("--layer") { Description = "Layer whose activations' L2 is amplified (default: the ReLU after the third convolution)" };
-        var input = new Option<string?>("--input") { Description = "Start image (default: the model's first sample image, or the mean plus noise)" };
+        var input = CommonOptions.Input(required: false, "Start image (default: the model's first sample image, or the mean plus noise)");
         var octaves = new Option<int>("--octaves") { Description = "Octaves, from size / scale^(octaves-1) up to the model's size", DefaultValueFactory = _ => 4 }.InRange(1, 16);
         var octaveScale = new Option<float>("--octave-scale") { Description = "Size ratio between octaves", DefaultValueFactory = _ => 1.4f }.InRange(1, 4, minExclusive: true);
         var iterations = new Option<int>("--iterations") { Description = "Gradient steps per octave", DefaultValueFactory = _ => 10 }.InRange(1, 10_000);
@@ -54,7 +54,7 @@ public static class DreamCommand
         return command;
     }
 
-    private static int Execute(string modelName, string? layerName, string? inputPath, DreamOptions options, string? rawPath, string outFolder,
+    private static int Execute(string modelName, string? layerName, InputSource? inputPath, DreamOptions options, string? rawPath, string outFolder,
         string backendName, int? device, int? threads, CancellationToken cancellation)
     {
         options.Validate();
@@ -99,11 +99,11 @@ public static class DreamCommand
 
     /// <summary>The start image (a model input), a file-name stem and what it is: --input, else the
     /// bundle's first sample image, else the mean plus noise.</summary>
-    private static (string Stem, string Description, float[] Input) StartImage(ModelBundle bundle, string? inputPath, int seed)
+    private static (string Stem, string Description, float[] Input) StartImage(ModelBundle bundle, InputSource? inputPath, int seed)
     {
         var p = bundle.Preprocessing;
         if (inputPath is not null)
-            return (Inputs.FileName(Path.GetFileNameWithoutExtension(inputPath)), inputPath, ImageTensors.ToInput(Inputs.ReadImage(inputPath), p));
+            return (Inputs.FileName(Path.GetFileNameWithoutExtension(inputPath)), inputPath, ImageTensors.ToInput(Inputs.ReadImage(inputPath, bundle), p));
         if (bundle.Samples is { } samplesFolder)
         {
             var samples = DataSets.Samples(bundle);

@@ -24,7 +24,7 @@ public static class ForwardCommand
         return command;
     }
 
-    private static void Execute(string modelName, string backendName, int? device, string inputPath, string? dump, int top)
+    private static void Execute(string modelName, string backendName, int? device, InputSource inputPath, string? dump, int top)
     {
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);

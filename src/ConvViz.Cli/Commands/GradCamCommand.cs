@@ -34,7 +34,7 @@ public static class GradCamCommand
         return command;
     }
 
-    private static int Execute(string modelName, string inputPath, string? layerName, string? classIndex, Colormap colormap, float opacity,
+    private static int Execute(string modelName, InputSource inputPath, string? layerName, string? classIndex, Colormap colormap, float opacity,
         string outFolder, string backendName, int? device)
     {
         using var backend = BackendCatalog.Create(backendName, device);

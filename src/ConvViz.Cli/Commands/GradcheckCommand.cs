@@ -25,7 +25,7 @@ public static class GradcheckCommand
         var device = CommonOptions.Device();
         var defaults = new GradientCheckOptions();
         var layer = new Option<string?>("--layer") { Description = "Layer whose output defines the objective (default: the last)" };
-        var input = new Option<string?>("--input") { Description = "Input .npy (default: uniform random in [-1, 1])" };
+        var input = CommonOptions.Input(required: false, "Input: an image or a float32 .npy (default: uniform random in [-1, 1])");
         var points = new Option<int>("--points") { Description = "Coordinates checked per tensor", DefaultValueFactory = _ => defaults.Points }.InRange(1, 100);
         var step = new Option<float>("--step") { Description = "Finite-difference step h", DefaultValueFactory = _ => defaults.Step }.Positive(1);
         var tolerance = new Option<double>("--tolerance") { Description = "Largest relative error that passes", DefaultValueFactory = _ => defaults.Tolerance }.Positive(1);
@@ -38,7 +38,7 @@ public static class GradcheckCommand
         return command;
     }
 
-    private static int Execute(string modelName, string backendName, int? device, string? layerName, string? inputPath, GradientCheckOptions options, int seed,
+    private static int Execute(string modelName, string backendName, int? device, string? layerName, InputSource? inputPath, GradientCheckOptions options, int seed,
         CancellationToken cancellation)
     {
         using var backend = BackendCatalog.Create(backendName, device);

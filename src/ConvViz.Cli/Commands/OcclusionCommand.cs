@@ -39,7 +39,7 @@ public static class OcclusionCommand
         return command;
     }
 
-    private static int Execute(string modelName, string inputPath, string? layerName, string? unitText, string? classIndex, int? patchSize, int? strideSize,
+    private static int Execute(string modelName, InputSource inputPath, string? layerName, string? unitText, string? classIndex, int? patchSize, int? strideSize,
         float? fillPixel, int batch, Colormap colormap, string outFolder, string backendName, int? device, CancellationToken cancellation)
     {
         CommonOptions.RefuseClassWithUnit(classIndex, layerName, unitText);

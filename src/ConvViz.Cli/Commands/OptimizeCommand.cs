@@ -46,7 +46,7 @@ public static class OptimizeCommand
         var seed = new Option<int>("--seed") { Description = "Seed of the start noise (and of the transforms)", DefaultValueFactory = _ => 0 }.Seed();
         var sweep = new Option<int?>("--sweep") { Description = "Random search: run N random regularizer settings (the paper tried 300) and compare them" }.InRange(1, 1000);
         var sweepSeed = new Option<int>("--sweep-seed") { Description = "Seed of the --sweep draws", DefaultValueFactory = _ => 0 }.Seed();
-        var input = new Option<string?>("--input") { Description = "Start from this image instead of the mean plus noise" };
+        var input = CommonOptions.Input(required: false, "Start from this image instead of the mean plus noise");
         var raw = new Option<string?>("--raw") { Description = "Also write the last image as the model's input, float32 .npy of shape (1, C, H, W): the tensor of the last forward pass" };
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
@@ -91,7 +91,7 @@ public static class OptimizeCommand
     }
 
     private sealed record Request(string Model, string? Layer, string? Unit, string? Units, int Batch, string? Class, int Preset,
-        Func<OptimizationOptions, OptimizationOptions> Configure, int? Sweep, int SweepSeed, string? Input, string? Raw, string Out, IReadOnlySet<string> Given);
+        Func<OptimizationOptions, OptimizationOptions> Configure, int? Sweep, int SweepSeed, InputSource? Input, string? Raw, string Out, IReadOnlySet<string> Given);
 
     /// <summary>Most optimizer steps one run may take, over all units and sweep settings: about 6 hours at
     /// AlexNet's 20 ms per step, minutes on the default model.</summary>
@@ -114,7 +114,7 @@ public static class OptimizeCommand
         using var bundle = ModelCatalog.Open(request.Model, backend);
         var p = bundle.Preprocessing;
         var options = request.Configure(OptimizationOptions.Preset(request.Preset).AdaptedTo(p));
-        float[]? start = request.Input is null ? null : ImageTensors.ToInput(Inputs.ReadImage(request.Input), p);
+        float[]? start = request.Input is null ? null : ImageTensors.ToInput(Inputs.ReadImage(request.Input, bundle), p);
         var targets = request.Units is null
             ? [TargetSelection.Resolve(bundle, null, request.Class, request.Layer, CommonOptions.Unit(request.Unit))]
             : ParseUnits(request.Units).Select(k => new Target(request.Layer!, k)).ToArray();

@@ -20,29 +20,36 @@ public static class ReportCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
-        var inputs = new Option<string[]>("--input") { Description = "Images (PNG, JPEG, PGM/PPM); default: the first sample of the first --samples classes of the model's samples/", AllowMultipleArgumentsPerToken = true };
+        var inputs = new Option<string[]>("--input") { Description = "Images (PNG, JPEG, PGM/PPM); default: the first sample of the first --samples classes of the model's samples/, or --sample N", AllowMultipleArgumentsPerToken = true };
         var samples = new Option<int>("--samples") { Description = "How many bundled samples to show when --input is not given", DefaultValueFactory = _ => 3 }.InRange(1, 1000);
+        var sample = CommonOptions.Sample();
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var command = new Command("report", "One self-contained HTML page: input, top-5, activations, filters, saliency, deconvnet, guided backprop, Grad-CAM, occlusion")
-            { model, inputs, samples, output, backend, device };
+            { model, inputs, samples, sample, output, backend, device };
         command.SetAction((result, cancellation) =>
         {
             string[] images = result.GetValue(inputs) ?? [];
             if (images.Length > 0 && result.Given(samples))
                 throw new UserError($"--samples {result.GetValue(samples)} picks bundled samples when no --input is given; with --input it would be ignored");
-            Execute(result.GetValue(model)!, images, result.GetValue(samples), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device), cancellation);
+            if (result.GetValue(sample) is { } number && (images.Length > 0 || result.Given(samples)))
+                throw new UserError($"--sample {number} names the one image to show; give it without {(images.Length > 0 ? "--input" : "--samples")}");
+            Execute(result.GetValue(model)!, images, result.GetValue(sample), result.GetValue(samples), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device),
+                cancellation);
             return Task.FromResult(0);
         });
         return command;
     }
 
-    private static void Execute(string modelName, string[] inputPaths, int sampleCount, string outFolder, string backendName, int? device, CancellationToken cancellation)
+    private static void Execute(string modelName, string[] inputPaths, int? sample, int sampleCount, string outFolder, string backendName, int? device,
+        CancellationToken cancellation)
     {
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
-        var images = inputPaths.Length > 0 ? inputPaths.Select(p => (Name: p, Image: Inputs.ReadImage(p))).ToList() : Samples(bundle, sampleCount);
+        var images = inputPaths.Length > 0 ? inputPaths.Select(p => (Name: p, Image: Inputs.ReadImage(p))).ToList()
+            : sample is { } number ? [Named(bundle.Sample(number))]
+            : Samples(bundle, sampleCount);
         var card = new ExperimentCard("report", bundle.Source, string.Join(", ", images.Select(i => i.Name)));
         card.Parameters["backend"] = backend.Description;
 
@@ -53,6 +60,8 @@ public static class ReportCommand
         card.Outputs.Add(Path.GetRelativePath(outFolder, file));
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {file} ({new FileInfo(file).Length / 1024} KB, {images.Count} image(s), {clock.Elapsed.TotalSeconds:F1} s) and the card {card.Save(outFolder)}"));
     }
+
+    private static (string Name, Image8 Image) Named(BundleSample sample) => ($"sample {sample.Number}: {sample.Name}", sample.Image);
 
     /// <summary>The first sample of each of the first <paramref name="count"/> classes of the bundle's samples/;
     /// for a model without classes, the first <paramref name="count"/> samples.</summary>

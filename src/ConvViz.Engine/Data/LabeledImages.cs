@@ -118,12 +118,7 @@ public sealed class LabeledImages
     /// </summary>
     public static LabeledImages FromImageFolder(string folder, Preprocessing p)
     {
-        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: no such data folder");
-        static string[] ImagesIn(string directory) => Directory.GetFiles(directory)
-            .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToArray();
-        var groups = Directory.GetDirectories(folder).Order(StringComparer.Ordinal)
-            .Select(d => (Name: Path.GetFileName(d), Files: ImagesIn(d))).Where(g => g.Files.Length > 0).ToList();
-        if (groups.Count == 0) groups.Add((Path.GetFileName(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar)), ImagesIn(folder)));
+        var groups = ImageFolderClasses(folder);
         if (groups.Count > 256) throw new InvalidDataException($"{folder}: {groups.Count} class folders; labels are bytes, so at most 256");
         int count = groups.Sum(g => g.Files.Length);
         if (count == 0) throw new FileNotFoundException($"{folder}: no images ({string.Join(", ", ImageExtensions)}) in it or its subfolders");
@@ -138,6 +133,19 @@ public sealed class LabeledImages
                 labels[i++] = (byte)label;
             }
         return new LabeledImages(pixels, labels, p.Height, p.Width, folder, channels, groups.Select(g => g.Name).ToArray());
+    }
+
+    /// <summary>The classes of a folder of images as <see cref="FromImageFolder"/> reads them, in label order:
+    /// each subfolder holding images (in name order), or else the folder itself; each with its image files in name order.</summary>
+    internal static List<(string Name, string[] Files)> ImageFolderClasses(string folder)
+    {
+        if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"{folder}: no such data folder");
+        static string[] ImagesIn(string directory) => Directory.GetFiles(directory)
+            .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal).ToArray();
+        var groups = Directory.GetDirectories(folder).Order(StringComparer.Ordinal)
+            .Select(d => (Name: Path.GetFileName(d), Files: ImagesIn(d))).Where(g => g.Files.Length > 0).ToList();
+        if (groups.Count == 0) groups.Add((Path.GetFileName(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar)), ImagesIn(folder)));
+        return groups;
     }
 
     /// <summary>True when <paramref name="folder"/> holds image files, directly or in subfolders.</summary>

@@ -36,7 +36,14 @@ public static class AtomicFile
     }
 
     /// <summary>Lets <paramref name="write"/> fill the file through a stream, then puts it in place.</summary>
-    public static void Write(string path, Action<Stream> write)
+    public static void Write(string path, Action<Stream> write) => Write(path, write, replace: true);
+
+    /// <summary>Writes <paramref name="text"/> to <paramref name="path"/> only when no file has that name, at the
+    /// moment it is put in place (two writers racing for one name: one wins, the other gets false); false
+    /// leaves the existing file as it was.</summary>
+    public static bool TryWriteNewText(string path, string text) => Write(path, stream => stream.Write(Utf8.GetBytes(text)), replace: false);
+
+    private static bool Write(string path, Action<Stream> write, bool replace)
     {
         string full = Path.GetFullPath(path);
         string folder = Path.GetDirectoryName(full)!;
@@ -53,7 +60,15 @@ public static class AtomicFile
                 // On the disk before the rename: after a crash the name points at the whole new file or the old one.
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(temporary, full, overwrite: true);
+            if (replace) File.Move(temporary, full, overwrite: true);
+            // Without overwrite the runtime links the new name and fails when it exists: no window in which a racing writer's file is replaced.
+            else File.Move(temporary, full, overwrite: false);
+            return true;
+        }
+        catch (IOException) when (!replace && File.Exists(full) && File.Exists(temporary))
+        {
+            File.Delete(temporary);
+            return false;
         }
         catch
         {

@@ -1,4 +1,6 @@
 using ConvViz.Engine.Backends;
+using ConvViz.Engine.Data;
+using ConvViz.Engine.Imaging;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Networks;
 using ConvViz.Engine.Onnx;
@@ -37,7 +39,11 @@ public sealed class ModelBundle : IDisposable
         Preprocessing = preprocessing;
         Classes = classes;
         Notes = notes;
+        samples = new(ReadSamples);
     }
+
+    /// <summary>The bundle's samples, read on first use: the IDX test split of its samples folder, or the image files in it.</summary>
+    private readonly Lazy<(LabeledImages? Idx, string[] Photos)> samples;
 
     /// <summary>Where the bundle came from: a folder, an .onnx file or a built-in name.</summary>
     public string Source { get; }
@@ -47,6 +53,42 @@ public sealed class ModelBundle : IDisposable
 
     /// <summary>The bundle's samples folder (MNIST-style IDX files) when it has one.</summary>
     public string? Samples => Folder is not null && Directory.Exists(Path.Combine(Folder, SamplesFolder)) ? Path.Combine(Folder, SamplesFolder) : null;
+
+    /// <summary>How many samples the bundle brings: the images of its samples folder's t10k IDX files, else
+    /// its image files (PNG, JPEG, PGM/PPM; in class subfolders or not); 0 without a samples folder.</summary>
+    public int SampleCount => samples.Value.Idx?.Count ?? samples.Value.Photos.Length;
+
+    /// <summary>Sample <paramref name="number"/> (from 0) of <see cref="SampleCount"/>: an IDX image as stored, a photo
+    /// as its file holds it (the caller preprocesses either, as any image); its name says where it comes from.</summary>
+    public BundleSample Sample(int number)
+    {
+        int count = SampleCount;
+        if (count == 0)
+            throw new ArgumentOutOfRangeException(nameof(number), number,
+                $"{nameof(Sample)} {number}: {Source} has no samples (a bundle folder holds them in {SamplesFolder}/, as t10k IDX files or images)");
+        if (number < 0 || number >= count)
+            throw new ArgumentOutOfRangeException(nameof(number), number, $"{nameof(Sample)} {number} is out of range: {Source} has {count} samples, 0 to {count - 1}");
+        var (idx, photos) = samples.Value;
+        if (idx is not null)
+        {
+            int label = idx.Label(number);
+            string name = label < Classes.Count ? $"{LabeledImages.TestSplit} image {number} of {Samples}, a {Classes[label]}" : $"{LabeledImages.TestSplit} image {number} of {Samples}";
+            return new BundleSample(number, name, idx.ToImage(number));
+        }
+        return new BundleSample(number, photos[number], ImageFile.Read(photos[number]));
+    }
+
+    /// <summary>Sample <paramref name="number"/> as the network's input (C, H, W), preprocessed as <see cref="Preprocessing"/> says.</summary>
+    public float[] SampleInput(int number) => ImageTensors.ToInput(Sample(number).Image, Preprocessing);
+
+    private (LabeledImages? Idx, string[] Photos) ReadSamples()
+    {
+        if (Samples is not { } folder) return (null, []);
+        if (LabeledImages.HasSplit(folder, LabeledImages.TestSplit)) return (LabeledImages.LoadSplit(folder, LabeledImages.TestSplit), []);
+        if (!LabeledImages.IsImageFolder(folder)) return (null, []);
+        return (null, LabeledImages.ImageFolderClasses(folder).SelectMany(c => c.Files).ToArray());
+    }
+
     public Network Network { get; }
     public Preprocessing Preprocessing { get; }
     /// <summary>The class names in output order; empty when the model has no classifier.</summary>
@@ -145,3 +187,7 @@ public sealed class ModelBundle : IDisposable
 
     public void Dispose() => Network.Dispose();
 }
+
+/// <summary>One of a bundle's samples: its number, where it comes from (an IDX image of the samples folder, or a
+/// photo's file) and its image as stored, before preprocessing.</summary>
+public sealed record BundleSample(int Number, string Name, Image8 Image);
