@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using ConvViz.Engine.Imaging;
-using ConvViz.Engine.Layers;
+using ConvViz.Engine.Backends;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Tensors;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ConvViz.Engine.Imaging;
-using ConvViz.Engine.Layers;
+using ConvViz.Engine.Backends;
+using ConvViz.Engine.Networks;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Tensors;
 
@@ -16,7 +17,7 @@ public sealed record GradCamRun(Target Target, string Layer, GradCamMap Map);
 public static class GradCamRuns
 {
     /// <summary>The last ReLU with spatial maps (<see cref="LayerRoles.LastSpatialRectifier"/>), e.g. the one after a ResNet's last residual Add.</summary>
-    public static string DefaultLayer(Networks.Network network) =>
+    public static string DefaultLayer(Network network) =>
         LayerRoles.RectifiedConvolutions(network).Count > 0 ? LayerRoles.LastSpatialRectifier(network)
             : throw new ArgumentException("the model has no conv layer for Grad-CAM; give a Layer with feature maps", "Layer");
 

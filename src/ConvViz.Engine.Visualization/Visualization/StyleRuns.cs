@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
+using ConvViz.Engine.Networks;
 
 namespace ConvViz.Engine.Visualization;
 
@@ -16,7 +17,7 @@ public sealed record StyleRun(StyleResult Result, string Image);
 public static class StyleRuns
 {
     /// <summary>"-relu4-sw10000-it5": the content layer and the settings of resolved <paramref name="options"/> that differ from the defaults on <paramref name="network"/>.</summary>
-    public static string SettingsStem(StyleOptions options, Networks.Network network) =>
+    public static string SettingsStem(StyleOptions options, Network network) =>
         $"-{RunOutputs.FileName(options.ContentLayer ?? "")}{options.DifferencesFrom(new StyleOptions().Resolve(network))}";
 
     /// <summary>
