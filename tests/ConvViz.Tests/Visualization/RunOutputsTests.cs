@@ -119,7 +119,7 @@ public sealed class RunOutputsTests
         var run = AttributionRuns.Run(bundle, x, "noise", target, ReluRule.Guided, null, Colormap.Gray, outputs, raw);
         Assert.Equal(Attribution.InputGradient(bundle.Network, x, target, ReluRule.Guided), run.Gradient);
         Assert.Equal(Attribution.DefaultBlurSigma(bundle.Preprocessing), run.BlurSigma);
-        Assert.Equal(["input", "raw", "gray", "norm", "normblur"], outputs.Card.Outputs.Take(5).Select(o => Path.GetFileNameWithoutExtension(o)["guided/noise-conv3-1-y2-x3-".Length..]));
+        Assert.Equal(new[] { "input", "raw", "gray", "norm", "normblur" }.Select(d => $"guided/noise-conv3-1-y2-x3-{d}.png"), outputs.Card.Outputs.Take(5));
         Assert.Equal("gradient.npy", outputs.Card.Outputs[^1]);
         Assert.Equal(run.Gradient, Engine.IO.Npy.Read(raw).Data);
         Assert.Equal("BlurSigma", Assert.Throws<ArgumentOutOfRangeException>(() =>
