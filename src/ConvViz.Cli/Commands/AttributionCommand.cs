@@ -2,8 +2,6 @@ using System.CommandLine;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.IO;
-using ConvViz.Engine.Layers;
-using ConvViz.Engine.Models;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
