@@ -1,11 +1,9 @@
 using System.Diagnostics;
+using ConvViz.Catalog;
 using ConvViz.Engine.Backends;
-using ConvViz.Engine.Backends.Cpu;
-using ConvViz.Engine.Backends.Reference;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
-using ConvViz.OpenCL;
 
 namespace ConvViz.Bench;
 
@@ -119,14 +117,7 @@ public static class EndToEnd
     internal static Backend CreateBackend(string[] args)
     {
         string name = Option(args, "--backend") ?? "cpu";
-        int device = int.Parse(Option(args, "--device") ?? "0");
-        return name switch
-        {
-            "cpu" => new CpuBackend(),
-            "reference" => new ReferenceBackend(),
-            "opencl" => new OpenCLBackend(device),
-            _ => throw new ArgumentException($"unknown backend '{name}'; expected cpu, reference or opencl"),
-        };
+        return BackendCatalog.Create(name, Option(args, "--device") is { } device ? int.Parse(device) : null);
     }
 
     internal static string? Option(string[] args, string name)

@@ -10,7 +10,7 @@ namespace ConvViz.Cli;
 /// This maps those names back to the flags of the command that ran, so the user reads
 /// <c>"--iterations 0 must be at least 1"</c>. An option's engine name is its flag in PascalCase
 /// ("--blur-sigma" is BlurSigma); <see cref="Names{T}"/> adds the names of options that differ
-/// ("--rotate" sets RotateDegrees, "--batch" sets BatchSize).
+/// ("--rotate" sets RotateDegrees, "--batch" sets BatchSize) and of one-letter flags ("--k" sets K).
 /// </summary>
 public static partial class EngineParameters
 {
@@ -35,7 +35,9 @@ public static partial class EngineParameters
             foreach (var option in c.Options)
             {
                 if (!option.Name.StartsWith("--", StringComparison.Ordinal)) continue;
-                map.TryAdd(PascalName(option.Name), option.Name);
+                // A one-letter name ("N" of --n) is more often a symbol in the message ("N - 1 > 3 x perplexity"):
+                // it maps only when the option declares it.
+                if (PascalName(option.Name) is { Length: > 1 } pascal) map.TryAdd(pascal, option.Name);
                 if (Declared.TryGetValue(option, out var names))
                     foreach (var name in names) map.TryAdd(name, option.Name);
             }

@@ -77,6 +77,5 @@ public static class Inputs
     public static string LogitLayer(ModelBundle bundle) => ConvViz.Engine.Training.Evaluator.LogitLayer(bundle.Network);
 
     /// <summary>A layer or tensor name usable as a file name.</summary>
-    public static string FileName(string layer) =>
-        string.Concat(layer.Select(c => Path.GetInvalidFileNameChars().Contains(c) || c is ':' or '\\' ? '_' : c));
+    public static string FileName(string layer) => ConvViz.Engine.IO.FileNames.ForLayer(layer);
 }

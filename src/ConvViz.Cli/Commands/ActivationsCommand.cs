@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Layers;
+using ConvViz.Engine.Models;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -64,9 +65,9 @@ public static class ActivationsCommand
         if (bundle.HasClasses)
         {
             var scores = backend.Download(pass.Last);
-            var top = Top.Classes(scores, bundle.Network.Layers[^1] is SoftmaxLayer, 5);
+            var top = ClassPredictions.Top(bundle.Network, scores, 5);
             card.Results["top5"] = top.Select(t => new { index = t.Index, name = bundle.Classes[t.Index], probability = t.Probability }).ToArray();
-            ForwardCommand.PrintTop(bundle, scores, bundle.Network.Layers[^1] is SoftmaxLayer, 5);
+            ForwardCommand.PrintTop(bundle, scores, ClassPredictions.AreProbabilities(bundle.Network), 5);
         }
         AnsiConsole.MarkupLine(Markup.Escape($"wrote {layers.Count} activation grid(s) to {folder}/ and the card {card.Save(outFolder)}"));
     }

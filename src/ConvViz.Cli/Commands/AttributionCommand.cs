@@ -1,10 +1,7 @@
 using System.CommandLine;
-using System.Diagnostics;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.IO;
-using ConvViz.Engine.Layers;
-using ConvViz.Engine.Models;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -41,48 +38,27 @@ public static class AttributionCommand
         var command = new Command(method, description) { model, input, layer, unit, classIndex, raw, sigma, colormap, output, backend, device };
         command.SetAction((result, cancellation) => Task.FromResult(Execute(method, rule, result.GetValue(model)!, result.GetValue(input)!, result.GetValue(layer), result.GetValue(unit),
             result.GetValue(classIndex), result.GetValue(raw), result.GetValue(sigma), result.GetValue(colormap), result.GetValue(output)!,
-            result.GetValue(backend)!, result.GetValue(device))));
+            result.GetValue(backend)!, result.GetValue(device), cancellation)));
         return command;
     }
 
     private static int Execute(string method, ReluRule rule, string modelName, InputSource inputPath, string? layerName, string? unitText, string? classIndex,
-        string? rawPath, float? blurSigma, Colormap colormap, string outFolder, string backendName, int? device)
+        string? rawPath, float? blurSigma, Colormap colormap, string outFolder, string backendName, int? device, CancellationToken cancellation)
     {
         CommonOptions.RefuseClassWithUnit(classIndex, layerName, unitText);
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
         using var x = Inputs.Load(inputPath, bundle, backend);
         var target = TargetSelection.Resolve(bundle, x, classIndex, layerName, CommonOptions.Unit(unitText));
-        var p = bundle.Preprocessing;
-        float sigma = blurSigma ?? Attribution.DefaultBlurSigma(p);
-
-        var card = new ExperimentCard(method, bundle.Source, inputPath) { Target = target.ToString() };
-        card.Parameters["rule"] = rule.ToString();
-        card.Parameters["seed"] = "1.0 at the target (every position of the channel when no position is given)";
-        card.Parameters["blurSigma"] = sigma;
-        card.Parameters["colormap"] = colormap.ToString();
+        var card = new ExperimentCard(method, bundle.Source, inputPath);
         card.Parameters["backend"] = backend.Description;
-
-        var clock = Stopwatch.StartNew();
-        var gradient = Attribution.InputGradient(bundle.Network, x, target, rule);
-        card.TimingsMs["forward+backward"] = clock.Elapsed.TotalMilliseconds;
-
         string folder = Path.Combine(outFolder, method);
-        string stem = $"{Inputs.FileName(Path.GetFileNameWithoutExtension(inputPath))}-{RunOutputs.TargetStem(target)}";
-        Write(card, outFolder, Path.Combine(folder, $"{stem}-input.png"), ImageTensors.ToImage(backend.Download(x), p));
-        foreach (var display in Enum.GetValues<GradientDisplay>())
-            Write(card, outFolder, Path.Combine(folder, $"{stem}-{display.ToString().ToLowerInvariant()}.png"),
-                Attribution.Render(gradient, p, display, backend, sigma, display == GradientDisplay.Raw && p.Channels == 3 ? null : colormap));
-        if (rawPath is not null)
-        {
-            Npy.Write(rawPath, gradient, [1, p.Channels, p.Height, p.Width]);
-            card.Outputs.Add(rawPath);
-        }
-        card.Results["maxAbsGradient"] = gradient.Max(Math.Abs);
+        AttributionRuns.Run(bundle, x, Path.GetFileNameWithoutExtension(inputPath)!, target, rule, blurSigma, colormap, new RunOutputs(card, outFolder, folder), rawPath, cancellation);
         AnsiConsole.MarkupLine(Markup.Escape($"{method} of {target} for {inputPath}: {card.TimingsMs["forward+backward"]:F1} ms; wrote {card.Outputs.Count} files to {folder}/ and the card {card.Save(outFolder)}"));
         return 0;
     }
 
+    /// <summary>Writes <paramref name="image"/> at <paramref name="path"/> and lists it in the card relative to <paramref name="outFolder"/> (for topk and tsne).</summary>
     internal static void Write(ExperimentCard card, string outFolder, string path, Image8 image)
     {
         ImageFile.Write(path, image);

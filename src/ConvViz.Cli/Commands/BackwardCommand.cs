@@ -1,14 +1,16 @@
 using System.CommandLine;
+using System.Globalization;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Tensors;
+using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
 namespace ConvViz.Cli.Commands;
 
 /// <summary>
-/// `convviz backward --model M --input X --layer L (--unit C|C,Y,X | --class K) [--rule R] [--dump DIR]`:
+/// `convviz backward --model M --input X --layer L (--unit C|C,Y,X | --class K|NAME) [--rule R] [--dump DIR]`:
 /// backpropagates from one unit (or class logit) to the input, printing the norm of the gradient
 /// arriving at every layer; with --dump it writes each as DIR/&lt;layer&gt;.grad.npy and the input
 /// gradient as DIR/input.grad.npy. For teaching backprop: watch where the signal goes.
@@ -23,7 +25,7 @@ public static class BackwardCommand
         var input = CommonOptions.Input();
         var layer = new Option<string?>("--layer") { Description = "Layer to start from (default: the logit layer with --class)" };
         var unit = new Option<string?>("--unit") { Description = "C (every position of channel C) or C,Y,X (one neuron) of --layer" };
-        var classIndex = new Option<int?>("--class") { Description = "Class K: start from its logit (the last layer before any softmax)" }.InRange(0, CommonOptions.MaxClass);
+        var classIndex = CommonOptions.Class("Class K: start from its logit (the last layer before any softmax)");
         var rule = new Option<ReluRule>("--rule") { Description = "How ReLU passes gradients back: Gradient, Deconvnet or Guided", DefaultValueFactory = _ => ReluRule.Gradient }.NamesOnly();
         var dump = new Option<string?>("--dump") { Description = "Folder for <layer>.grad.npy files (float32)" };
         var command = new Command("backward", "Backpropagate from a unit or class to the input; per-layer gradient norms and dumps")
@@ -34,20 +36,21 @@ public static class BackwardCommand
     }
 
     private static void Execute(string modelName, string backendName, int? device, InputSource inputPath, string? layerName,
-        string? unitText, int? classIndex, ReluRule rule, string? dump)
+        string? unitText, string? classText, ReluRule rule, string? dump)
     {
-        if ((unitText is null) == (classIndex is null)) throw new UserError("give exactly one target: --unit C or C,Y,X, or --class K");
+        if ((unitText is null) == (classText is null)) throw new UserError("give exactly one target: --unit C or C,Y,X, or --class K");
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
         var network = bundle.Network;
         string from;
         (int Channel, int? Y, int? X) target;
-        if (classIndex is { } k)
+        if (classText is not null)
         {
-            ModelCatalog.RequireClasses(bundle, $"--class {k}");
+            ClassScores.Require(bundle, $"--class {classText}");
             from = layerName ?? Inputs.LogitLayer(bundle);
-            if (k < 0 || k >= bundle.Classes.Count) throw new UserError($"--class {k} is outside the model's {bundle.Classes.Count} classes (0 to {bundle.Classes.Count - 1})");
-            target = (k, null, null);
+            if (int.TryParse(classText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int k) && (k < 0 || k >= bundle.Classes.Count))
+                throw new UserError($"--class {k} is outside the model's {bundle.Classes.Count} classes (0 to {bundle.Classes.Count - 1})");
+            target = (TargetSelection.ClassIndex(bundle, classText), null, null);
         }
         else
         {

@@ -21,7 +21,7 @@ public static class DevicesCommand
                     using var backend = BackendCatalog.Create(name);
                     device = backend.Description;
                 }
-                catch (UserError e)
+                catch (NotSupportedException e)
                 {
                     device = "unavailable: " + e.Message;
                 }

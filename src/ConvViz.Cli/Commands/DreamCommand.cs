@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Imaging;
-using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
@@ -12,8 +11,8 @@ namespace ConvViz.Cli.Commands;
 /// <summary>
 /// `convviz dream [--layer L] [--input IMG] [--octaves 4] [--octave-scale 1.4] [--iterations 10]
 /// [--step 1.5] [--jitter J] [--seed 0]`: DeepDream (google/deepdream's dream.ipynb) from --input,
-/// the model's first sample image, or the mean plus noise; writes OUT/dream/&lt;stem&gt;-dream.png, the
-/// start image and the card OUT/dream.json.
+/// the model's first sample image, or the mean plus noise; writes OUT/dream/&lt;start&gt;-&lt;layer&gt;&lt;settings&gt;-dream.png
+/// (the settings that differ from the defaults), the start image and the card OUT/dream.json.
 /// </summary>
 public static class DreamCommand
 {
@@ -60,56 +59,35 @@ public static class DreamCommand
         options.Validate();
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(modelName, backend);
-        var p = bundle.Preprocessing;
-        string layer = layerName ?? DeepDream.DefaultLayer(bundle.Network);
-        options = options with { Jitter = options.Jitter ?? DreamOptions.DefaultJitter(p) };
-        DeepDream.Validate(bundle.Network, p, layer, options);
-        var (stem, description, start) = StartImage(bundle, inputPath, options.Seed);
-        AnsiConsole.MarkupLine(Markup.Escape($"dreaming on layer '{layer}' from {description}"));
-
-        var card = new ExperimentCard("dream", bundle.Source, description) { Target = $"L2 of layer '{layer}'" };
-        card.Parameters["layer"] = layer;
-        card.Parameters["options"] = options;
+        var start = StartImage(bundle, inputPath, options.Seed);
+        var card = new ExperimentCard("dream", bundle.Source, start.Description);
         card.Parameters["backend"] = backend.Description;
+        var outputs = new RunOutputs(card, outFolder, Path.Combine(outFolder, "dream"));
         var clock = Stopwatch.StartNew();
-        var result = ProgressBars.Run("dreaming", options.Octaves * options.Iterations, line =>
-            DeepDream.Run(bundle.Network, p, layer, options, start, new ProgressReport<DreamProgress>(s =>
+        var run = ProgressBars.Run("dreaming", options.Octaves * options.Iterations, line =>
+            DreamRuns.Run(bundle, layerName, options, start, outputs, rawPath, new ProgressReport<DreamProgress>(s =>
                 line.Report(s.Octave * s.Iterations + s.Iteration + 1,
                     $"octave {s.Octave + 1}/{s.Octaves}  step {s.Iteration + 1}/{s.Iterations}  objective {s.Objective:G5}  {line.StepMilliseconds:F1} ms/step")), cancellation));
-        card.TimingsMs["dream"] = clock.Elapsed.TotalMilliseconds;
-        card.TimingsMs["perStep"] = clock.Elapsed.TotalMilliseconds / (options.Octaves * options.Iterations);
-
-        string folder = Path.Combine(outFolder, "dream");
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-start.png"), ImageTensors.ToImage(start, p));
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-dream.png"), ImageTensors.ToImage(result.Image, p));
-        if (rawPath is not null)
-        {
-            Npy.Write(rawPath, result.Image, [1, p.Channels, p.Height, p.Width]);
-            card.Outputs.Add(rawPath);
-        }
-        card.Results["octaves"] = result.Octaves.Select(o => new
-        {
-            o.Height, o.Width, objectiveBefore = o.Before, objectiveAfter = o.After, meanSquareBefore = o.MeanSquareBefore, meanSquareAfter = o.MeanSquareAfter, o.Milliseconds,
-        }).ToList();
-        foreach (var o in result.Octaves)
+        AnsiConsole.MarkupLine(Markup.Escape($"dreaming on layer '{run.Layer}' from {start.Description}"));
+        foreach (var o in run.Result.Octaves)
             AnsiConsole.MarkupLine(Markup.Escape($"octave {o.Height}x{o.Width}: objective 0.5·Σa² {o.Before:G5} -> {o.After:G5} (mean a² {o.MeanSquareBefore:G4} -> {o.MeanSquareAfter:G4})"));
-        AnsiConsole.MarkupLine(Markup.Escape($"{options.Octaves * options.Iterations} steps in {clock.Elapsed.TotalSeconds:F1} s; wrote {folder}/ and the card {card.Save(outFolder)}"));
+        AnsiConsole.MarkupLine(Markup.Escape($"{options.Octaves * options.Iterations} steps in {clock.Elapsed.TotalSeconds:F1} s; wrote {run.Image} and the card {card.Save(outFolder)}"));
         return 0;
     }
 
-    /// <summary>The start image (a model input), a file-name stem and what it is: --input, else the
-    /// bundle's first sample image, else the mean plus noise.</summary>
-    private static (string Stem, string Description, float[] Input) StartImage(ModelBundle bundle, InputSource? inputPath, int seed)
+    /// <summary>The start image: --input, else the bundle's first sample image, else the mean plus noise.</summary>
+    private static NamedInput StartImage(ModelBundle bundle, InputSource? inputPath, int seed)
     {
         var p = bundle.Preprocessing;
         if (inputPath is not null)
-            return (Inputs.FileName(Path.GetFileNameWithoutExtension(inputPath)), inputPath, ImageTensors.ToInput(Inputs.ReadImage(inputPath, bundle), p));
+            return new NamedInput(Path.GetFileNameWithoutExtension(inputPath), ImageTensors.ToInput(Inputs.ReadImage(inputPath, bundle), p), inputPath);
         if (bundle.Samples is { } samplesFolder)
         {
             var samples = DataSets.Samples(bundle);
             string label = samples.Label(0) < bundle.Classes.Count ? $" (a {bundle.Classes[samples.Label(0)]})" : "";
-            return ("sample0", $"the model's first sample image{label}, {samplesFolder}", ImageTensors.ToInput(samples.ToImage(0), p));
+            return new NamedInput("sample0", ImageTensors.ToInput(samples.ToImage(0), p), $"the model's first sample image{label}, {samplesFolder}");
         }
-        return ($"noise-seed{seed}", $"the mean plus N(0, 10²) pixel noise, seed {seed} (the model has no sample images)", DeepDream.MeanPlusNoise(p, seed));
+        var noise = DreamRuns.NoiseStart(p, seed);
+        return noise with { Description = $"{noise.Description} (the model has no sample images)" };
     }
 }

@@ -21,32 +21,38 @@ public static class EvalCommand
         };
         var split = new Option<string>("--split") { Description = "Which split of --data: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
         var limit = new Option<int?>("--limit") { Description = "Evaluate the first N images only" }.InRange(1, int.MaxValue);
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 200 }.InRange(1, CommonOptions.MaxBatch);
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 200 }.InRange(1, CommonOptions.MaxBatch).Names("BatchSize");
         var json = new Option<string?>("--json") { Description = "Also write the results (accuracy, per-class accuracy, confusion matrix) to this JSON file" };
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var command = new Command("eval", "Evaluate a classifier on a labelled data set: accuracy, per-class accuracy, confusion matrix")
             { model, data, split, limit, batch, json, backend, device, threads };
-        command.SetAction(result => Execute(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(limit),
-            result.GetValue(batch), result.GetValue(json), result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads)));
+        command.SetAction((result, cancellation) =>
+        {
+            Execute(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(limit),
+                result.GetValue(batch), result.GetValue(json), result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads), cancellation);
+            return Task.FromResult(0);
+        });
         return command;
     }
 
-    private static void Execute(string modelName, string? dataFolder, string split, int? limit, int batch, string? json, string backendName, int? device, int? threads)
+    private static void Execute(string modelName, string? dataFolder, string split, int? limit, int batch, string? json, string backendName, int? device, int? threads,
+        CancellationToken cancellation)
     {
         if (split is not (LabeledImages.TestSplit or LabeledImages.TrainSplit))
             throw new UserError($"--split '{split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(modelName, backend);
-        ModelCatalog.RequireClasses(bundle, "eval (accuracy over labelled images)", "evaluate a model with a classifier; for this one, topk and tsne show what its units and codes respond to");
+        ClassScores.Require(bundle, "eval (accuracy over labelled images)", "evaluate a model with a classifier; for this one, topk and tsne show what its units and codes respond to");
         dataFolder ??= DataSets.DefaultFor(bundle, "evaluating");
         var images = DataSets.Load(dataFolder, split, limit);
         ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count);
 
         var clock = Stopwatch.StartNew();
         var result = ProgressBars.Run($"evaluating {images.Count:N0} images", images.Count, line =>
-            Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count, batch, done => line.Report(done)));
+            Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count, batch,
+                new ProgressAction<EvaluationProgress>(p => line.Report(p.Images)), cancellation));
         double seconds = clock.Elapsed.TotalSeconds;
 
         AnsiConsole.MarkupLine(Markup.Escape($"{bundle.Source} on {images.Source} ({images.Count:N0} images, {backend.Name}, {seconds:F1} s, {images.Count / seconds:F0} img/s)"));

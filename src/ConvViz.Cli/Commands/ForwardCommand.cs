@@ -30,7 +30,7 @@ public static class ForwardCommand
         using var bundle = ModelCatalog.Open(modelName, backend);
         // Without classes, forward is still how to dump every layer's output; its class table is what needs them.
         if (dump is null)
-            ModelCatalog.RequireClasses(bundle, "forward's table of top classes", "give --dump DIR to write every layer's output, or see the units with activations");
+            ClassScores.Require(bundle, "forward's table of top classes", "give --dump DIR to write every layer's output, or see the units with activations");
         foreach (var note in bundle.Notes) AnsiConsole.MarkupLine($"note: {Markup.Escape(note)}");
         using var x = Inputs.Load(inputPath, bundle, backend);
 
@@ -49,7 +49,7 @@ public static class ForwardCommand
             }
             AnsiConsole.MarkupLine($"wrote {bundle.Network.Layers.Count} layer outputs to {Markup.Escape(dump)}/<layer>.npy");
         }
-        if (bundle.HasClasses) PrintTop(bundle, backend.Download(pass.Last), bundle.Network.Layers[^1].OpType == "Softmax", top);
+        if (bundle.HasClasses) PrintTop(bundle, backend.Download(pass.Last), ClassPredictions.AreProbabilities(bundle.Network), top);
     }
 
     /// <summary>The top classes by probability: the model's own softmax output, or a softmax of its logits.</summary>
@@ -58,7 +58,7 @@ public static class ForwardCommand
         var table = new Table().Border(TableBorder.Rounded).AddColumn("#").AddColumn(new TableColumn("class").RightAligned())
             .AddColumn("name").AddColumn(new TableColumn("probability").RightAligned());
         if (!areProbabilities) table.AddColumn(new TableColumn("logit").RightAligned());
-        foreach (var (entry, rank) in Top.Classes(scores, areProbabilities, top).Select((e, r) => (e, r + 1)))
+        foreach (var (entry, rank) in ClassPredictions.Top(scores, areProbabilities, top).Select((e, r) => (e, r + 1)))
         {
             var cells = new List<string> { rank.ToString(), entry.Index.ToString(), Markup.Escape(bundle.Classes[entry.Index]), $"{entry.Probability:F4}" };
             if (!areProbabilities) cells.Add($"{entry.Score:F4}");

@@ -1,9 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
-using ConvViz.Engine.Backends;
-using ConvViz.Engine.Imaging;
-using ConvViz.Engine.Layers;
-using ConvViz.Engine.Networks;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -30,51 +25,22 @@ public static class GradCamCommand
         var command = new Command("gradcam", "Grad-CAM and guided Grad-CAM (Selvaraju et al. 2017) of a class on a conv layer")
             { model, input, layer, classIndex, colormap, opacity, output, backend, device };
         command.SetAction((result, cancellation) => Task.FromResult(Execute(result.GetValue(model)!, result.GetValue(input)!, result.GetValue(layer), result.GetValue(classIndex),
-            result.GetValue(colormap), result.GetValue(opacity), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device))));
+            result.GetValue(colormap), result.GetValue(opacity), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device), cancellation)));
         return command;
     }
 
     private static int Execute(string modelName, InputSource inputPath, string? layerName, string? classIndex, Colormap colormap, float opacity,
-        string outFolder, string backendName, int? device)
+        string outFolder, string backendName, int? device, CancellationToken cancellation)
     {
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
         using var x = Inputs.Load(inputPath, bundle, backend);
-        var network = bundle.Network;
-        string layer = layerName ?? DefaultLayer(bundle);
-        network.IndexOf(layer);
-        ModelCatalog.RequireClasses(bundle, "gradcam (it has no unit form)",
-            "for a unit use saliency, deconv, guided or occlusion with --layer L --unit C, or report, whose strongest-unit views include Grad-CAM");
-        var target = TargetSelection.Resolve(bundle, x, classIndex);
-        var p = bundle.Preprocessing;
-
-        var card = new ExperimentCard("gradcam", bundle.Source, inputPath) { Target = target.ToString() };
-        card.Parameters["layer"] = layer;
-        card.Parameters["colormap"] = colormap.ToString();
-        card.Parameters["opacity"] = opacity;
+        var card = new ExperimentCard("gradcam", bundle.Source, inputPath);
         card.Parameters["backend"] = backend.Description;
-        var clock = Stopwatch.StartNew();
-        var cam = GradCam.Compute(network, x, layer, target);
-        card.TimingsMs["gradcam"] = clock.Elapsed.TotalMilliseconds;
-        clock.Restart();
-        var guided = Attribution.InputGradient(network, x, target, ReluRule.Guided);
-        card.TimingsMs["guided backprop"] = clock.Elapsed.TotalMilliseconds;
-
-        var heat = GradCam.Upsampled(cam, p.Height, p.Width);
-        var image = ImageTensors.ToImage(backend.Download(x), p);
         string folder = Path.Combine(outFolder, "gradcam");
-        string stem = Inputs.FileName($"{Path.GetFileNameWithoutExtension(inputPath)}-{layer}-class{target.Channel}");
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-heatmap.png"), Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-overlay.png"), colormap.Overlay(image, heat, opacity));
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-guided-gradcam.png"),
-            Attribution.Render(GradCam.Guided(guided, heat), p, GradientDisplay.Raw, backend, 1f));
-        card.Results["mapSize"] = new[] { cam.Height, cam.Width };
-        card.Results["map"] = cam.Map;
-        AnsiConsole.MarkupLine(Markup.Escape($"Grad-CAM of {bundle.Classes[target.Channel]} (class {target.Channel}) on {layer} ({cam.Height}x{cam.Width}): wrote {folder}/ and the card {card.Save(outFolder)}"));
+        var run = GradCamRuns.Run(bundle, x, Path.GetFileNameWithoutExtension(inputPath)!, layerName, classIndex, colormap, opacity, new RunOutputs(card, outFolder, folder), cancellation);
+        AnsiConsole.MarkupLine(Markup.Escape($"Grad-CAM of {bundle.Classes[run.Target.Channel]} (class {run.Target.Channel}) on {run.Layer} ({run.Map.Height}x{run.Map.Width}): " +
+            $"wrote {folder}/ and the card {card.Save(outFolder)}"));
         return 0;
     }
-
-    /// <summary>The last spatial ReLU (see <see cref="LayerRoles.LastSpatialRectifier"/>).</summary>
-    private static string DefaultLayer(Engine.Models.ModelBundle bundle) =>
-        LayerRoles.RectifiedConvolutions(bundle.Network).Count > 0 ? LayerRoles.LastSpatialRectifier(bundle.Network) : throw new UserError("the model has no conv layer for Grad-CAM");
 }

@@ -1,6 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
-using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -25,7 +23,7 @@ public static class OcclusionCommand
         var classIndex = CommonOptions.Class("Class whose probability is recorded (default: the top predicted class)");
         var patch = new Option<int?>("--patch") { Description = "Patch side in input pixels (default: a seventh of the input)" }.InRange(1, MaxSide);
         var stride = new Option<int?>("--stride") { Description = "Step between patches (default: half the patch)" }.InRange(1, MaxSide);
-        var fill = new Option<float?>("--fill") { Description = "Patch pixel value 0..255 (default: the model's mean pixel, i.e. input value 0)" }.InRange(0, 255);
+        var fill = new Option<float?>("--fill") { Description = "Patch pixel value 0..255 (default: the model's mean pixel, i.e. input value 0)" }.InRange(0, 255).Names("FillPixel");
         var batch = new Option<int>("--batch") { Description = "Occluded copies per forward pass", DefaultValueFactory = _ => 32 }.InRange(1, CommonOptions.MaxInputBatch).Names("BatchSize");
         var colormap = CommonOptions.Colormap(Colormap.Jet);
         var output = CommonOptions.Out();
@@ -47,40 +45,20 @@ public static class OcclusionCommand
         using var bundle = ModelCatalog.Open(modelName, backend);
         using var x = Inputs.Load(inputPath, bundle, backend);
         var target = TargetSelection.Resolve(bundle, x, classIndex, layerName, CommonOptions.Unit(unitText));
-        bool isClass = unitText is null;
-        var p = bundle.Preprocessing;
-        int patch = patchSize ?? Occlusion.DefaultPatch(p.Height, p.Width);
-        int stride = strideSize ?? Math.Max(1, patch / 2);
-        if (fillPixel is not null && p.MeanImage is not null)
-            throw new UserError($"--fill {fillPixel}: {bundle.Source} subtracts a mean image, so one pixel value is a different input at every position; leave --fill out to occlude with the mean image (input 0)");
-        var fill = Enumerable.Range(0, p.Channels).Select(c => fillPixel is { } v ? p.ToInput(v, c, 0) : 0f).ToArray();
-
-        var card = new ExperimentCard("occlusion", bundle.Source, inputPath) { Target = isClass ? $"probability of class {target.Channel} ({bundle.Classes[target.Channel]})" : target.ToString() };
-        card.Parameters["patch"] = patch;
-        card.Parameters["stride"] = stride;
-        card.Parameters["fillPixel"] = fillPixel?.ToString() ?? "model mean (input value 0)";
-        card.Parameters["batch"] = batch;
+        var options = new OcclusionOptions { Patch = patchSize, Stride = strideSize, FillPixel = fillPixel, BatchSize = batch };
+        var card = new ExperimentCard("occlusion", bundle.Source, inputPath);
         card.Parameters["backend"] = backend.Description;
-        OcclusionMap map = null!;
-        var clock = Stopwatch.StartNew();
-        map = ProgressBars.Run("occluding", 1, line =>
-            Occlusion.Compute(bundle.Network, x, target, isClass, patch, stride, fill, batch, new ProgressReport<OcclusionProgress>(s =>
-            {
-                line.Total = s.Total;
-                line.Report(s.Done, $"occluding {s.Done}/{s.Total} positions");
-            }), cancellation));
-        card.TimingsMs["occlusion"] = clock.Elapsed.TotalMilliseconds;
-
-        var heat = OcclusionMaps.Heat(map, p.Height, p.Width);
         string folder = Path.Combine(outFolder, "occlusion");
-        string stem = $"{Inputs.FileName(Path.GetFileNameWithoutExtension(inputPath))}-{RunOutputs.TargetStem(target)}";
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-drop.png"), Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-overlay.png"),
-            colormap.Overlay(ImageTensors.ToImage(backend.Download(x), p), heat));
-        card.Results["baseline"] = map.Baseline;
-        card.Results["grid"] = new[] { map.Rows, map.Cols };
-        card.Results["values"] = map.Values;
-        AnsiConsole.MarkupLine(Markup.Escape($"occlusion of {card.Target}: baseline {map.Baseline:G4}, lowest {map.Values.Min():G4} over {map.Rows}x{map.Cols} positions in {card.TimingsMs["occlusion"] / 1000:F1} s; wrote {folder}/ and the card {card.Save(outFolder)}"));
+        var run = ProgressBars.Run("occluding", 1, line =>
+            OcclusionRuns.Run(bundle, x, Path.GetFileNameWithoutExtension(inputPath)!, target, classProbability: unitText is null, options, colormap,
+                new RunOutputs(card, outFolder, folder), new ProgressReport<OcclusionProgress>(s =>
+                {
+                    line.Total = s.Total;
+                    line.Report(s.Done, $"occluding {s.Done}/{s.Total} positions");
+                }), cancellation));
+        var map = run.Map;
+        AnsiConsole.MarkupLine(Markup.Escape($"occlusion of {card.Target}: baseline {map.Baseline:G4}, lowest {map.Values.Min():G4} over {map.Rows}x{map.Cols} positions " +
+            $"in {card.TimingsMs["occlusion"] / 1000:F1} s; wrote {folder}/ and the card {card.Save(outFolder)}"));
         return 0;
     }
 }

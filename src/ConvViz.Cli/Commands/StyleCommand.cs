@@ -9,7 +9,8 @@ namespace ConvViz.Cli.Commands;
 
 /// <summary>
 /// `convviz style --content IMG --style IMG [options]`: Gatys et al. neural style with
-/// jcjohnson/neural-style's losses and default weights, by Adam or L-BFGS; writes OUT/style/&lt;content stem&gt;-stylized.png,
+/// jcjohnson/neural-style's losses and default weights, by Adam or L-BFGS; writes OUT/style/&lt;content&gt;-&lt;style&gt;-&lt;content layer&gt;&lt;settings&gt;-stylized.png
+/// (the settings that differ from the defaults),
 /// the content and style images as the model sees them, and the card OUT/style.json.
 /// </summary>
 public static class StyleCommand
@@ -84,51 +85,21 @@ public static class StyleCommand
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(modelName, backend);
         var p = bundle.Preprocessing;
-        options = options.Resolve(bundle.Network);
-        var content = ImageTensors.ToInput(contentImage, p);
-        var style = ImageTensors.ToInput(styleImage, p);
-
+        var content = new NamedInput(Path.GetFileNameWithoutExtension(contentPath), ImageTensors.ToInput(contentImage, p), contentPath);
+        var style = new NamedInput(Path.GetFileNameWithoutExtension(stylePath), ImageTensors.ToInput(styleImage, p), stylePath);
         var card = new ExperimentCard("style", bundle.Source, contentPath);
-        card.Parameters["style"] = stylePath;
-        card.Parameters["options"] = options;
         card.Parameters["backend"] = backend.Description;
-        StyleResult result = null!;
-        var stepMs = new List<double>();
+        var outputs = new RunOutputs(card, outFolder, Path.Combine(outFolder, "style"));
         var clock = Stopwatch.StartNew();
-        ProgressBars.Run("styling", options.Iterations, line =>
-            {
-                result = NeuralStyle.Run(bundle.Network, p, content, style, options, new ProgressReport<StyleProgress>(s =>
-                {
-                    if (s.Iteration > 0) stepMs.Add(line.StepMilliseconds);
-                    line.Report(s.Iteration, $"step {s.Iteration}/{s.Iterations}  content {s.Losses.Content:G4}  style {s.Losses.Style:G4}  tv {s.Losses.TotalVariation:G4}" +
-                                             $"  {line.StepMilliseconds:F1} ms/step");
-                }), cancellation);
-                line.Report(options.Iterations);
-            });
-        card.TimingsMs["style"] = clock.Elapsed.TotalMilliseconds;
-        card.TimingsMs["meanStep"] = stepMs.Count > 0 ? stepMs.Average() : 0;
-
-        string folder = Path.Combine(outFolder, "style");
-        string stem = Inputs.FileName(Path.GetFileNameWithoutExtension(contentPath));
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-stylized.png"), ImageTensors.ToImage(result.Image, p));
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{stem}-content.png"), ImageTensors.ToImage(content, p));
-        AttributionCommand.Write(card, outFolder, Path.Combine(folder, $"{Inputs.FileName(Path.GetFileNameWithoutExtension(stylePath))}-style.png"),
-            ImageTensors.ToImage(style, p));
-        if (rawPath is not null)
-        {
-            Npy.Write(rawPath, result.Image, [1, p.Channels, p.Height, p.Width]);
-            card.Outputs.Add(rawPath);
-        }
-        card.Results["final"] = result.Final;
-        card.Results["evaluations"] = result.Evaluations;
-        card.Results["stop"] = result.Stop;
-        card.Results["content"] = result.Losses.Select(l => l.Content);
-        card.Results["style"] = result.Losses.Select(l => l.Style);
-        card.Results["tv"] = result.Losses.Select(l => l.TotalVariation);
+        var run = ProgressBars.Run("styling", options.Iterations, line =>
+            StyleRuns.Run(bundle, content, style, options, outputs, rawPath, new ProgressReport<StyleProgress>(s =>
+                line.Report(s.Iteration, $"step {s.Iteration}/{s.Iterations}  content {s.Losses.Content:G4}  style {s.Losses.Style:G4}  tv {s.Losses.TotalVariation:G4}" +
+                                         $"  {line.StepMilliseconds:F1} ms/step")), cancellation));
+        var result = run.Result;
         var first = result.Losses[0];
         AnsiConsole.MarkupLine(Markup.Escape($"content {first.Content:G4} -> {result.Final.Content:G4}, style {first.Style:G4} -> {result.Final.Style:G4}, " +
             $"tv {result.Final.TotalVariation:G4}; {result.Losses.Count - 1} steps ({result.Stop}), {result.Evaluations} evaluations in {clock.Elapsed.TotalSeconds:F1} s; " +
-            $"wrote {folder}/ and the card {card.Save(outFolder)}"));
+            $"wrote {run.Image} and the card {card.Save(outFolder)}"));
         return 0;
     }
 

@@ -1,13 +1,9 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text.Json;
 using ConvViz.Engine.Data;
-using ConvViz.Engine.Imaging;
-using ConvViz.Engine.IO;
 using ConvViz.Engine.Mining;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
-using ConvViz.Engine.Training;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -22,7 +18,7 @@ namespace ConvViz.Cli.Commands;
 /// </summary>
 public static class TopkCommand
 {
-    private const string StateFile = "state.json", IndexFile = "index.json";
+    private const string StateFile = "state.json", IndexFile = TopKViews.IndexFile;
     private const long MaxProjectionValues = 1L << 28;
 
     public static Command Create()
@@ -34,9 +30,9 @@ public static class TopkCommand
         };
         var split = new Option<string>("--split") { Description = "Which split of --data: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
         var limit = new Option<int?>("--limit") { Description = "Use the first N images only" }.InRange(1, int.MaxValue);
-        var layers = new Option<string?>("--layer") { Description = "Layer(s) to mine, comma-separated (default: the ReLU after the last conv)" };
-        var k = new Option<int>("--k") { Description = "Images kept per unit", DefaultValueFactory = _ => 9 }.InRange(1, 100);
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 100 }.InRange(1, CommonOptions.MaxBatch);
+        var layers = new Option<string?>("--layer") { Description = "Layer(s) to mine, comma-separated (default: the ReLU after the last conv)" }.Names("Layers");
+        var k = new Option<int>("--k") { Description = "Images kept per unit", DefaultValueFactory = _ => 9 }.InRange(1, 100).Names("K");
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 100 }.InRange(1, CommonOptions.MaxBatch).Names("BatchSize");
         var resume = new Option<bool>("--resume") { Description = "Continue the interrupted run in --out" };
         var stopAfter = new Option<int?>("--stop-after") { Description = "Stop (resumably) once this many images are processed" }.InRange(1, int.MaxValue);
         var output = CommonOptions.Out();
@@ -47,15 +43,16 @@ public static class TopkCommand
         {
             model, data, split, limit, layers, k, batch, resume, stopAfter, output, backend, device, threads,
         };
-        command.SetAction(result => Execute(new Request(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(limit),
+        command.SetAction((result, cancellation) => Task.FromResult(Execute(new Request(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(limit),
             result.GetValue(layers), result.GetValue(k), result.GetValue(batch), result.GetValue(resume), result.GetValue(stopAfter), result.GetValue(output)!),
-            result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads)));
+            result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads), cancellation)));
         return command;
     }
 
     private sealed record Request(string Model, string? Data, string Split, int? Limit, string? Layers, int K, int Batch, bool Resume, int? StopAfter, string Out);
 
-    private static int Execute(Request request, string backendName, int? device, int? threads)
+    /// <summary>Mines; cancelled (Ctrl+C), the pass stops at a batch boundary with its state saved for --resume.</summary>
+    private static int Execute(Request request, string backendName, int? device, int? threads, CancellationToken cancellation)
     {
         if (request.Split is not (LabeledImages.TestSplit or LabeledImages.TrainSplit))
             throw new UserError($"--split '{request.Split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
@@ -93,21 +90,10 @@ public static class TopkCommand
         card.Parameters["batch"] = request.Batch;
         card.Parameters["backend"] = backend.Description;
         var clock = Stopwatch.StartNew();
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
-        IReadOnlyList<TopUnits> units;
-        try
-        {
-            int resumedAt = state.Processed;
-            units = ProgressBars.Run("mining", state.Images, line =>
-                TopKMining.Run(bundle.Network, bundle.Preprocessing, images, state, request.Batch, statePath, Counting(line, "mining", state.Images, resumedAt),
-                    request.StopAfter, cancel.Token));
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        int resumedAt = state.Processed;
+        var units = ProgressBars.Run("mining", state.Images, line =>
+            TopKMining.Run(bundle.Network, bundle.Preprocessing, images, state, request.Batch, statePath,
+                Counting<TopKProgress>(line, "mining", state.Images, resumedAt, p => p.Processed), request.StopAfter, cancellation));
         card.TimingsMs["pass"] = clock.Elapsed.TotalMilliseconds;
         if (!state.Complete && !File.Exists(statePath))
         {
@@ -117,84 +103,42 @@ public static class TopkCommand
         }
         if (!state.Complete)
         {
-            AnsiConsole.MarkupLine(Markup.Escape($"{(cancel.IsCancellationRequested ? "interrupted" : "stopped")} after {state.Processed} of {state.Images} images; " +
+            AnsiConsole.MarkupLine(Markup.Escape($"{(cancellation.IsCancellationRequested ? "interrupted" : "stopped")} after {state.Processed} of {state.Images} images; " +
                 $"the state is in {statePath}; continue with `convviz topk --out {request.Out} --resume` and the same options"));
-            return cancel.IsCancellationRequested ? 130 : 0;
+            return cancellation.IsCancellationRequested ? 130 : 0;
         }
 
         clock.Restart();
-        var index = Render(bundle, images, units, request, folder, card);
+        IReadOnlyList<string> files = [];
+        ProgressBars.Create().Start(context =>
+        {
+            var lines = new Dictionary<string, IProgress<TopKViewProgress>>();
+            files = TopKViews.Write(bundle.Network, bundle.Preprocessing, images, units, bundle.Source, request.Batch, folder,
+                new ProgressAction<TopKViewProgress>(p =>
+                {
+                    if (!lines.TryGetValue(p.Layer, out var line))
+                        lines[p.Layer] = line = Counting<TopKViewProgress>(ProgressBars.Add(context, $"deconvnet {p.Layer}", p.Total), $"deconvnet {p.Layer}", p.Total, 0, r => r.Done);
+                    line.Report(p);
+                }), cancellation).Files;
+        });
         card.TimingsMs["projections and images"] = clock.Elapsed.TotalMilliseconds;
-        string indexPath = Path.Combine(folder, IndexFile);
-        AtomicFile.WriteAllText(indexPath, JsonSerializer.Serialize(index, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
-        card.Outputs.Add(Path.GetRelativePath(request.Out, indexPath));
+        foreach (string file in files) card.Outputs.Add(Path.GetRelativePath(request.Out, file));
+        string indexPath = files[^1];
         card.Results["units"] = units.Sum(u => u.Channels);
         AnsiConsole.MarkupLine(Markup.Escape($"top {request.K} of {images.Count} images for {units.Sum(u => u.Channels)} units of {string.Join(", ", layerNames)} " +
             $"in {(card.TimingsMs.Values.Sum() / 1000):F1} s; index {indexPath}; card {card.Save(request.Out)}"));
         return 0;
     }
 
-    /// <summary>Projections, per-unit views, layer overviews; returns the index that lists them.</summary>
-    private static object Render(ModelBundle bundle, LabeledImages images, IReadOnlyList<TopUnits> units, Request request, string folder, ExperimentCard card)
-    {
-        var p = bundle.Preprocessing;
-        var backend = bundle.Network.Parameters.First().Value.Backend;
-        var fields = ReceptiveFields.Of(bundle.Network);
-        var layers = new List<object>();
-        foreach (var layerUnits in units)
-        {
-            var field = fields[bundle.Network.IndexOf(layerUnits.Layer)];
-            var items = Enumerable.Range(0, layerUnits.Channels).SelectMany(c => layerUnits.Of(c).Select(e => (Channel: c, Entry: e))).ToArray();
-            var projections = ProgressBars.Run($"deconvnet {layerUnits.Layer}", items.Length, line =>
-                TopKProjections.Compute(bundle.Network, p, images, layerUnits.Layer, items, request.Batch, Counting(line, $"deconvnet {layerUnits.Layer}", items.Length, 0)));
-
-            string layerFolder = Path.Combine(folder, Inputs.FileName(layerUnits.Layer));
-            Directory.CreateDirectory(layerFolder);
-            var overviewTiles = new List<Image8>();
-            var unitEntries = new List<object>();
-            int scale = 0;
-            for (int c = 0, item = 0; c < layerUnits.Channels; c++)
-            {
-                var entries = layerUnits.Of(c);
-                var patches = new List<Image8>();
-                var deconvolutions = new List<Image8>();
-                foreach (var entry in entries)
-                {
-                    var image = images.ToImage(entry.Image);
-                    patches.Add(PatchViews.Patch(image, field, entry));
-                    var projection = Attribution.Render(projections[item++], p, GradientDisplay.Raw, backend, 0);
-                    deconvolutions.Add(PatchViews.Patch(projection, field, entry));
-                }
-                if (scale == 0) scale = Montage.ScaleFor(patches[0].Height, patches[0].Width, 56);
-                string unitPath = Path.Combine(layerFolder, $"unit-{c}.png");
-                AttributionCommand.Write(card, request.Out, unitPath, PatchViews.UnitView(patches, deconvolutions, scale));
-                overviewTiles.Add(PatchViews.Grid(patches, 1));
-                unitEntries.Add(new
-                {
-                    unit = c,
-                    view = Path.GetRelativePath(folder, unitPath),
-                    top = entries.Select(e => new { image = e.Image, label = images.Label(e.Image), value = e.Value, y = e.Y, x = e.X }).ToArray(),
-                });
-            }
-            string overviewPath = Path.Combine(folder, $"{Inputs.FileName(layerUnits.Layer)}-overview.png");
-            AttributionCommand.Write(card, request.Out, overviewPath, PatchViews.Grid(overviewTiles, 1));
-            layers.Add(new
-            {
-                name = layerUnits.Layer,
-                receptiveField = field,
-                patches = field.Spatial ? "the receptive field of the peak position" : "the whole image (the layer has no spatial extent)",
-                overview = Path.GetRelativePath(folder, overviewPath),
-                units = unitEntries,
-            });
-        }
-        return new { model = bundle.Source, data = card.Input, images = images.Count, k = request.K, layers };
-    }
-
-    /// <summary>A progress report of <paramref name="count"/> items done, with the rate since <paramref name="done"/> at the start.</summary>
-    private static Action<int> Counting(ProgressLine line, string what, int total, int done)
+    /// <summary>The engine's reports as <paramref name="count"/> items done, with the rate since <paramref name="done"/> at the start.</summary>
+    private static IProgress<T> Counting<T>(ProgressLine line, string what, int total, int done, Func<T, int> count)
     {
         var clock = Stopwatch.StartNew();
         line.Report(done);
-        return count => line.Report(count, $"{what}  {count}/{total}  {(count - done) / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F0}/s");
+        return new ProgressAction<T>(report =>
+        {
+            int n = count(report);
+            line.Report(n, $"{what}  {n}/{total}  {(n - done) / Math.Max(clock.Elapsed.TotalSeconds, 1e-3):F0}/s");
+        });
     }
 }

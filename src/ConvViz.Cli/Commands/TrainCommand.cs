@@ -37,16 +37,16 @@ public static class TrainCommand
         var arch = new Option<string>("--arch") { Description = $"Architecture to train from seeded random weights: {FashionAlexNet.Name}", DefaultValueFactory = _ => FashionAlexNet.Name };
         var classes = new Option<string?>("--classes") { Description = "Class names, one per line (default: classes.txt in --data, or Fashion-MNIST's names for Debian's folder)" };
         var epochs = new Option<int>("--epochs") { Description = "Epochs to train", DefaultValueFactory = _ => defaults.Epochs }.InRange(1, 1000);
-        var batch = new Option<int>("--batch") { Description = "Minibatch size", DefaultValueFactory = _ => defaults.BatchSize }.InRange(1, CommonOptions.MaxBatch);
-        var lr = new Option<float>("--lr") { Description = "Base learning rate", DefaultValueFactory = _ => defaults.LearningRate }.Positive(100);
+        var batch = new Option<int>("--batch") { Description = "Minibatch size", DefaultValueFactory = _ => defaults.BatchSize }.InRange(1, CommonOptions.MaxBatch).Names(nameof(TrainingOptions.BatchSize));
+        var lr = new Option<float>("--lr") { Description = "Base learning rate", DefaultValueFactory = _ => defaults.LearningRate }.Positive(100).Names(nameof(TrainingOptions.LearningRate));
         var policy = new Option<LearningRatePolicy>("--lr-policy") { Description = "Learning-rate schedule: constant, step (times --gamma every --step-epochs), cosine (to zero)", DefaultValueFactory = _ => defaults.Policy }.NamesOnly();
         var stepEpochs = new Option<int>("--step-epochs") { Description = "Epochs between rate drops of the step policy", DefaultValueFactory = _ => defaults.StepEpochs }.InRange(1, 1000);
         var gamma = new Option<float>("--gamma") { Description = "Rate factor at each drop of the step policy", DefaultValueFactory = _ => defaults.Gamma }.Positive(1);
         var momentum = new Option<float>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => defaults.Momentum }.InRange(0, 1, maxExclusive: true);
         var decay = new Option<float>("--weight-decay") { Description = "L2 weight decay on weights (not biases)", DefaultValueFactory = _ => defaults.WeightDecay }.InRange(0, 1);
         var seed = new Option<int>("--seed") { Description = "Seed of the initial weights, shuffling, augmentation and dropout", DefaultValueFactory = _ => defaults.Seed }.Seed();
-        var shift = new Option<int>("--shift") { Description = "Augmentation: random shifts of up to this many pixels (0: none)", DefaultValueFactory = _ => defaults.MaxShift }.InRange(0, 64);
-        var warmup = new Option<double>("--warmup") { Description = "Epochs over which the rate ramps up linearly from 0 (0: none)", DefaultValueFactory = _ => defaults.WarmupEpochs }.InRange(0, 1000);
+        var shift = new Option<int>("--shift") { Description = "Augmentation: random shifts of up to this many pixels (0: none)", DefaultValueFactory = _ => defaults.MaxShift }.InRange(0, 64).Names(nameof(TrainingOptions.MaxShift));
+        var warmup = new Option<double>("--warmup") { Description = "Epochs over which the rate ramps up linearly from 0 (0: none)", DefaultValueFactory = _ => defaults.WarmupEpochs }.InRange(0, 1000).Names(nameof(TrainingOptions.WarmupEpochs));
         var noFlip = new Option<bool>("--no-flip") { Description = "Augmentation: no random left-right mirroring" };
         var pauseAfter = new Option<int?>("--pause-after") { Description = "Stop after this many epochs (of --epochs), leaving the checkpoint to --resume later" }.InRange(1, 1000);
         var samples = new Option<int>("--samples-per-class") { Description = "Test images of each class to copy into the bundle's samples/ (0: none)", DefaultValueFactory = _ => 100 }.InRange(0, 10_000);
@@ -58,7 +58,7 @@ public static class TrainCommand
             outFolder, resume, data, limit, model, arch, classes, epochs, batch, lr, policy, stepEpochs, gamma, warmup, momentum, decay, seed, shift, noFlip,
             pauseAfter, samples, backend, device, threads,
         };
-        command.SetAction(result => Execute(new Settings("convviz " + string.Join(' ', result.Tokens.Select(t => t.Value)), result.GetValue(outFolder)!, result.GetValue(resume), result.GetValue(data)!,
+        command.SetAction((result, cancellation) => Task.FromResult(Execute(new Settings("convviz " + string.Join(' ', result.Tokens.Select(t => t.Value)), result.GetValue(outFolder)!, result.GetValue(resume), result.GetValue(data)!,
             result.GetResult(data) is { Implicit: false }, result.GetValue(limit), result.GetValue(model), result.GetValue(arch)!, result.GetValue(classes),
             new TrainingOptions
             {
@@ -67,11 +67,12 @@ public static class TrainCommand
                 WeightDecay = result.GetValue(decay), Seed = result.GetValue(seed), MaxShift = result.GetValue(shift), Flip = !result.GetValue(noFlip),
             },
             command.Options.Where(result.Given).Select(o => o.Name).ToArray(),
-            result.GetValue(pauseAfter), result.GetValue(samples), result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads))));
+            result.GetValue(pauseAfter), result.GetValue(samples), result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads)), cancellation)));
         return command;
     }
 
-    private static int Execute(Settings s)
+    /// <summary>Trains; cancelled (Ctrl+C), it stops within a batch and keeps the last epoch's checkpoint.</summary>
+    private static int Execute(Settings s, CancellationToken cancellation)
     {
         string checkpoint = Path.Combine(s.Out, CheckpointFolder);
         using var backend = BackendCatalog.Create(s.Backend, s.Device, s.Threads);
@@ -94,13 +95,10 @@ public static class TrainCommand
         AnsiConsole.MarkupLine(Markup.Escape($"epochs {o.Epochs}, batch {o.BatchSize}, lr {o.LearningRate} ({o.Policy.ToString().ToLowerInvariant()}{(o.WarmupEpochs > 0 ? $", warmup {o.WarmupEpochs} epochs" : "")}), momentum {o.Momentum}, weight decay {o.WeightDecay}, seed {o.Seed}, shift {o.MaxShift}, flip {(o.Flip ? "on" : "off")}" +
             (trainer.CompletedEpochs > 0 ? $"; resuming after epoch {trainer.CompletedEpochs}" : "")));
 
-        using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
-        Console.CancelKeyPress += onCancel;
         EvaluationResult? final;
         try
         {
-            final = RunEpochs(bundle, trainer, train, test, checkpoint, dataFolder, limit, s.PauseAfter ?? int.MaxValue, cancel.Token);
+            final = RunEpochs(bundle, trainer, train, test, checkpoint, dataFolder, limit, s.PauseAfter ?? int.MaxValue, cancellation);
         }
         catch (OperationCanceledException)
         {
@@ -111,10 +109,6 @@ public static class TrainCommand
                 : "interrupted before the first epoch was saved: nothing is saved"));
             return 130;
         }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
         if (trainer.CompletedEpochs < o.Epochs)
         {
             AnsiConsole.MarkupLine(Markup.Escape($"paused after epoch {trainer.CompletedEpochs} of {o.Epochs}: the checkpoint is in {checkpoint}; continue with `convviz train --out {s.Out} --resume`"));
@@ -123,7 +117,8 @@ public static class TrainCommand
 
         // A run resumed after its last checkpoint has not evaluated the final model yet; the result is the same.
         final ??= test is null ? null : ProgressBars.Run($"test {test.Count:N0} images", test.Count, line =>
-            Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count, onBatch: done => line.Report(done)));
+            Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count,
+                progress: new ProgressAction<EvaluationProgress>(p => line.Report(p.Images)), cancellation: cancellation));
         bundle.Save(s.Out);
         if (test is not null && s.SamplesPerClass > 0)
             test.FirstOfEachClass(s.SamplesPerClass).SaveSplit(Path.Combine(s.Out, ModelBundle.SamplesFolder), LabeledImages.TestSplit);
@@ -151,7 +146,7 @@ public static class TrainCommand
         var bundle = s.Model is null ? null : ModelCatalog.Open(s.Model, backend);
         try
         {
-            if (bundle is not null) ModelCatalog.RequireClasses(bundle, "train (it fits class scores to labels)", "start from a model with a classifier, or leave --model out for a fresh fashion-alexnet");
+            if (bundle is not null) ClassScores.Require(bundle, "train (it fits class scores to labels)", "start from a model with a classifier, or leave --model out for a fresh fashion-alexnet");
             var classes = DataSets.Classes(s.Data, s.ClassesFile, train, bundle?.Classes);
             bundle ??= new ModelBundle(FashionAlexNet.Name, FashionAlexNet.Create(backend, s.Options.Seed, classes.Count), FashionAlexNet.Preprocessing, classes, []);
             int outputs = bundle.Network.OutputShape(bundle.Network.Layers[^1].Name, 1).SampleSize;
@@ -233,16 +228,16 @@ public static class TrainCommand
                 .Start(progress =>
                 {
                     var task = progress.AddTask($"epoch {epoch}/{total}", maxValue: train.Count);
-                    record = trainer.RunEpoch(train, r =>
+                    record = trainer.RunEpoch(train, new ProgressAction<BatchReport>(r =>
                     {
                         task.Value = r.Images;
                         task.Description = $"epoch {epoch}/{total}  loss {r.Loss:F4}  acc {r.Accuracy:P1}  {r.ImagesPerSecond:F0} img/s  lr {r.LearningRate:G3}";
-                    }, cancellation);
+                    }), cancellation);
                     if (test is not null)
                     {
                         var evaluation = progress.AddTask($"  test {test.Count:N0} images", maxValue: test.Count);
                         lastTest = Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count,
-                            onBatch: done => evaluation.Value = done, cancellation: cancellation);
+                            progress: new ProgressAction<EvaluationProgress>(p => evaluation.Value = p.Images), cancellation: cancellation);
                         trainer.RecordTest(lastTest);
                         record = trainer.History[^1];
                         evaluation.Description = $"  test loss {record.TestLoss:F4}  acc {record.TestAccuracy:P2}";

@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Globalization;
-using System.Text;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Embedding;
 using ConvViz.Engine.IO;
@@ -33,8 +31,8 @@ public static class TsneCommand
         var split = new Option<string>("--split") { Description = "Which split of a --data folder: t10k (test) or train", DefaultValueFactory = _ => LabeledImages.TestSplit };
         var layer = new Option<string>("--layer") { Description = "Layer whose codes are embedded (conv maps are flattened)", DefaultValueFactory = _ => DefaultLayer };
         var count = new Option<int>("--n") { Description = "Embed the first N images (clamped to the data set's size)", DefaultValueFactory = _ => 5000 }.InRange(1, 100_000);
-        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 200 }.InRange(1, CommonOptions.MaxBatch);
-        var pca = new Option<int>("--pca") { Description = "PCA dimensions before t-SNE (fewer when the codes have fewer)", DefaultValueFactory = _ => 50 }.InRange(1, 1000);
+        var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 200 }.InRange(1, CommonOptions.MaxBatch).Names("BatchSize");
+        var pca = new Option<int>("--pca") { Description = "PCA dimensions before t-SNE (fewer when the codes have fewer)", DefaultValueFactory = _ => 50 }.InRange(1, 1000).Names("PcaDimensions");
         var method = new Option<string>("--method") { Description = "exact (O(N²)), barnes-hut (O(N log N)) or auto (exact up to 2,000 points)", DefaultValueFactory = _ => "auto" };
         var perplexity = new Option<double>("--perplexity") { Description = "Effective number of neighbours; needs N - 1 > 3 x perplexity (default 30, less for a few images)", DefaultValueFactory = _ => 30 }.Positive(200);
         var learningRate = new Option<double>("--learning-rate") { Description = "Step size, or auto = max(N / early exaggeration / 4, 50)", DefaultValueFactory = _ => 200 }
@@ -50,7 +48,7 @@ public static class TsneCommand
         var threads = CommonOptions.Threads();
         var command = new Command("tsne", "Embed a layer's codes of a data set in 2-D with t-SNE: CSV, scatter plot, image map")
             { model, data, split, layer, count, batch, pca, method, perplexity, learningRate, exaggeration, iterations, theta, seed, grid, output, backend, device, threads };
-        command.SetAction(result =>
+        command.SetAction((result, cancellation) =>
         {
             var request = new Request(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(layer)!, result.GetValue(count),
                 result.GetValue(batch), result.GetValue(pca), result.GetValue(grid), result.GetValue(output)!, result.Given(theta),
@@ -66,7 +64,8 @@ public static class TsneCommand
                 Seed = result.GetValue(seed),
                 Threads = result.GetValue(threads),
             };
-            Execute(request, options, result.GetValue(backend)!, result.GetValue(device));
+            Execute(request, options, result.GetValue(backend)!, result.GetValue(device), cancellation);
+            return Task.FromResult(0);
         });
         return command;
     }
@@ -74,16 +73,8 @@ public static class TsneCommand
     private sealed record Request(string Model, string? Data, string Split, string Layer, int Count, int Batch, int Pca, int Grid, string Out, bool ThetaGiven,
         bool PerplexityGiven = true, bool GridGiven = true);
 
-    /// <summary>Exact t-SNE holds N² doubles (800 MB at this many points) and takes N² steps per iteration.</summary>
-    public const int MaxExactPoints = 10_000;
-
     /// <summary>What --learning-rate auto parses to: no rate is 0.</summary>
     private const double AutoRate = 0;
-
-    /// <summary>PCA holds the centered codes as doubles (1 GiB at this many values) and decomposes a
-    /// min(N, dimensions)² matrix (minutes at MaxPcaSide); the image map is at most MaxMapPixels.</summary>
-    public const long MaxCodeValues = 1L << 27, MaxMapPixels = 1L << 26;
-    public const int MaxPcaSide = 4096;
 
     private static TsneMethod ParseMethod(string text) => text switch
     {
@@ -93,7 +84,7 @@ public static class TsneCommand
         _ => throw new UserError($"--method '{text}' is unknown; expected exact, barnes-hut or auto"),
     };
 
-    private static void Execute(Request request, TsneOptions options, string backendName, int? device)
+    private static void Execute(Request request, TsneOptions options, string backendName, int? device, CancellationToken cancellation)
     {
         if (request.Split is not (LabeledImages.TestSplit or LabeledImages.TrainSplit))
             throw new UserError($"--split '{request.Split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
@@ -108,75 +99,48 @@ public static class TsneCommand
         ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count);
         int n = images.Count;
         (request, options) = FitDefaults(request, options, n, images);
-        options.Validate(n);
-        RefuseTooLarge(request, options, n, bundle.Network.OutputShape(request.Layer, 1).SampleSize, images);
+        if (request.ThetaGiven && options.MethodFor(n) == TsneMethod.Exact)
+            throw new UserError($"--theta {options.Theta} applies to Barnes-Hut t-SNE, but {n:N0} points run exact t-SNE ({(options.Method == TsneMethod.Exact ? "--method exact" : $"--method auto up to {options.ExactLimit:N0} points")}); leave --theta out or give --method barnes-hut");
+        var pipeline = new TsnePipelineOptions { Layer = request.Layer, BatchSize = request.Batch, PcaDimensions = request.Pca, Grid = request.Grid, Tsne = options };
+        pipeline.Validate(n, bundle.Network.OutputShape(request.Layer, 1).SampleSize, images.Height, images.Width);
         if (request.Count > all.Count)
             AnsiConsole.MarkupLine(Markup.Escape($"note: --n {request.Count:N0} is more than the {all.Count:N0} images of {all.Source}: embedding all {all.Count:N0}"));
 
         var card = new ExperimentCard("tsne", bundle.Source, images.Source) { Target = $"codes of layer '{request.Layer}'" };
         var total = Stopwatch.StartNew();
-        var clock = Stopwatch.StartNew();
-        Codes codes = null!;
-        TsneResult result = null!;
-        PcaResult pca = null!;
-        double pcaMs = 0;
-        ProgressBars.Create().Start(progress =>
-            {
-                var extract = ProgressBars.Add(progress, $"{request.Layer} codes of {n:N0} images", n);
-                codes = LayerCodes.Extract(bundle.Network, bundle.Preprocessing, images, request.Layer, request.Batch, done => extract.Report(done));
-                card.TimingsMs["codes"] = clock.Elapsed.TotalMilliseconds;
-
-                var embed = ProgressBars.Add(progress, "PCA", options.Iterations);
-                clock.Restart();
-                pca = Pca.Fit(codes.Values, codes.Count, codes.Dimensions, request.Pca);
-                var points = pca.Project(codes.Values, codes.Count);
-                pcaMs = clock.Elapsed.TotalMilliseconds;
-                embed.Report(0, $"t-SNE ({options.MethodFor(n)}) affinities");
-                double lastKl = double.NaN;
-                result = Tsne.Run(points, n, pca.ComponentCount, options, (iteration, kl) =>
-                {
-                    if (kl is { } value) lastKl = value;
-                    embed.Report(iteration, $"t-SNE ({options.MethodFor(n)}) iteration {iteration}/{options.Iterations}  KL {lastKl:F4}");
-                });
-            });
-        card.TimingsMs["pca"] = pcaMs;
-        card.TimingsMs["affinities"] = result.AffinitySeconds * 1000;
-        card.TimingsMs["optimization"] = result.OptimizationSeconds * 1000;
-
-        string folder = Path.Combine(request.Out, "tsne");
-        Directory.CreateDirectory(folder);
-        string stem = Inputs.FileName(request.Layer);
-        string title = $"t-SNE of {request.Layer} codes, {n:N0} images of {images.Source}";
-        var labels = images.Labels;
         // A model without a classifier names the points by the data set's own classes (a photo folder's subfolders).
         var classNames = bundle.HasClasses ? bundle.Classes : images.ClassNames ?? ModelBundle.NumberedClasses(images.ClassCount);
-
-        string csvPath = Path.Combine(folder, $"{stem}.csv");
-        AtomicFile.WriteAllText(csvPath, Csv(result.Coordinates, labels, classNames));
-        card.Outputs.Add(Path.GetRelativePath(request.Out, csvPath));
-        string svg = ScatterPlot.Svg(result.Coordinates, labels, classNames, title);
-        string svgPath = Path.Combine(folder, $"{stem}-scatter.svg");
-        AtomicFile.WriteAllText(svgPath, svg);
-        card.Outputs.Add(Path.GetRelativePath(request.Out, svgPath));
-        var map = ImageMap.Render(result.Coordinates, images, request.Grid);
-        string mapPath = Path.Combine(folder, $"{stem}-map.png");
-        AttributionCommand.Write(card, request.Out, mapPath, map);
-
-        int placed = Math.Min(n, request.Grid * request.Grid);
-        var page = new ReportPage($"ConvViz t-SNE: {request.Layer} of {bundle.Source}");
-        page.Paragraph($"{title}: PCA to {pca.ComponentCount} dimensions, {result.Method} t-SNE, perplexity {options.Perplexity}, learning rate {result.LearningRate:G4}, " +
-                       $"{options.Iterations} iterations, seed {options.Seed}; final KL divergence {result.KlCurve[^1].Kl:F4}.");
-        page.SvgFigure(svg, "Each dot is an image, colored by its label.");
-        page.Figures([(map, $"{placed:N0} of the {n:N0} images on a {request.Grid} x {request.Grid} grid, each in the free cell nearest its map position.")], minimumWidth: 800);
-        string pagePath = Path.Combine(folder, $"{stem}.html");
-        AtomicFile.WriteAllText(pagePath, page.ToHtml());
-        card.Outputs.Add(Path.GetRelativePath(request.Out, pagePath));
+        string folder = Path.Combine(request.Out, "tsne");
+        TsneMap embedding = null!;
+        ProgressBars.Create().Start(context =>
+            {
+                var extract = ProgressBars.Add(context, $"{request.Layer} codes of {n:N0} images", n);
+                var embed = ProgressBars.Add(context, "PCA", options.Iterations);
+                double lastKl = double.NaN;
+                embedding = TsnePipeline.Run(bundle.Network, bundle.Preprocessing, images, classNames, bundle.Source, pipeline, folder,
+                    new ProgressAction<TsnePipelineProgress>(p =>
+                    {
+                        if (p.Kl is { } kl) lastKl = kl;
+                        switch (p.Stage)
+                        {
+                            case TsneStage.Codes: extract.Report(p.Done); break;
+                            case TsneStage.Affinities: embed.Report(0, $"t-SNE ({options.MethodFor(n)}) affinities"); break;
+                            default: embed.Report(p.Done, $"t-SNE ({options.MethodFor(n)}) iteration {p.Done}/{p.Total}  KL {lastKl:F4}"); break;
+                        }
+                    }), cancellation);
+            });
+        var result = embedding.Tsne;
+        card.TimingsMs["codes"] = embedding.CodesMilliseconds;
+        card.TimingsMs["pca"] = embedding.PcaMilliseconds;
+        card.TimingsMs["affinities"] = result.AffinitySeconds * 1000;
+        card.TimingsMs["optimization"] = result.OptimizationSeconds * 1000;
+        foreach (string file in embedding.Files.All) card.Outputs.Add(Path.GetRelativePath(request.Out, file));
 
         card.Parameters["layer"] = request.Layer;
         card.Parameters["n"] = n;
         card.Parameters["requestedN"] = request.Count;
-        card.Parameters["codeDimensions"] = codes.Dimensions;
-        card.Parameters["pcaDimensions"] = pca.ComponentCount;
+        card.Parameters["codeDimensions"] = embedding.CodeDimensions;
+        card.Parameters["pcaDimensions"] = embedding.Pca.ComponentCount;
         card.Parameters["method"] = result.Method.ToString();
         card.Parameters["perplexity"] = options.Perplexity;
         card.Parameters["learningRate"] = result.LearningRate;
@@ -197,20 +161,20 @@ public static class TsneCommand
             ? "exact KL(P || Q) over all pairs"
             : "KL over the sparse P's nonzeros, with Z from the Barnes-Hut estimate";
         card.Results["finalKl"] = result.KlCurve[^1].Kl;
-        card.Results["pcaExplainedVariance"] = pca.ExplainedVariance;
-        card.Results["imagesOnMap"] = placed;
+        card.Results["pcaExplainedVariance"] = embedding.Pca.ExplainedVariance;
+        card.Results["imagesOnMap"] = embedding.ImagesOnMap;
         card.TimingsMs["total"] = total.Elapsed.TotalMilliseconds;
 
-        AnsiConsole.MarkupLine(Markup.Escape($"{n:N0} images, {request.Layer} ({codes.Dimensions} values) -> PCA {pca.ComponentCount} -> {result.Method} t-SNE: " +
+        AnsiConsole.MarkupLine(Markup.Escape($"{n:N0} images, {request.Layer} ({embedding.CodeDimensions} values) -> PCA {embedding.Pca.ComponentCount} -> {result.Method} t-SNE: " +
             $"KL {result.KlCurve[0].Kl:F4} at iteration {result.KlCurve[0].Iteration}, {result.KlCurve[^1].Kl:F4} at {result.KlCurve[^1].Iteration}; " +
-            $"codes {card.TimingsMs["codes"] / 1000:F1} s, PCA {pcaMs / 1000:F1} s, t-SNE {result.AffinitySeconds + result.OptimizationSeconds:F1} s"));
-        AnsiConsole.MarkupLine(Markup.Escape($"wrote {csvPath}, {svgPath}, {mapPath}, {pagePath} and the card {card.Save(request.Out)}"));
+            $"codes {embedding.CodesMilliseconds / 1000:F1} s, PCA {embedding.PcaMilliseconds / 1000:F1} s, t-SNE {result.AffinitySeconds + result.OptimizationSeconds:F1} s"));
+        AnsiConsole.MarkupLine(Markup.Escape($"wrote {string.Join(", ", embedding.Files.All.SkipLast(1))}, {embedding.Files.Page} and the card {card.Save(request.Out)}"));
     }
 
     /// <summary>
     /// Defaults made for thousands of small images, fitted where they would be refused (a folder of a
     /// few photos) when the user did not give them: a perplexity just inside t-SNE's N - 1 > 3 x
-    /// perplexity, and, when the default grid's image map would exceed <see cref="MaxMapPixels"/>, a
+    /// perplexity, and, when the default grid's image map would exceed <see cref="TsnePipelineOptions.MaxMapPixels"/>, a
     /// grid of about √N cells a side that fits. Each change is said.
     /// </summary>
     private static (Request, TsneOptions) FitDefaults(Request request, TsneOptions options, int n, LabeledImages images)
@@ -221,9 +185,9 @@ public static class TsneCommand
             AnsiConsole.MarkupLine(Markup.Escape($"note: {n:N0} images are too few for the default perplexity {options.Perplexity}; using {fitted} (give --perplexity to choose)"));
             options = options with { Perplexity = fitted };
         }
-        if (!request.GridGiven && (long)request.Grid * images.Height * request.Grid * images.Width > MaxMapPixels)
+        if (!request.GridGiven && (long)request.Grid * images.Height * request.Grid * images.Width > TsnePipelineOptions.MaxMapPixels)
         {
-            int byPixels = (int)Math.Floor(Math.Sqrt((double)MaxMapPixels / ((long)images.Height * images.Width)));
+            int byPixels = (int)Math.Floor(Math.Sqrt((double)TsnePipelineOptions.MaxMapPixels / ((long)images.Height * images.Width)));
             int fitted = Math.Clamp(Math.Min(request.Grid, (int)Math.Ceiling(Math.Sqrt(n)) + 1), 1, Math.Max(1, byPixels));
             if (fitted != request.Grid)
             {
@@ -232,35 +196,5 @@ public static class TsneCommand
             }
         }
         return (request, options);
-    }
-
-    /// <summary>Refuses, before any code is extracted, a --theta that exact t-SNE would ignore and a run
-    /// whose PCA, exact gradients or image map would not fit in memory.</summary>
-    private static void RefuseTooLarge(Request request, TsneOptions options, int n, int dimensions, LabeledImages images)
-    {
-        var method = options.MethodFor(n);
-        if (request.ThetaGiven && method == TsneMethod.Exact)
-            throw new UserError($"--theta {options.Theta} applies to Barnes-Hut t-SNE, but {n:N0} points run exact t-SNE ({(options.Method == TsneMethod.Exact ? "--method exact" : $"--method auto up to {options.ExactLimit:N0} points")}); leave --theta out or give --method barnes-hut");
-        if (method == TsneMethod.Exact && n > MaxExactPoints)
-            throw new UserError($"--method exact on {n:N0} points holds {n:N0}² doubles; exact t-SNE takes at most {MaxExactPoints:N0} points: give --method barnes-hut or a smaller --n");
-        if ((long)n * dimensions > MaxCodeValues)
-            throw new UserError($"{n:N0} codes of layer '{request.Layer}' ({dimensions:N0} values each) are {(long)n * dimensions:N0} values, more than the {MaxCodeValues:N0} PCA may hold; give a smaller --n or a smaller layer");
-        if (Math.Min(n, dimensions) > MaxPcaSide)
-            throw new UserError($"PCA of {n:N0} codes of {dimensions:N0} values decomposes a {Math.Min(n, dimensions):N0}² matrix, more than {MaxPcaSide:N0}²; give --n {MaxPcaSide} or less, or a smaller layer");
-        long mapPixels = (long)request.Grid * images.Height * request.Grid * images.Width;
-        if (mapPixels > MaxMapPixels)
-            throw new UserError($"--grid {request.Grid} of {images.Height}x{images.Width} images makes a {mapPixels:N0}-pixel image map, more than {MaxMapPixels:N0}; give a smaller --grid");
-    }
-
-    /// <summary>index,label,class,x,y per point; class names quoted.</summary>
-    private static string Csv(double[] map, ReadOnlySpan<byte> labels, IReadOnlyList<string> classes)
-    {
-        var csv = new StringBuilder("index,label,class,x,y\n");
-        for (int i = 0; i < labels.Length; i++)
-        {
-            string name = labels[i] < classes.Count ? classes[labels[i]] : $"class {labels[i]}";
-            csv.Append(string.Create(CultureInfo.InvariantCulture, $"{i},{labels[i]},\"{name.Replace("\"", "\"\"")}\",{map[2 * i]:R},{map[2 * i + 1]:R}\n"));
-        }
-        return csv.ToString();
     }
 }

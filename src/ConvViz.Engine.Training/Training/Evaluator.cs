@@ -20,16 +20,19 @@ public sealed record EvaluationResult(int[,] Confusion, double MeanLoss)
 }
 
 /// <summary>Runs a classifier over a labelled set in inference mode (dropout off).</summary>
+/// <summary>Images evaluated so far, out of <paramref name="Total"/>.</summary>
+public readonly record struct EvaluationProgress(int Images, int Total);
+
 public static class Evaluator
 {
     /// <summary>The layer whose output holds the class logits: the last one before any trailing softmax.</summary>
     public static string LogitLayer(Network network) => network.Layers.Last(l => l is not SoftmaxLayer).Name;
 
-    /// <param name="onBatch">Called after each batch with the number of images done so far.</param>
+    /// <param name="progress">Reports after each batch.</param>
     public static EvaluationResult Evaluate(Network network, Preprocessing preprocessing, LabeledImages data, int classCount,
-        int batchSize = 200, Action<int>? onBatch = null, CancellationToken cancellation = default)
+        int batchSize = 200, IProgress<EvaluationProgress>? progress = null, CancellationToken cancellation = default)
     {
-        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         ImageBatches.CheckFits(network, preprocessing, data, classCount);
         string logits = LogitLayer(network);
         var backend = network.Parameters.First().Value.Backend;
@@ -45,7 +48,7 @@ public static class Evaluator
             var p = backend.Download(probs);
             foreach (float loss in backend.Download(losses)) lossSum += loss;
             for (int i = 0; i < n; i++) confusion[labels[i], ArgMax(p.AsSpan(i * classCount, classCount))]++;
-            onBatch?.Invoke(start + n);
+            progress?.Report(new EvaluationProgress(start + n, data.Count));
         }
         return new EvaluationResult(confusion, lossSum / data.Count);
     }

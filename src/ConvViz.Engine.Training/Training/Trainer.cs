@@ -50,11 +50,11 @@ public sealed class Trainer : IDisposable
     public double Seconds => history.Sum(h => h.Seconds);
 
     /// <summary>Runs the next epoch over <paramref name="data"/>; throws when the loss stops being finite.</summary>
-    public EpochRecord RunEpoch(LabeledImages data, Action<BatchReport>? onBatch = null, CancellationToken cancellation = default)
+    public EpochRecord RunEpoch(LabeledImages data, IProgress<BatchReport>? progress = null, CancellationToken cancellation = default)
     {
         ImageBatches.CheckFits(network, preprocessing, data, classCount);
         if (CompletedEpochs >= Options.Epochs)
-            throw new InvalidOperationException($"all {Options.Epochs} epochs are done; raise --epochs to train further");
+            throw new InvalidOperationException($"all {Options.Epochs} epochs are done; raise Epochs to train further");
         int epoch = CompletedEpochs;
         var backend = network.Parameters.First().Value.Backend;
         var order = Permutation(data.Count, DropoutMask.Hash((uint)Options.Seed, (uint)epoch));
@@ -75,11 +75,11 @@ public sealed class Trainer : IDisposable
             rate = Options.LearningRateAt(epoch + (double)b / batches);
             var (loss, hits) = Step(backend, x.AsSpan(0, n * data.BytesPerImage), labels.AsSpan(0, n), rate);
             if (!double.IsFinite(loss))
-                throw new InvalidOperationException($"training diverged in epoch {epoch + 1}, batch {b + 1}: the loss is {loss}; lower --lr (now {Options.LearningRate})");
+                throw new InvalidOperationException($"training diverged in epoch {epoch + 1}, batch {b + 1}: the loss is {loss}; lower LearningRate (now {Options.LearningRate})");
             lossSum += loss;
             correct += hits;
             seen += n;
-            onBatch?.Invoke(new BatchReport(epoch + 1, b + 1, batches, seen, lossSum / seen, (double)correct / seen, seen / clock.Elapsed.TotalSeconds, rate));
+            progress?.Report(new BatchReport(epoch + 1, b + 1, batches, seen, lossSum / seen, (double)correct / seen, seen / clock.Elapsed.TotalSeconds, rate));
         }
         double seconds = clock.Elapsed.TotalSeconds;
         var record = new EpochRecord(epoch + 1, lossSum / seen, (double)correct / seen, rate, seconds, seen / seconds);

@@ -34,18 +34,18 @@ public sealed record TrainingOptions
     /// <summary>Augmentation: each training image is mirrored left-right with probability 1/2.</summary>
     public bool Flip { get; init; } = true;
 
-    /// <summary>Throws, naming the option, when a value cannot train.</summary>
+    /// <summary>Throws, naming the property, when a value cannot train.</summary>
     public void Validate()
     {
-        if (Epochs < 1) throw new ArgumentException($"--epochs {Epochs} must be at least 1");
-        if (BatchSize < 1) throw new ArgumentException($"--batch {BatchSize} must be at least 1");
-        if (!(LearningRate > 0f) || float.IsInfinity(LearningRate)) throw new ArgumentException($"--lr {LearningRate} must be a positive number");
-        if (!(Momentum >= 0f && Momentum < 1f)) throw new ArgumentException($"--momentum {Momentum} must be in [0, 1)");
-        if (!(WeightDecay >= 0f) || float.IsInfinity(WeightDecay)) throw new ArgumentException($"--weight-decay {WeightDecay} must be zero or positive");
-        if (Policy == LearningRatePolicy.Step && StepEpochs < 1) throw new ArgumentException($"--step-epochs {StepEpochs} must be at least 1");
-        if (Policy == LearningRatePolicy.Step && !(Gamma > 0f && Gamma <= 1f)) throw new ArgumentException($"--gamma {Gamma} must be in (0, 1]");
-        if (MaxShift < 0) throw new ArgumentException($"--shift {MaxShift} must be zero or positive");
-        if (!(WarmupEpochs >= 0 && WarmupEpochs <= Epochs)) throw new ArgumentException($"--warmup {WarmupEpochs} must be between 0 and --epochs ({Epochs})");
+        if (Epochs < 1) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, $"{nameof(Epochs)} {Epochs} must be at least 1");
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, $"{nameof(BatchSize)} {BatchSize} must be at least 1");
+        if (!(LearningRate > 0f) || float.IsInfinity(LearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, $"{nameof(LearningRate)} {LearningRate} must be a positive number");
+        if (!(Momentum >= 0f && Momentum < 1f)) throw new ArgumentOutOfRangeException(nameof(Momentum), Momentum, $"{nameof(Momentum)} {Momentum} must be in [0, 1)");
+        if (!(WeightDecay >= 0f) || float.IsInfinity(WeightDecay)) throw new ArgumentOutOfRangeException(nameof(WeightDecay), WeightDecay, $"{nameof(WeightDecay)} {WeightDecay} must be zero or positive");
+        if (Policy == LearningRatePolicy.Step && StepEpochs < 1) throw new ArgumentOutOfRangeException(nameof(StepEpochs), StepEpochs, $"{nameof(StepEpochs)} {StepEpochs} must be at least 1");
+        if (Policy == LearningRatePolicy.Step && !(Gamma > 0f && Gamma <= 1f)) throw new ArgumentOutOfRangeException(nameof(Gamma), Gamma, $"{nameof(Gamma)} {Gamma} must be in (0, 1]");
+        if (MaxShift < 0) throw new ArgumentOutOfRangeException(nameof(MaxShift), MaxShift, $"{nameof(MaxShift)} {MaxShift} must be zero or positive");
+        if (!(WarmupEpochs >= 0 && WarmupEpochs <= Epochs)) throw new ArgumentOutOfRangeException(nameof(WarmupEpochs), WarmupEpochs, $"{nameof(WarmupEpochs)} {WarmupEpochs} must be between 0 and {nameof(Epochs)} ({Epochs})");
     }
 
     /// <summary>The rate for a batch: <paramref name="progress"/> is the epoch count so far including

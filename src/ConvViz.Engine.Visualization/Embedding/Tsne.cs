@@ -18,14 +18,17 @@ public sealed record TsneResult(double[] Coordinates, IReadOnlyList<KlPoint> KlC
 /// gradient's sign differs from the last update's, else x0.8, at least 0.01), the map re-centered
 /// after every update. The same points, options and seed give the same map, whatever the threads.
 /// </summary>
+/// <summary>Updates done so far, out of <paramref name="Iterations"/>; <paramref name="Kl"/> is the KL divergence when it was measured at this update.</summary>
+public readonly record struct TsneProgress(int Iteration, int Iterations, double? Kl);
+
 public static class Tsne
 {
     private const double MinimumGain = 0.01;
 
     /// <param name="points">N x D row-major, e.g. PCA-reduced codes.</param>
-    /// <param name="onIteration">Called after each update with the number of updates done and, when recorded then, the KL.</param>
+    /// <param name="progress">Reports after each update.</param>
     public static TsneResult Run(double[] points, int count, int dimensions, TsneOptions options,
-        Action<int, double?>? onIteration = null, CancellationToken cancellation = default)
+        IProgress<TsneProgress>? progress = null, CancellationToken cancellation = default)
     {
         options.Validate(count);
         if (points.Length != (long)count * dimensions) throw new ArgumentException($"{count} points of {dimensions} need {(long)count * dimensions} values, {points.Length} given");
@@ -51,7 +54,7 @@ public static class Tsne
             double exaggeration = iteration < options.ExaggerationIterations ? options.EarlyExaggeration : 1;
             double kl = gradient.Compute(y, exaggeration, grad, record);
             if (record) curve.Add(new KlPoint(iteration, kl));
-            if (iteration > 0) onIteration?.Invoke(iteration, record ? kl : null);
+            if (iteration > 0) progress?.Report(new TsneProgress(iteration, options.Iterations, record ? kl : null));
             if (iteration == options.Iterations) break;
 
             double momentum = iteration < options.MomentumSwitchIteration ? options.InitialMomentum : options.FinalMomentum;

@@ -42,19 +42,19 @@ public sealed record TsneOptions
     /// <summary>Barnes–Hut's neighbours per point: ⌊3·perplexity⌋.</summary>
     public int NeighboursFor(int count) => Math.Min(count - 1, (int)(3 * Perplexity));
 
-    /// <summary>Throws ArgumentException, with the option's command-line name, for settings that cannot run on <paramref name="count"/> points.</summary>
+    /// <summary>Throws ArgumentException, naming the property, for settings that cannot run on <paramref name="count"/> points.</summary>
     public void Validate(int count)
     {
-        if (!(Perplexity > 0)) throw new ArgumentException($"--perplexity {Perplexity} must be positive");
+        if (!(Perplexity > 0)) throw new ArgumentOutOfRangeException(nameof(Perplexity), Perplexity, $"{nameof(Perplexity)} {Perplexity} must be positive");
         if (count < 4) throw new ArgumentException($"t-SNE needs at least 4 points, {count} given");
         if (!(count - 1 > 3 * Perplexity))
-            throw new ArgumentException($"--perplexity {Perplexity} is too large for {count} points: t-SNE needs N - 1 > 3 x perplexity, so a perplexity below {(count - 1) / 3.0:0.##} here");
-        if (LearningRate is { } rate && !(rate > 0)) throw new ArgumentException($"--learning-rate {rate} must be positive (or auto)");
-        if (Iterations < 1) throw new ArgumentException($"--iterations {Iterations} must be at least 1");
-        if (!(EarlyExaggeration >= 1)) throw new ArgumentException($"--early-exaggeration {EarlyExaggeration} must be at least 1");
+            throw new ArgumentException($"{nameof(Perplexity)} {Perplexity} is too large for {count} points: t-SNE needs N - 1 > 3 x perplexity, so a perplexity below {(count - 1) / 3.0:0.##} here", nameof(Perplexity));
+        if (LearningRate is { } rate && !(rate > 0)) throw new ArgumentOutOfRangeException(nameof(LearningRate), rate, $"{nameof(LearningRate)} {rate} must be positive (or auto)");
+        if (Iterations < 1) throw new ArgumentOutOfRangeException(nameof(Iterations), Iterations, $"{nameof(Iterations)} {Iterations} must be at least 1");
+        if (!(EarlyExaggeration >= 1)) throw new ArgumentOutOfRangeException(nameof(EarlyExaggeration), EarlyExaggeration, $"{nameof(EarlyExaggeration)} {EarlyExaggeration} must be at least 1");
         if (ExaggerationIterations < 0) throw new ArgumentException($"exaggeration iterations {ExaggerationIterations} must not be negative");
-        if (!(Theta >= 0)) throw new ArgumentException($"--theta {Theta} must not be negative");
+        if (!(Theta >= 0)) throw new ArgumentOutOfRangeException(nameof(Theta), Theta, $"{nameof(Theta)} {Theta} must not be negative");
         if (KlEvery < 1) throw new ArgumentException($"KL interval {KlEvery} must be at least 1");
-        if (Threads is < 1) throw new ArgumentException($"--threads {Threads} must be at least 1");
+        if (Threads is < 1) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, $"{nameof(Threads)} {Threads} must be at least 1");
     }
 }

@@ -50,7 +50,7 @@ public sealed class TopKState
     {
         void Check(string what, string mine, string theirs)
         {
-            if (mine != theirs) throw new ArgumentException($"the interrupted top-k run used {what} {mine}, this one asks for {theirs}; resume with the same settings or use another --out");
+            if (mine != theirs) throw new ArgumentException($"the interrupted top-k run used {what} {mine}, this one asks for {theirs}; resume with the same settings or write to another folder");
         }
         Check("model", Model, other.Model);
         Check("data", Data, other.Data);
@@ -60,6 +60,12 @@ public sealed class TopKState
     }
 }
 
+/// <summary>The mining pass after a batch: images processed so far (a resumed run starts at its saved count), out of <paramref name="Images"/>.</summary>
+public readonly record struct TopKProgress(int Processed, int Images);
+
+/// <summary>Deconvnet projections done so far, out of <paramref name="Total"/>.</summary>
+public readonly record struct ProjectionProgress(int Done, int Total);
+
 /// <summary>The streaming pass: forward every batch up to the deepest chosen layer and offer each layer's outputs to its <see cref="TopUnits"/>.</summary>
 public static class TopKMining
 {
@@ -67,11 +73,12 @@ public static class TopKMining
     /// Continues <paramref name="state"/> from its processed count through batches of
     /// <paramref name="batchSize"/> images (the first state.Images of <paramref name="data"/>). After
     /// each batch the state is updated (and saved to <paramref name="statePath"/> when given) and
-    /// <paramref name="onBatch"/> sees the processed count. Stops early, with the state saved, when
-    /// cancelled or once <paramref name="stopAfter"/> images are processed in all.
+    /// <paramref name="progress"/> gets the processed count. Stops early, with the state saved, when
+    /// cancelled (at a batch boundary, without throwing: the state says how far it got) or once
+    /// <paramref name="stopAfter"/> images are processed in all.
     /// </summary>
     public static IReadOnlyList<TopUnits> Run(Network network, Preprocessing p, LabeledImages data, TopKState state, int batchSize,
-        string? statePath = null, Action<int>? onBatch = null, int? stopAfter = null, CancellationToken cancellation = default)
+        string? statePath = null, IProgress<TopKProgress>? progress = null, int? stopAfter = null, CancellationToken cancellation = default)
     {
         Validate(network, data, state, batchSize);
         var backend = network.Parameters.First().Value.Backend;
@@ -92,7 +99,7 @@ public static class TopKMining
             state.Processed += batch.Count;
             state.Units = units.ToDictionary(u => u.Layer, u => u.ToArrays());
             if (statePath is not null) state.Save(statePath);
-            onBatch?.Invoke(state.Processed);
+            progress?.Report(new TopKProgress(state.Processed, state.Images));
             if (state.Processed >= end || cancellation.IsCancellationRequested) break;
         }
         return units;
@@ -100,12 +107,12 @@ public static class TopKMining
 
     private static void Validate(Network network, LabeledImages data, TopKState state, int batchSize)
     {
-        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         if (state.Images < 1) throw new ArgumentException($"{data.Source} holds no images; top-k needs at least one");
         if (state.Images > data.Count) throw new ArgumentException($"the run covers {state.Images} images but {data.Source} holds {data.Count}");
-        if (state.K > state.Images) throw new ArgumentException($"--k {state.K} is more than the {state.Images} images of the data set; use at most --k {state.Images}");
-        if (state.Layers.Length == 0) throw new ArgumentException("give at least one --layer");
-        if (state.Layers.Distinct().Count() != state.Layers.Length) throw new ArgumentException($"--layer {string.Join(",", state.Layers)} names a layer twice");
+        if (state.K > state.Images) throw new ArgumentOutOfRangeException("K", state.K, $"K {state.K} is more than the {state.Images} images of the data set; use at most K {state.Images}");
+        if (state.Layers.Length == 0) throw new ArgumentException("Layers names no layer; give at least one", "Layers");
+        if (state.Layers.Distinct().Count() != state.Layers.Length) throw new ArgumentException($"Layers {string.Join(",", state.Layers)} names a layer twice", "Layers");
         foreach (var layer in state.Layers)
         {
             var shape = network.OutputShape(layer, 1);
@@ -126,7 +133,7 @@ public static class TopKProjections
     /// rule. One forward and one backward per batch of entries; each result is (C, H, W).
     /// </summary>
     public static float[][] Compute(Network network, Preprocessing p, LabeledImages data, string layer, IReadOnlyList<(int Channel, TopEntry Entry)> items,
-        int batchSize, Action<int>? onBatch = null, CancellationToken cancellation = default)
+        int batchSize, IProgress<ProjectionProgress>? progress = null, CancellationToken cancellation = default)
     {
         var backend = network.Parameters.First().Value.Backend;
         var results = new float[items.Count][];
@@ -147,7 +154,7 @@ public static class TopKProjections
             var values = backend.Download(gradient);
             int size = values.Length / count;
             for (int i = 0; i < count; i++) results[first + i] = values.AsSpan(i * size, size).ToArray();
-            onBatch?.Invoke(first + count);
+            progress?.Report(new ProjectionProgress(first + count, items.Count));
         }
         return results;
     }

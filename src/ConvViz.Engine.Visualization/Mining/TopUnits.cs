@@ -17,7 +17,7 @@ public sealed class TopUnits
 
     public TopUnits(string layer, int channels, int k)
     {
-        if (k < 1) throw new ArgumentException($"--k {k} must be at least 1");
+        if (k < 1) throw new ArgumentOutOfRangeException("K", k, $"K {k} must be at least 1");
         (Layer, K) = (layer, k);
         entries = Enumerable.Range(0, channels).Select(_ => new List<TopEntry>(k + 1)).ToArray();
     }

@@ -26,6 +26,23 @@ public sealed record DreamOptions
     /// <summary>The notebook's 32 pixels at 224, scaled to the model's shorter side (4 at 28, 32 at 227).</summary>
     public static int DefaultJitter(Preprocessing p) => Math.Max(1, (int)Math.Round(32.0 * Math.Min(p.Height, p.Width) / 224));
 
+    /// <summary>"-oct3-it5-seed2": each setting that differs from <paramref name="reference"/>, for file names.</summary>
+    public string DifferencesFrom(DreamOptions reference)
+    {
+        var parts = new List<string>();
+        void Add<T>(string key, T mine, T theirs)
+        {
+            if (!EqualityComparer<T>.Default.Equals(mine, theirs)) parts.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"-{key}{mine}"));
+        }
+        Add("oct", Octaves, reference.Octaves);
+        Add("scale", OctaveScale, reference.OctaveScale);
+        Add("it", Iterations, reference.Iterations);
+        Add("step", Step, reference.Step);
+        Add("jitter", Jitter, reference.Jitter);
+        Add("seed", Seed, reference.Seed);
+        return string.Concat(parts);
+    }
+
     public void Validate()
     {
         if (Octaves < 1) throw new ArgumentOutOfRangeException(nameof(Octaves), Octaves, $"{nameof(Octaves)} {Octaves} must be at least 1");

@@ -63,6 +63,30 @@ public sealed record StyleOptions
             throw new ArgumentException($"{nameof(StyleLayers)} {string.Join(",", StyleLayers)} names a layer twice", nameof(StyleLayers));
     }
 
+    /// <summary>
+    /// "-stylerelu1+relu2-sw10000-it50-seed7": each setting but the content layer that differs from <paramref name="reference"/>,
+    /// for file names; the style layers are compared as given, so give both resolved (<see cref="Resolve"/>).
+    /// </summary>
+    public string DifferencesFrom(StyleOptions reference)
+    {
+        var parts = new List<string>();
+        void Add<T>(string key, T mine, T theirs)
+        {
+            if (!EqualityComparer<T>.Default.Equals(mine, theirs)) parts.Add(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"-{key}{mine}"));
+        }
+        Add("style", string.Join("+", StyleLayers ?? []), string.Join("+", reference.StyleLayers ?? []));
+        Add("cw", ContentWeight, reference.ContentWeight);
+        Add("sw", StyleWeight, reference.StyleWeight);
+        Add("tv", TvWeight, reference.TvWeight);
+        Add("it", Iterations, reference.Iterations);
+        Add("", Optimizer.ToString().ToLowerInvariant(), reference.Optimizer.ToString().ToLowerInvariant());
+        Add("lr", LearningRate, reference.LearningRate);
+        Add("history", History, reference.History);
+        Add("init", Init.ToString().ToLowerInvariant(), reference.Init.ToString().ToLowerInvariant());
+        Add("seed", Seed, reference.Seed);
+        return string.Concat(parts);
+    }
+
     /// <summary>These options with the default layers filled in for <paramref name="network"/>, after checking that
     /// every layer exists and every style layer has feature maps (a Gram matrix correlates channels over positions).</summary>
     public StyleOptions Resolve(Network network)

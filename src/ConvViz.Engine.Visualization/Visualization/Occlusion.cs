@@ -82,13 +82,7 @@ public static class Occlusion
         {
             var row = output.AsSpan(i * perItem, perItem);
             if (isClass)
-            {
-                float max = float.NegativeInfinity;
-                foreach (float v in row) max = Math.Max(max, v);
-                double sum = 0;
-                foreach (float v in row) sum += Math.Exp(v - max);
-                result[i] = (float)(Math.Exp(row[target.Channel] - max) / sum);
-            }
+                result[i] = Models.ClassPredictions.Softmax(row)[target.Channel];
             else if (target.Y is { } y)
                 result[i] = row[target.Channel * positions + y * shape.W + target.X!.Value];
             else

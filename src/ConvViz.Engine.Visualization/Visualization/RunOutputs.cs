@@ -44,3 +44,6 @@ internal sealed class ProgressRelay<T>(Action<T> report) : IProgress<T>
 {
     public void Report(T value) => report(value);
 }
+
+/// <summary>A model input (C, H, W) with the name its files carry (<see cref="Name"/>, usable in a file name) and the words a card describes it by.</summary>
+public sealed record NamedInput(string Name, float[] Values, string Description);

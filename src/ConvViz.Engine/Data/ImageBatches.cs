@@ -19,7 +19,7 @@ public static class ImageBatches
     public static IEnumerable<ForwardBatch> Forward(Network network, Preprocessing preprocessing, LabeledImages data, IReadOnlyList<int> indices,
         int batchSize, string upTo, CancellationToken cancellation = default)
     {
-        if (batchSize < 1) throw new ArgumentException($"--batch {batchSize} must be at least 1");
+        if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         var backend = network.Parameters.First().Value.Backend;
         var x = new float[batchSize * data.BytesPerImage];
         var labels = new int[batchSize];

@@ -3,9 +3,70 @@ using ConvViz.Engine.Tensors;
 
 namespace ConvViz.Engine.Networks;
 
-/// <summary>One checked tensor: the worst relative error over the coordinates tried, and the analytic
-/// and numeric derivatives at that coordinate.</summary>
-public sealed record GradientCheckRow(string Layer, string Tensor, int Points, double WorstRelativeError, double Analytic, double Numeric);
+/// <summary>How <see cref="GradientCheck"/> measures: coordinates per tensor, the finite-difference step,
+/// and the relative error a coordinate may have and pass.</summary>
+public sealed record GradientCheckOptions
+{
+    /// <summary>Coordinates tried per tensor, preferring ones whose analytic gradient is not zero.</summary>
+    public int Points { get; init; } = 3;
+
+    /// <summary>The finite-difference step h.</summary>
+    public float Step { get; init; } = 1e-2f;
+
+    /// <summary>The largest relative error that passes; in float32, errors up to about 1e-2 are rounding.</summary>
+    public double Tolerance { get; init; } = 1e-2;
+
+    public void Validate()
+    {
+        if (Points < 1) throw new ArgumentOutOfRangeException(nameof(Points), Points, $"{nameof(Points)} {Points} must be at least 1");
+        if (!(Step > 0f) || !float.IsFinite(Step)) throw new ArgumentOutOfRangeException(nameof(Step), Step, $"{nameof(Step)} {Step} must be a positive finite number");
+        if (!(Tolerance > 0) || !double.IsFinite(Tolerance))
+            throw new ArgumentOutOfRangeException(nameof(Tolerance), Tolerance, $"{nameof(Tolerance)} {Tolerance} must be a positive finite number");
+    }
+}
+
+/// <summary>Layers checked so far, out of <paramref name="Layers"/> (the objective's layer and those below it).</summary>
+public readonly record struct GradientCheckProgress(int LayersChecked, int Layers);
+
+/// <summary>
+/// One checked coordinate: the analytic derivative, the central difference, their absolute error and
+/// relative error |analytic − numeric| / max(|analytic|, |numeric|, 1e-6). <paramref name="Kink"/>: the
+/// coordinate failed and the objective is not linear across the step there (its slopes over the
+/// half-steps of [v − h, v + h] spread by more than <see cref="GradientCheck.KinkSpread"/>): a ReLU or max-pool switch crossed
+/// by the step, or curvature the step is too large for. The derivative at v is then not what the
+/// difference measures, so a kink does not fail the check; the report lists it.
+/// </summary>
+public sealed record GradientCheckPoint(int Index, double Analytic, double Numeric, double AbsoluteError, double RelativeError, bool Kink);
+
+/// <summary>One checked tensor (a layer's output or parameter, or the input) and its coordinates.</summary>
+public sealed record GradientCheckRow(string Layer, string Tensor, IReadOnlyList<GradientCheckPoint> Checked)
+{
+    public int Points => Checked.Count;
+
+    public int Kinks => Checked.Count(p => p.Kink);
+
+    /// <summary>The coordinate with the largest relative error that is not a kink; null when every one is.</summary>
+    public GradientCheckPoint? Worst => Checked.Where(p => !p.Kink).MaxBy(p => p.RelativeError);
+
+    public double WorstRelativeError => Worst?.RelativeError ?? 0;
+
+    public double WorstAbsoluteError => Checked.Where(p => !p.Kink).Select(p => p.AbsoluteError).DefaultIfEmpty(0).Max();
+
+    public double Analytic => Worst?.Analytic ?? 0;
+
+    public double Numeric => Worst?.Numeric ?? 0;
+
+    /// <summary>Every coordinate that is not a kink is within <paramref name="tolerance"/>.</summary>
+    public bool Passes(double tolerance) => Checked.All(p => p.Kink || p.RelativeError <= tolerance);
+}
+
+/// <summary>The verdict: every tensor's coordinates, the tolerance they were held to, and whether all passed.</summary>
+public sealed record GradientCheckReport(IReadOnlyList<GradientCheckRow> Rows, double Tolerance)
+{
+    public bool Passed => Rows.All(r => r.Passes(Tolerance));
+
+    public int Kinks => Rows.Sum(r => r.Kinks);
+}
 
 /// <summary>
 /// Compares backpropagation with central differences on a whole network, graphs included. The
@@ -14,18 +75,25 @@ public sealed record GradientCheckRow(string Layer, string Tensor, int Points, d
 /// a few coordinates by (J(v + h) − J(v − h)) / 2h, where J(v ± h) reruns only the layers that depend
 /// on the perturbed tensor. An output read by several layers is checked once, with the gradient summed
 /// over its readers, which is what the perturbation measures. Dropout runs in inference mode, so J is
-/// deterministic.
+/// deterministic. A coordinate passes when its relative error is within the tolerance, or when it is a
+/// kink (see <see cref="GradientCheckPoint"/>); the report says which.
 /// </summary>
 public static class GradientCheck
 {
-    /// <param name="points">Coordinates tried per tensor, preferring ones whose analytic gradient is not zero.</param>
-    /// <param name="step">The finite-difference step h.</param>
-    /// <param name="progress">Reports the number of layers checked so far, out of the index of <c>to</c> + 1.</param>
-    public static IReadOnlyList<GradientCheckRow> Run(Network network, Tensor input, string to, int points, float step, Random random,
-        IProgress<int>? progress = null, CancellationToken cancellation = default)
+    /// <summary>How far apart, relative to the largest, J's half-step slopes may be before J counts as
+    /// not linear across the step: beyond float32 rounding (about 1e-2 of a difference), whatever the
+    /// tolerance, so a tight tolerance fails rounding errors rather than calling them kinks.</summary>
+    public const double KinkSpread = 1e-2;
+
+    /// <param name="random">Draws r and the coordinates checked.</param>
+    /// <param name="progress">Reports the layers checked so far, out of the index of <c>to</c> + 1.</param>
+    public static GradientCheckReport Run(Network network, Tensor input, string to, GradientCheckOptions options, Random random,
+        IProgress<GradientCheckProgress>? progress = null, CancellationToken cancellation = default)
     {
-        if (points < 1) throw new ArgumentOutOfRangeException(nameof(points), points, "check at least one coordinate per tensor");
-        if (!(step > 0f) || !float.IsFinite(step)) throw new ArgumentOutOfRangeException(nameof(step), step, "the step must be a positive finite number");
+        options.Validate();
+        int points = options.Points;
+        float step = options.Step;
+        double tolerance = options.Tolerance;
         var backend = input.Backend;
         int last = network.IndexOf(to);
         using var pass = network.Forward(input, upTo: to);
@@ -55,7 +123,7 @@ public static class GradientCheck
 
         var rows = new List<GradientCheckRow>
         {
-            Check("input", "input", backend.Download(input), analyticInput, points, step, random, values => Perturbed(Network.Input, input, values)),
+            Check("input", "input", backend.Download(input), analyticInput, points, step, tolerance, random, values => Perturbed(Network.Input, input, values)),
         };
         for (int i = 0; i <= last; i++)
         {
@@ -64,14 +132,14 @@ public static class GradientCheck
             // A layer J does not depend on (a side branch that ends before `to`) has no gradient to check.
             if (outputGradients[i] is null)
             {
-                progress?.Report(i + 1);
+                progress?.Report(new GradientCheckProgress(i + 1, last + 1));
                 continue;
             }
             int node = i;
             foreach (var parameter in layer.Parameters)
             {
                 var original = backend.Download(parameter.Value);
-                rows.Add(Check(layer.Name, parameter.Name, original, backend.Download(parameter.Gradient!), points, step, random, values =>
+                rows.Add(Check(layer.Name, parameter.Name, original, backend.Download(parameter.Gradient!), points, step, tolerance, random, values =>
                 {
                     backend.Upload(values, parameter.Value);
                     // The layer itself must run again: rerun from its input(s) by replacing its output with a fresh forward.
@@ -92,36 +160,56 @@ public static class GradientCheck
             if (i < last)
             {
                 var output = pass.Outputs[i].Y;
-                rows.Add(Check(layer.Name, "output", backend.Download(output), outputGradients[i], points, step, random,
+                rows.Add(Check(layer.Name, "output", backend.Download(output), outputGradients[i], points, step, tolerance, random,
                     values => Perturbed(node, output, values)));
             }
-            progress?.Report(i + 1);
+            progress?.Report(new GradientCheckProgress(i + 1, last + 1));
         }
-        return rows;
+        return new GradientCheckReport(rows, tolerance);
     }
 
-    /// <summary>Checks <paramref name="points"/> coordinates of one tensor, preferring ones with a non-zero analytic gradient.</summary>
-    public static GradientCheckRow Check(string layer, string tensor, float[] values, float[] analytic, int points, float step, Random random,
+    /// <summary>Checks <paramref name="points"/> coordinates of one tensor, preferring ones with a non-zero
+    /// analytic gradient. A coordinate that fails <paramref name="tolerance"/> is a kink when J is not linear
+    /// across the step: the slopes of J over the four half-steps of [v − h, v + h] spread by more than
+    /// <see cref="KinkSpread"/> (one perturbed weight moves a whole feature map, so switches may be crossed on
+    /// both sides, and the two one-sided differences alone can agree).</summary>
+    public static GradientCheckRow Check(string layer, string tensor, float[] values, float[] analytic, int points, float step, double tolerance, Random random,
         Func<float[], double> objective)
     {
         var candidates = Enumerable.Range(0, values.Length).Where(i => analytic[i] != 0).ToArray();
         if (candidates.Length == 0) candidates = Enumerable.Range(0, values.Length).ToArray();
         var picked = Enumerable.Range(0, Math.Min(points, candidates.Length)).Select(_ => candidates[random.Next(candidates.Length)]).Distinct().ToArray();
-        double worst = 0, worstAnalytic = 0, worstNumeric = 0;
         var work = (float[])values.Clone();
+        double at = objective(work);
+        var checkedPoints = new List<GradientCheckPoint>();
         foreach (int i in picked)
         {
-            work[i] = values[i] + step;
-            double plus = objective(work);
-            work[i] = values[i] - step;
-            double minus = objective(work);
-            work[i] = values[i];
+            double At(float offset)
+            {
+                work[i] = values[i] + offset;
+                double j = objective(work);
+                work[i] = values[i];
+                return j;
+            }
+            double plus = At(step), minus = At(-step);
             double numeric = (plus - minus) / (2.0 * step);
-            double error = Math.Abs(analytic[i] - numeric) / Math.Max(Math.Max(Math.Abs(analytic[i]), Math.Abs(numeric)), 1e-6);
+            double absolute = Math.Abs(analytic[i] - numeric);
+            double relative = Relative(analytic[i], numeric);
             // A difference that overflowed (NaN) is the worst error, not none: NaN compares false with everything.
-            if (double.IsNaN(error)) error = double.PositiveInfinity;
-            if (error >= worst) (worst, worstAnalytic, worstNumeric) = (error, analytic[i], numeric);
+            if (double.IsNaN(relative)) (absolute, relative) = (double.PositiveInfinity, double.PositiveInfinity);
+            bool kink = false;
+            if (relative > tolerance)
+            {
+                // The exact offsets the half-steps reached in float32, so the slopes divide by what was added.
+                float half = step / 2;
+                double halfPlus = At(half), halfMinus = At(-half);
+                double[] slopes = [(halfMinus - minus) / (step - half), (at - halfMinus) / half, (halfPlus - at) / half, (plus - halfPlus) / (step - half)];
+                kink = slopes.Max() - slopes.Min() > KinkSpread * Math.Max(slopes.Max(Math.Abs), 1e-6);
+            }
+            checkedPoints.Add(new GradientCheckPoint(i, analytic[i], numeric, absolute, relative, kink));
         }
-        return new GradientCheckRow(layer, tensor, picked.Length, worst, worstAnalytic, worstNumeric);
+        return new GradientCheckRow(layer, tensor, checkedPoints);
     }
+
+    private static double Relative(double a, double b) => Math.Abs(a - b) / Math.Max(Math.Max(Math.Abs(a), Math.Abs(b)), 1e-6);
 }

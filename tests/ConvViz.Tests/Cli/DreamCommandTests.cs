@@ -18,7 +18,7 @@ public sealed class DreamCommandTests
         var result = CliHarness.Run("dream", "--iterations", "3", "--out", output);
         Assert.True(result.Exit == 0, result.Error);
         Assert.Contains("dreaming on layer 'relu3' from the model's first sample image", result.Output);
-        Assert.Equal(28, ImageFile.Read(Path.Combine(output, "dream", "sample0-dream.png")).Width);
+        Assert.Equal(28, ImageFile.Read(Path.Combine(output, "dream", "sample0-relu3-it3-dream.png")).Width);
         Assert.True(File.Exists(Path.Combine(output, "dream", "sample0-start.png")));
 
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "dream.json")));
@@ -36,7 +36,7 @@ public sealed class DreamCommandTests
         Assert.Equal([10, 14, 20, 28], octaves.Select(o => o.GetProperty("width").GetInt32()));
         Assert.All(octaves, o => Assert.True(o.GetProperty("objectiveAfter").GetDouble() > o.GetProperty("objectiveBefore").GetDouble()));
         Assert.True(root.GetProperty("timingsMs").GetProperty("dream").GetDouble() > 0);
-        Assert.Equal(["dream/sample0-start.png", "dream/sample0-dream.png"], root.GetProperty("outputs").EnumerateArray().Select(o => o.GetString()));
+        Assert.Equal(["dream/sample0-start.png", "dream/sample0-relu3-it3-dream.png"], root.GetProperty("outputs").EnumerateArray().Select(o => o.GetString()));
     }
 
     [Fact]
@@ -48,9 +48,24 @@ public sealed class DreamCommandTests
         Assert.True(one.Exit == 0, one.Error);
         var two = CliHarness.Run([.. args, "--out", second]);
         Assert.True(two.Exit == 0, two.Error);
-        var image = ImageFile.Read(Path.Combine(first, "dream", "ankle_boot-dream.png"));
-        Assert.Equal(image.Pixels, ImageFile.Read(Path.Combine(second, "dream", "ankle_boot-dream.png")).Pixels);
+        var image = ImageFile.Read(Path.Combine(first, "dream", "ankle_boot-relu3-oct2-it2-seed3-dream.png"));
+        Assert.Equal(image.Pixels, ImageFile.Read(Path.Combine(second, "dream", "ankle_boot-relu3-oct2-it2-seed3-dream.png")).Pixels);
         Assert.NotEqual(image.Pixels, ImageFile.Read(Path.Combine(first, "dream", "ankle_boot-start.png")).Pixels);
+    }
+
+    [Fact]
+    public void TwoRunsIntoOneFolder_WithOtherLayers_KeepBoth()
+    {
+        string output = FashionMnist.TempFolder();
+        foreach (string layer in new[] { "relu2", "relu3" })
+        {
+            var result = CliHarness.Run("dream", "--input", Boot, "--layer", layer, "--iterations", "1", "--octaves", "1", "--out", output);
+            Assert.True(result.Exit == 0, result.Error);
+        }
+        var relu2 = ImageFile.Read(Path.Combine(output, "dream", "ankle_boot-relu2-oct1-it1-dream.png"));
+        var relu3 = ImageFile.Read(Path.Combine(output, "dream", "ankle_boot-relu3-oct1-it1-dream.png"));
+        Assert.NotEqual(relu2.Pixels, relu3.Pixels);
+        Assert.True(File.Exists(Path.Combine(output, "dream-2.json")));
     }
 
     [Theory]

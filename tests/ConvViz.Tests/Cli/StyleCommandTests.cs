@@ -25,7 +25,7 @@ public sealed class StyleCommandTests
         string output = FashionMnist.TempFolder();
         var result = CliHarness.Run("style", "--content", Boot, "--style", StripesFile(), "--iterations", "5", "--optimizer", "adam", "--seed", "7", "--out", output);
         Assert.True(result.Exit == 0, result.Error);
-        foreach (string file in new[] { "ankle_boot-stylized.png", "ankle_boot-content.png", "stripes-style.png" })
+        foreach (string file in new[] { "ankle_boot-stripes-relu4-it5-seed7-stylized.png", "ankle_boot-content.png", "stripes-style.png" })
             Assert.Equal(28, ImageFile.Read(Path.Combine(output, "style", file)).Width);
 
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "style.json")));
@@ -41,6 +41,20 @@ public sealed class StyleCommandTests
         Assert.True(root.GetProperty("results").GetProperty("final").GetProperty("content").GetDouble() > 0);
         Assert.True(root.GetProperty("timingsMs").GetProperty("meanStep").GetDouble() > 0);
         Assert.Equal(3, root.GetProperty("outputs").GetArrayLength());
+    }
+
+    [Fact]
+    public void TwoRunsIntoOneFolder_WithOtherWeights_KeepBoth()
+    {
+        string output = FashionMnist.TempFolder(), stripes = StripesFile();
+        foreach (string weight in new[] { "100", "10000" })
+        {
+            var result = CliHarness.Run("style", "--content", Boot, "--style", stripes, "--iterations", "3", "--style-weight", weight, "--out", output);
+            Assert.True(result.Exit == 0, result.Error);
+        }
+        var plain = ImageFile.Read(Path.Combine(output, "style", "ankle_boot-stripes-relu4-it3-stylized.png"));
+        var styled = ImageFile.Read(Path.Combine(output, "style", "ankle_boot-stripes-relu4-sw10000-it3-stylized.png"));
+        Assert.NotEqual(plain.Pixels, styled.Pixels);
     }
 
     /// <summary>BOOT stands for the committed ankle-boot image.</summary>

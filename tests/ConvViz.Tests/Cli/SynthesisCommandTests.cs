@@ -80,7 +80,7 @@ public sealed class SynthesisCommandTests
 
         using var backend = new CpuBackend();
         using var bundle = ModelBundle.Load(Fixtures.Path("..", "..", "weights", "fashion-alexnet"), backend);
-        foreach (var (raw, png) in new[] { (dreamRaw, Path.Combine(output, "dream", "ankle_boot-dream.png")), (styleRaw, Path.Combine(output, "style", "ankle_boot-stylized.png")) })
+        foreach (var (raw, png) in new[] { (dreamRaw, Path.Combine(output, "dream", "ankle_boot-relu3-oct2-it2-dream.png")), (styleRaw, Path.Combine(output, "style", "ankle_boot-ankle_boot-relu4-it2-stylized.png")) })
         {
             var written = Npy.Read(raw);
             Assert.Equal([1, 1, 28, 28], written.Shape);

@@ -17,6 +17,19 @@ public sealed class VisualizationCommandTests
     private static string Boot => Fixtures.Path("images", "ankle_boot.png");
 
     [Fact]
+    public void Backward_TakesAClassByName_AsByNumber()
+    {
+        string byName = FashionMnist.TempFolder(), byNumber = FashionMnist.TempFolder();
+        var named = CliHarness.Run("backward", "--input", Boot, "--class", "ANKLE boot", "--dump", byName);
+        Assert.True(named.Exit == 0, named.Error);
+        Assert.Contains("backward from fc8 channel 9", named.Output);
+        var numbered = CliHarness.Run("backward", "--input", Boot, "--class", "9", "--dump", byNumber);
+        Assert.True(numbered.Exit == 0, numbered.Error);
+        Assert.Equal(Npy.Read(Path.Combine(byNumber, "input.grad.npy")).Data, Npy.Read(Path.Combine(byName, "input.grad.npy")).Data);
+        CliHarness.AssertOneLineError(CliHarness.Run("backward", "--input", Boot, "--class", "boot"), "--class 'boot' is not one of the model's classes");
+    }
+
+    [Fact]
     public void Activations_WritesOneGridPerLayer_TopFive_AndACard()
     {
         string output = FashionMnist.TempFolder();

@@ -179,8 +179,8 @@ public sealed class TsneTests(Fc7MapFixture fixture, ITestOutputHelper output) :
     {
         Assert.Contains("N - 1 > 3 x perplexity", Assert.Throws<ArgumentException>(() => new TsneOptions { Perplexity = 30 }.Validate(90)).Message);
         new TsneOptions { Perplexity = 30 }.Validate(92);
-        Assert.Contains("--learning-rate", Assert.Throws<ArgumentException>(() => new TsneOptions { LearningRate = 0 }.Validate(1000)).Message);
-        Assert.Contains("--iterations", Assert.Throws<ArgumentException>(() => new TsneOptions { Iterations = 0 }.Validate(1000)).Message);
+        Assert.Equal("LearningRate", Assert.ThrowsAny<ArgumentException>(() => new TsneOptions { LearningRate = 0 }.Validate(1000)).ParamName);
+        Assert.StartsWith("Iterations 0 must be at least 1", Assert.ThrowsAny<ArgumentException>(() => new TsneOptions { Iterations = 0 }.Validate(1000)).Message);
         Assert.Equal(50, new TsneOptions { LearningRate = null }.LearningRateFor(1000));
         Assert.Equal(5000 / 12.0 / 4, new TsneOptions { LearningRate = null }.LearningRateFor(5000), 1e-12);
     }

@@ -1,7 +1,5 @@
 using System.Text.Json;
 using ConvViz.Engine.Backends;
-using ConvViz.Engine.Backends.Cpu;
-using ConvViz.Engine.Backends.Reference;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Networks;
@@ -50,11 +48,9 @@ public sealed class BackwardRuleFixtureTests(ITestOutputHelper output)
 
     private static Backend CreateBackend(string name) => name switch
     {
-        "reference" => new ReferenceBackend(),
-        "cpu" => new CpuBackend(),
-        "opencl" => new OpenCLBackend(),
+        // The tiled kernels are a variant the catalog does not offer by name.
         "opencl-tiled" => new OpenCLBackend(0, OpenCLKernelVariant.Tiled),
-        _ => throw new ArgumentException($"unknown backend '{name}'"),
+        _ => BackendCatalog.Create(name),
     };
 
     private static ReluRule RuleOf(string rule) => rule switch

@@ -111,7 +111,7 @@ public sealed class TopKTests
         using var cancel = new CancellationTokenSource();
         var state = NewState(data, 2, "fc7");
         TopKMining.Run(bundle.Network, bundle.Preprocessing, data, state, batchSize: 50, statePath: path,
-            onBatch: processed => { if (processed == 100) cancel.Cancel(); }, cancellation: cancel.Token);
+            progress: new SynchronousProgress<TopKProgress>(p => { if (p.Processed == 100) cancel.Cancel(); }), cancellation: cancel.Token);
         Assert.Equal(100, state.Processed);
         Assert.Equal(100, TopKState.Load(path).Processed);
     }
@@ -122,10 +122,10 @@ public sealed class TopKTests
         using var backend = new CpuBackend();
         using var bundle = DefaultBundle(backend);
         var data = FashionMnist.Test.Take(5);
-        string Message(TopKState state) => Assert.Throws<ArgumentException>(() => TopKMining.Run(bundle.Network, bundle.Preprocessing, data, state, 10)).Message;
-        Assert.Equal("--k 9 is more than the 5 images of the data set; use at most --k 5", Message(NewState(data, 9, "fc7")));
+        string Message(TopKState state) => Assert.ThrowsAny<ArgumentException>(() => TopKMining.Run(bundle.Network, bundle.Preprocessing, data, state, 10)).Message;
+        Assert.StartsWith("K 9 is more than the 5 images of the data set; use at most K 5 (Parameter 'K')", Message(NewState(data, 9, "fc7")));
         Assert.StartsWith("no layer named 'fc9'", Message(NewState(data, 2, "fc9")));
-        Assert.Equal("--layer fc7,relu5,fc7 names a layer twice", Message(NewState(data, 2, "fc7", "relu5", "fc7")));
+        Assert.Equal("Layers fc7,relu5,fc7 names a layer twice (Parameter 'Layers')", Message(NewState(data, 2, "fc7", "relu5", "fc7")));
         var empty = new LabeledImages([], [], 28, 28, "empty.idx");
         Assert.Equal("empty.idx holds no images; top-k needs at least one",
             Assert.Throws<ArgumentException>(() => TopKMining.Run(bundle.Network, bundle.Preprocessing, empty, NewState(empty, 1, "fc7"), 10)).Message);

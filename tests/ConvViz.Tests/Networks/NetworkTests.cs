@@ -168,21 +168,21 @@ public abstract class NetworkTests : BackendTest
         using var network = SmallNetworks.ResidualConcat(Backend, seed: 11, classes: 5, rectified: false);
         var shape = network.InputShape(1);
         using var input = Backend.Upload(TestData.Uniform(shape.ElementCount, 21), shape);
-        var reports = new List<int>();
+        var reports = new List<GradientCheckProgress>();
 
-        var rows = GradientCheck.Run(network, input, "fc4", points: 3, step: 1f, new Random(5), new SynchronousProgress(reports.Add));
+        var report = GradientCheck.Run(network, input, "fc4", new GradientCheckOptions { Points = 3, Step = 1f, Tolerance = 1e-3 }, new Random(5),
+            new SynchronousProgress<GradientCheckProgress>(reports.Add));
+        var rows = report.Rows;
 
         // 1 input + 11 layer outputs below fc4 + 5 conv/fc layers x (weight, bias).
         Assert.Equal(1 + 11 + 10, rows.Count);
         Assert.Contains(rows, r => r.Layer == "relu1" && r.Tensor == "output");
         
         Assert.All(rows, r => Assert.True(r.WorstRelativeError < 1e-3, $"{r.Layer} {r.Tensor}: {r.WorstRelativeError:E2} (analytic {r.Analytic}, numeric {r.Numeric})"));
-        Assert.Equal(Enumerable.Range(1, 12), reports);
-    }
-
-    private sealed class SynchronousProgress(Action<int> report) : IProgress<int>
-    {
-        public void Report(int value) => report(value);
+        Assert.True(report.Passed);
+        Assert.Equal(0, report.Kinks);
+        Assert.Equal(Enumerable.Range(1, 12), reports.Select(r => r.LayersChecked));
+        Assert.All(reports, r => Assert.Equal(12, r.Layers));
     }
 
     private void CheckLossGradients(Network network)

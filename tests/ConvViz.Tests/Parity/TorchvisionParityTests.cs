@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using ConvViz.Engine.Backends;
-using ConvViz.Engine.Backends.Cpu;
-using ConvViz.Engine.Backends.Reference;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Onnx;
 using ConvViz.Engine.Tensors;
@@ -58,12 +56,7 @@ public sealed class TorchvisionParityTests(TorchvisionReferenceValues onnxRuntim
         { "vgg16_bn", "cpu" },
     };
 
-    private static Backend CreateBackend(string name) => name switch
-    {
-        "reference" => new ReferenceBackend(),
-        "cpu" => new CpuBackend(),
-        _ => throw new ArgumentException($"unknown backend '{name}'"),
-    };
+    private static Backend CreateBackend(string name) => BackendCatalog.Create(name);
 
     private sealed record LayerError(string Layer, string OpType, string Tensor, double Relative);
 

@@ -40,13 +40,13 @@ public sealed class TrainingTests
         var batchLosses = new List<double>();
         double previousSum = 0;
         int previousImages = 0;
-        trainer.RunEpoch(train, r =>
+        trainer.RunEpoch(train, new SynchronousProgress<BatchReport>(r =>
         {
             // Reports carry running means over the epoch; recover each batch's own mean loss.
             double sum = r.Loss * r.Images;
             batchLosses.Add((sum - previousSum) / (r.Images - previousImages));
             (previousSum, previousImages) = (sum, r.Images);
-        });
+        }));
         var after = Evaluator.Evaluate(network, FashionAlexNet.Preprocessing, heldOut, 10);
 
         int quarter = batchLosses.Count / 4;
@@ -97,12 +97,12 @@ public sealed class TrainingTests
     }
 
     [Theory]
-    [InlineData("Epochs", "--epochs 0 must be at least 1")]
-    [InlineData("BatchSize", "--batch 0 must be at least 1")]
-    [InlineData("LearningRate", "--lr 0 must be a positive number")]
-    [InlineData("Momentum", "--momentum 1 must be in [0, 1)")]
-    [InlineData("MaxShift", "--shift -1 must be zero or positive")]
-    [InlineData("WarmupEpochs", "--warmup 13 must be between 0 and --epochs (12)")]
+    [InlineData("Epochs", "Epochs 0 must be at least 1")]
+    [InlineData("BatchSize", "BatchSize 0 must be at least 1")]
+    [InlineData("LearningRate", "LearningRate 0 must be a positive number")]
+    [InlineData("Momentum", "Momentum 1 must be in [0, 1)")]
+    [InlineData("MaxShift", "MaxShift -1 must be zero or positive")]
+    [InlineData("WarmupEpochs", "WarmupEpochs 13 must be between 0 and Epochs (12)")]
     public void BadOptions_AreRejectedNamingTheOption(string option, string message)
     {
         var bad = option switch
@@ -114,7 +114,9 @@ public sealed class TrainingTests
             "WarmupEpochs" => new TrainingOptions { WarmupEpochs = 13 },
             _ => new TrainingOptions { MaxShift = -1 },
         };
-        Assert.Equal(message, Assert.Throws<ArgumentException>(bad.Validate).Message);
+        var e = Assert.ThrowsAny<ArgumentException>(bad.Validate);
+        Assert.Equal(option, e.ParamName);
+        Assert.StartsWith(message + " (Parameter", e.Message);
     }
 
     [Fact]

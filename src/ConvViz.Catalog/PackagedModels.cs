@@ -2,12 +2,12 @@ using System.Security.Cryptography;
 using ConvViz.Engine.Backends.Reference;
 using ConvViz.Engine.Models;
 
-namespace ConvViz.Cli;
+namespace ConvViz.Catalog;
 
 /// <summary>
 /// The built-in resnet18-imagenet: the CNTK ImageNet ResNet-18 that NuGet's
 /// Microsoft.ML.DnnImageFeaturizer.ResNet18 ships (two ONNX files, 45 MB, too large to embed), copied
-/// beside the convviz binary by the build (DnnImageModels/), with the sample photos of
+/// beside the program (convviz, the tests) by the build (DnnImageModels/), with the sample photos of
 /// weights/resnet18-imagenet/samples (models/resnet18-imagenet/samples/). On first use it becomes a
 /// bundle folder (<see cref="CntkResNetBundle"/>: readable layer names, the mean image, the samples)
 /// under ~/.local/share/convviz/models/resnet18-imagenet-&lt;hash&gt;/, one per version of its files.
@@ -28,7 +28,7 @@ public static class PackagedModels
     {
         foreach (string file in new[] { ModelFile, PreprocessFile })
             if (!File.Exists(file))
-                throw new UserError($"this convviz build has no {file}; it comes from the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18, which the build restores and copies beside convviz");
+                throw new InvalidOperationException($"this build has no {file}; it comes from the NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18, which the build of ConvViz.Catalog restores and copies beside the program");
         var samples = Directory.Exists(SamplesFolder) ? Directory.GetFiles(SamplesFolder).Order(StringComparer.Ordinal).ToArray() : [];
 
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

@@ -1,4 +1,4 @@
-namespace ConvViz.Cli;
+namespace ConvViz.Catalog;
 
 /// <summary>
 /// Where the built-in models become bundle folders: ~/.local/share/convviz/models/&lt;name&gt;-&lt;hash&gt;/,

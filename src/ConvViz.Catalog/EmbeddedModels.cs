@@ -2,18 +2,18 @@ using System.Reflection;
 using System.Security.Cryptography;
 using ConvViz.Engine.Models;
 
-namespace ConvViz.Cli;
+namespace ConvViz.Catalog;
 
 /// <summary>
 /// The default bundle (weights/fashion-alexnet: model.onnx, classes.txt, samples/) is embedded in
-/// the convviz assembly, so it works from any folder. On first use it is written out, once per
+/// the catalog assembly, so it works from any folder. On first use it is written out, once per
 /// model version, to ~/.local/share/convviz/models/&lt;name&gt;-&lt;hash&gt;/, where every command
 /// (and the samples other commands mine) finds it as an ordinary bundle folder.
 /// </summary>
 public static class EmbeddedModels
 {
     public const string FashionAlexNet = "fashion-alexnet";
-    private const string Prefix = "ConvViz.Cli.";
+    private const string Prefix = "ConvViz.Catalog.";
 
     /// <summary>The folder holding the embedded bundle <paramref name="name"/>, written out when missing.</summary>
     public static string Folder(string name)
@@ -23,7 +23,7 @@ public static class EmbeddedModels
         var resources = assembly.GetManifestResourceNames().Where(r => r.StartsWith(resourcePrefix, StringComparison.Ordinal)).ToArray();
         string modelResource = resourcePrefix + ModelBundle.ModelFile;
         if (!resources.Contains(modelResource))
-            throw new UserError($"this convviz build has no embedded '{name}' model (weights/{name}/ was missing when it was built); pass --model");
+            throw new InvalidOperationException($"this build has no embedded '{name}' model (weights/{name}/ was missing when it was built); open a bundle folder or an .onnx file instead");
 
         return ModelCache.Folder(name, SHA256.HashData(Read(assembly, modelResource)), staging =>
         {

@@ -2,9 +2,12 @@ using ConvViz.Engine.Backends;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
 
-namespace ConvViz.Cli;
+namespace ConvViz.Catalog;
 
-/// <summary>Resolves --model: a bundle folder, an .onnx file, or a built-in architecture with seeded random weights.</summary>
+/// <summary>
+/// The models a program can open by name: a bundle folder, an .onnx file, or a built-in model (the
+/// embedded fashion-alexnet, the packaged resnet18-imagenet, and architectures with seeded random weights).
+/// </summary>
 public static class ModelCatalog
 {
     public const string Default = EmbeddedModels.FashionAlexNet;
@@ -16,42 +19,33 @@ public static class ModelCatalog
         ("alexnet", "two-tower AlexNet (Caffe bvlc_alexnet layout), 227x227x3 input, 1000 classes, random weights", RandomAlexNet),
     ];
 
-    public static IEnumerable<string> BuiltInNames => BuiltIns.Select(b => b.Name);
+    /// <summary>The built-in models, each with a one-line summary.</summary>
+    public static IEnumerable<(string Name, string Summary)> All => BuiltIns.Select(b => (b.Name, b.Summary));
 
     /// <summary>Whether <paramref name="model"/> names a built-in model rather than a folder or file.</summary>
     public static bool IsBuiltIn(string model) => BuiltIns.Any(e => string.Equals(e.Name, model, StringComparison.OrdinalIgnoreCase));
 
-    /// <summary>--seed seeds only a built-in model's random weights; with a model from disk it would be ignored.</summary>
+    /// <summary>A seed sets only a built-in model's random weights; with a model from disk it would be ignored, so it is refused.</summary>
     public static void RefuseWeightSeed(string model, int seed)
     {
         if (!IsBuiltIn(model))
-            throw new UserError($"--seed {seed} seeds a built-in model's random weights, and {model} brings its own; leave --seed out");
+            throw new ArgumentException($"Seed {seed} seeds a built-in model's random weights, and {model} brings its own; leave Seed out", "Seed");
     }
 
-    /// <summary>Opens --model <paramref name="model"/> on <paramref name="backend"/>; <paramref name="seed"/>
-    /// seeds the weights of a built-in architecture.</summary>
+    /// <summary>Opens <paramref name="model"/> (a built-in name, a bundle folder or an .onnx file) on
+    /// <paramref name="backend"/>; <paramref name="seed"/> seeds the weights of a built-in architecture.</summary>
     public static ModelBundle Open(string model, Backend backend, int seed = 0)
     {
         foreach (var entry in BuiltIns)
             if (string.Equals(entry.Name, model, StringComparison.OrdinalIgnoreCase))
                 return entry.Create(backend, seed);
         if (!Directory.Exists(model) && !File.Exists(model))
-            throw new UserError($"unknown model '{model}': not a bundle folder, an .onnx file or a built-in model ({string.Join(", ", BuiltIns.Select(e => e.Name))})");
+            throw new ArgumentException($"unknown model '{model}': not a bundle folder, an .onnx file or a built-in model ({string.Join(", ", BuiltIns.Select(e => e.Name))})", nameof(model));
         // The engine refuses damaged or meaningless models and preprocessing as it loads them (ModelBundle.Load).
         return ModelBundle.Load(model, backend);
     }
 
-    /// <summary>Refuses <paramref name="what"/>, which needs class scores, on a model without a classifier,
-    /// naming what works instead: a unit.</summary>
-    public static void RequireClasses(ModelBundle bundle, string what, string instead = "target a unit instead with --layer L --unit C")
-    {
-        if (bundle.HasClasses) return;
-        var last = bundle.Network.Layers[^1];
-        throw new UserError($"{what} needs class scores, and {bundle.Source} has no classifier (its last layer {last.Name} outputs " +
-                            $"{bundle.Network.OutputShape(last.Name, 1).SampleSize} features); {instead} " +
-                            $"(the layers: convviz model info --model {bundle.Source})");
-    }
-
+    /// <summary>The built-in model's summary, else the layer count and source of <paramref name="bundle"/>.</summary>
     public static string Describe(ModelBundle bundle) =>
         BuiltIns.FirstOrDefault(e => string.Equals(e.Name, bundle.Source, StringComparison.OrdinalIgnoreCase)).Summary
         ?? $"{bundle.Network.Layers.Count} layers from {bundle.Source}";

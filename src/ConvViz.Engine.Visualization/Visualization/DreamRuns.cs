@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using ConvViz.Engine.Imaging;
+using ConvViz.Engine.Models;
+
+namespace ConvViz.Engine.Visualization;
+
+/// <summary>A dream as run: its result, the layer and the options with every default filled in, and the dreamed image's path.</summary>
+public sealed record DreamRun(DreamResult Result, string Layer, DreamOptions Options, string Image);
+
+/// <summary>
+/// DeepDream with its outputs: the start image (&lt;start&gt;-start.png) and the dream
+/// (&lt;start&gt;-&lt;layer&gt;&lt;settings&gt;-dream.png, the settings that differ from the defaults), so runs
+/// with another layer or other settings into one folder keep both; the card gets the layer, the options,
+/// every octave's objectives and the timing.
+/// </summary>
+public static class DreamRuns
+{
+    /// <summary>The default options for the model: <see cref="DreamOptions"/>'s, with the jitter for its size.</summary>
+    public static DreamOptions Defaults(Preprocessing p) => new() { Jitter = DreamOptions.DefaultJitter(p) };
+
+    /// <summary>The start when there is no image: the mean plus N(0, 10²) pixel noise, named by its seed.</summary>
+    public static NamedInput NoiseStart(Preprocessing p, int seed) =>
+        new($"noise-seed{seed}", DeepDream.MeanPlusNoise(p, seed), $"the mean plus N(0, 10²) pixel noise, seed {seed}");
+
+    /// <summary>"-relu3-it3-seed2": the layer and the settings that differ from <see cref="Defaults"/>.</summary>
+    public static string SettingsStem(string layer, DreamOptions options, Preprocessing p) =>
+        $"-{RunOutputs.FileName(layer)}{options.DifferencesFrom(Defaults(p))}";
+
+    /// <summary>
+    /// Dreams on <paramref name="layer"/> (null: <see cref="DeepDream.DefaultLayer"/>) from <paramref name="start"/> and
+    /// writes the start, the dream and, with <paramref name="rawPath"/>, the dream as a float32 .npy (1, C, H, W).
+    /// </summary>
+    public static DreamRun Run(ModelBundle bundle, string? layer, DreamOptions options, NamedInput start, RunOutputs outputs, string? rawPath = null,
+        IProgress<DreamProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        var p = bundle.Preprocessing;
+        options.Validate();
+        string dreamed = layer ?? DeepDream.DefaultLayer(bundle.Network);
+        options = options with { Jitter = options.Jitter ?? DreamOptions.DefaultJitter(p) };
+        DeepDream.Validate(bundle.Network, p, dreamed, options);
+        var card = outputs.Card;
+        card.Target = $"L2 of layer '{dreamed}'";
+        card.Parameters["layer"] = dreamed;
+        card.Parameters["options"] = options;
+
+        var clock = Stopwatch.StartNew();
+        var result = DeepDream.Run(bundle.Network, p, dreamed, options, start.Values, progress, cancellation);
+        card.TimingsMs["dream"] = clock.Elapsed.TotalMilliseconds;
+        card.TimingsMs["perStep"] = clock.Elapsed.TotalMilliseconds / (options.Octaves * options.Iterations);
+
+        string name = RunOutputs.FileName(start.Name);
+        outputs.Image($"{name}-start.png", ImageTensors.ToImage(start.Values, p));
+        string image = outputs.Image($"{name}{SettingsStem(dreamed, options, p)}-dream.png", ImageTensors.ToImage(result.Image, p));
+        if (rawPath is not null) outputs.Tensor(rawPath, result.Image, p.Channels, p.Height, p.Width);
+        card.Results["octaves"] = result.Octaves.Select(o => new
+        {
+            o.Height, o.Width, objectiveBefore = o.Before, objectiveAfter = o.After, meanSquareBefore = o.MeanSquareBefore, meanSquareAfter = o.MeanSquareAfter, o.Milliseconds,
+        }).ToList();
+        return new DreamRun(result, dreamed, options, image);
+    }
+}

@@ -1,0 +1,44 @@
+using ConvViz.Engine.Layers;
+using ConvViz.Engine.Networks;
+
+namespace ConvViz.Engine.Models;
+
+/// <summary>One class of a prediction: its index, its probability and the score it came from
+/// (the logit, or the probability itself when the network ends in a softmax).</summary>
+public readonly record struct ClassPrediction(int Index, float Probability, float Score);
+
+/// <summary>
+/// A classifier's output row as class probabilities: the network's own softmax output, or a
+/// softmax of its logits. The one place convviz turns scores into probabilities and ranks them.
+/// </summary>
+public static class ClassPredictions
+{
+    /// <summary>Whether <paramref name="network"/>'s output row already holds probabilities (it ends in a softmax).</summary>
+    public static bool AreProbabilities(Network network) => network.Layers[^1] is SoftmaxLayer;
+
+    /// <summary>exp(l - max) / sum: the max is subtracted first, so large logits do not overflow.</summary>
+    public static float[] Softmax(ReadOnlySpan<float> logits)
+    {
+        if (logits.IsEmpty) throw new ArgumentException("softmax of no logits", nameof(logits));
+        float max = float.NegativeInfinity;
+        foreach (float v in logits) max = Math.Max(max, v);
+        double sum = 0;
+        foreach (float v in logits) sum += Math.Exp(v - max);
+        var probabilities = new float[logits.Length];
+        for (int i = 0; i < logits.Length; i++) probabilities[i] = (float)(Math.Exp(logits[i] - max) / sum);
+        return probabilities;
+    }
+
+    /// <summary>The <paramref name="k"/> most probable classes of one output row, most probable first
+    /// (ties keep class order); <paramref name="areProbabilities"/> says the row needs no softmax.</summary>
+    public static IReadOnlyList<ClassPrediction> Top(ReadOnlySpan<float> scores, bool areProbabilities, int k)
+    {
+        if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, $"{nameof(k)} {k} must be at least 1");
+        var probabilities = areProbabilities ? scores.ToArray() : Softmax(scores);
+        var raw = scores.ToArray();
+        return probabilities.Select((p, i) => new ClassPrediction(i, p, raw[i])).OrderByDescending(e => e.Probability).Take(k).ToArray();
+    }
+
+    /// <summary>The <paramref name="k"/> most probable classes of <paramref name="network"/>'s output row <paramref name="scores"/>.</summary>
+    public static IReadOnlyList<ClassPrediction> Top(Network network, ReadOnlySpan<float> scores, int k) => Top(scores, AreProbabilities(network), k);
+}
