@@ -18,7 +18,7 @@ var target = TargetSelection.Resolve(bundle, input: null, classNameOrIndex: "Sne
 var options = OptimizationOptions.Preset(3).AdaptedTo(bundle.Preprocessing) with { Iterations = iterations };
 var outputs = new RunOutputs(new ExperimentCard("optimize", bundle.Source, "mean plus noise"), output, Path.Combine(output, "optimize"));
 var result = OptimizationRuns.Single(bundle, target, preset: 3, options, start: null, outputs,
-    progress: new Print<OptimizationRunProgress>(p => $"optimize {p.Iteration}/{p.Iterations}: {p.Objective:F3}"), cancellation: cancel.Token);
+    progress: new Print<OptimizationRunProgress>(p => $"optimize {p.Done}/{p.Total}: {p.Objective:F3}"), cancellation: cancel.Token);
 Console.WriteLine($"optimized {target}: best objective {result.BestObjective:F3} at step {result.BestIteration}; wrote {string.Join(", ", outputs.Card.Outputs)}");
 
 /// <summary>Progress printed as it happens, on the worker's thread.</summary>
