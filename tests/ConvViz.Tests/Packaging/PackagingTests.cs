@@ -35,12 +35,13 @@ public sealed class PackedSolution : IDisposable
 
     public sealed record Result(int ExitCode, string Output, string Error);
 
-    /// <summary>Runs a program to its end (at most 10 minutes) with this run's package folder.</summary>
-    public Result Run(string program, IEnumerable<string> arguments, string folder)
+    /// <summary>Runs a program to its end (at most 10 minutes), restoring into this run's package folder unless
+    /// <paramref name="ownPackages"/> is false (a build of the repository itself uses the machine's).</summary>
+    public Result Run(string program, IEnumerable<string> arguments, string folder, bool ownPackages = true)
     {
         var start = new ProcessStartInfo(program) { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        start.Environment["NUGET_PACKAGES"] = Path.Combine(Root, "packages");
+        if (ownPackages) start.Environment["NUGET_PACKAGES"] = Path.Combine(Root, "packages");
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         start.Environment["DOTNET_NOLOGO"] = "1";
         using var process = Process.Start(start)!;
@@ -108,7 +109,7 @@ public sealed class PackagingTests(PackedSolution packed) : IClassFixture<Packed
         Assert.True(new FileInfo(Path.Combine(sample, "out", "report.html")).Length > 10_000);
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(sample, "out", "optimize"), "*-best.png"));
         // The libraries came from this run's packages, not from the repository's projects.
-        foreach (string id in Libraries)
+        foreach (string id in Libraries.Except(["ConvViz.Engine.Training"]))
             Assert.True(Directory.Exists(Path.Combine(packed.Root, "packages", id.ToLowerInvariant(), packed.Version)), $"{id} {packed.Version} was not restored from the feed");
     }
 
@@ -131,9 +132,10 @@ public sealed class PackagingTests(PackedSolution packed) : IClassFixture<Packed
     public void ConvvizScriptBuildsOnceThenRunsTheBuiltBinary()
     {
         string script = Path.Combine(packed.RepositoryRoot, "convviz");
-        packed.Run(script, ["--help"], packed.Root);
+        var first = packed.Run(script, ["--help"], packed.Root, ownPackages: false);
+        Assert.True(first.ExitCode == 0, $"./convviz --help failed ({first.ExitCode}):\n{first.Output}\n{first.Error}");
 
-        var again = packed.Run(script, ["model", "info"], packed.Root);
+        var again = packed.Run(script, ["model", "info"], packed.Root, ownPackages: false);
 
         Assert.Equal(0, again.ExitCode);
         Assert.Contains("fashion-alexnet", again.Output);

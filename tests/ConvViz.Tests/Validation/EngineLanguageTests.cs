@@ -1,4 +1,6 @@
 using System.Text.RegularExpressions;
+using System.CommandLine;
+using ConvViz.Cli;
 using ConvViz.Tests.Support;
 
 namespace ConvViz.Tests.Validation;
@@ -46,5 +48,29 @@ public sealed partial class EngineLanguageTests
         Assert.Equal("--iterations", Flag().Match(StringOrComment().Match("throw new ArgumentException($\"--iterations {n} must be\");").Value).Value);
         Assert.Equal("--blur-sigma", Flag().Match(StringOrComment().Match("x = 1; // as --blur-sigma says").Value).Value);
         Assert.DoesNotMatch(Flag(), StringOrComment().Match("int node = stack[--top]; string s = \"a-b\";").Value);
+    }
+
+    private static Command Command() => new("demo")
+    {
+        new Option<int>("--iterations"),
+        new Option<int>("--batch").Names("BatchSize"),
+        new Option<string>("--model"),
+        new Option<int>("--sample"),
+    };
+
+    [Fact]
+    public void TheCliMapsParameterNamesToItsFlags()
+    {
+        var e = new ArgumentOutOfRangeException("Iterations", 0, "Iterations 0 must be at least 1");
+        Assert.Equal("--iterations 0 must be at least 1", EngineParameters.Translate(e, Command()));
+        // A command without such an option leaves the engine's name: it is still the library's parameter.
+        Assert.Equal("BatchSize 0 must be at least 1", EngineParameters.Translate(new ArgumentException("BatchSize 0 must be at least 1"), new Command("other")));
+    }
+
+    [Fact]
+    public void PathsFileNamesAndQuotedNamesKeepTheirWords()
+    {
+        var e = new ArgumentException("/data/Sample/x.png: BatchSize 0 must be at least 1 (see Model.onnx, layer 'Model', Iterations-Free, Model)", "BatchSize");
+        Assert.Equal("/data/Sample/x.png: --batch 0 must be at least 1 (see Model.onnx, layer 'Model', Iterations-Free, --model)", EngineParameters.Translate(e, Command()));
     }
 }
