@@ -28,12 +28,6 @@ public sealed class ProgressLine(ProgressTask task) : IProgress<int>
     void IProgress<int>.Report(int done) => Report(done);
 }
 
-/// <summary>An engine progress report handled at once on the reporting thread (<see cref="Progress{T}"/> would post it elsewhere).</summary>
-public sealed class ProgressReport<T>(Action<T> handle) : IProgress<T>
-{
-    public void Report(T value) => handle(value);
-}
-
 /// <summary>The commands' progress display: description, bar, percentage, elapsed and remaining time.</summary>
 public static class ProgressBars
 {

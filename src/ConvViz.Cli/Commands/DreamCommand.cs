@@ -65,7 +65,7 @@ public static class DreamCommand
         var outputs = new RunOutputs(card, outFolder, Path.Combine(outFolder, "dream"));
         var clock = Stopwatch.StartNew();
         var run = ProgressBars.Run("dreaming", options.Octaves * options.Iterations, line =>
-            DreamRuns.Run(bundle, layerName, options, start, outputs, rawPath, new ProgressReport<DreamProgress>(s =>
+            DreamRuns.Run(bundle, layerName, options, start, outputs, rawPath, new ProgressAction<DreamProgress>(s =>
                 line.Report(s.Octave * s.Iterations + s.Iteration + 1,
                     $"octave {s.Octave + 1}/{s.Octaves}  step {s.Iteration + 1}/{s.Iterations}  objective {s.Objective:G5}  {line.StepMilliseconds:F1} ms/step")), cancellation));
         AnsiConsole.MarkupLine(Markup.Escape($"dreaming on layer '{run.Layer}' from {start.Description}"));

@@ -51,7 +51,7 @@ public static class OcclusionCommand
         string folder = Path.Combine(outFolder, "occlusion");
         var run = ProgressBars.Run("occluding", 1, line =>
             OcclusionRuns.Run(bundle, x, Path.GetFileNameWithoutExtension(inputPath)!, target, classProbability: unitText is null, options, colormap,
-                new RunOutputs(card, outFolder, folder), new ProgressReport<OcclusionProgress>(s =>
+                new RunOutputs(card, outFolder, folder), new ProgressAction<OcclusionProgress>(s =>
                 {
                     line.Total = s.Total;
                     line.Report(s.Done, $"occluding {s.Done}/{s.Total} positions");

@@ -168,7 +168,7 @@ public static class OptimizeCommand
     }
 
     /// <summary>The engine's reports as the bar's count and text.</summary>
-    private static IProgress<OptimizationRunProgress> Bars(ProgressLine line) => new ProgressReport<OptimizationRunProgress>(s =>
+    private static IProgress<OptimizationRunProgress> Bars(ProgressLine line) => new ProgressAction<OptimizationRunProgress>(s =>
     {
         string what = s.Settings > 1
             ? $"setting {s.Setting + 1}/{s.Settings}  step {s.Iteration + 1}/{s.Iterations}  objective {s.Objective:G5}{(s.BestSoFar is { } b ? $"  best setting so far {b:G5}" : "")}"

@@ -92,7 +92,7 @@ public static class StyleCommand
         var outputs = new RunOutputs(card, outFolder, Path.Combine(outFolder, "style"));
         var clock = Stopwatch.StartNew();
         var run = ProgressBars.Run("styling", options.Iterations, line =>
-            StyleRuns.Run(bundle, content, style, options, outputs, rawPath, new ProgressReport<StyleProgress>(s =>
+            StyleRuns.Run(bundle, content, style, options, outputs, rawPath, new ProgressAction<StyleProgress>(s =>
                 line.Report(s.Iteration, $"step {s.Iteration}/{s.Iterations}  content {s.Losses.Content:G4}  style {s.Losses.Style:G4}  tv {s.Losses.TotalVariation:G4}" +
                                          $"  {line.StepMilliseconds:F1} ms/step")), cancellation));
         var result = run.Result;

@@ -157,7 +157,7 @@ public static class ActivationMaximization
     public static OptimizationResult Run(Network network, Preprocessing p, Target target, OptimizationOptions o, float[]? start = null,
         IProgress<OptimizeProgress>? progress = null, CancellationToken cancellation = default) =>
         RunBatch(network, p, [target], o, start,
-            progress is null ? null : new ProgressRelay<OptimizeBatchProgress>(b => progress.Report(new OptimizeProgress(b.Iteration, b.Iterations, b.Objectives[0]))), cancellation)[0];
+            progress is null ? null : new ProgressAction<OptimizeBatchProgress>(b => progress.Report(new OptimizeProgress(b.Iteration, b.Iterations, b.Objectives[0]))), cancellation)[0];
 
     /// <summary>
     /// Optimizes one image per target as one batch (one forward and one backward per step for all of

@@ -178,7 +178,7 @@ public static class NeuralStyle
                     if (clipped[i] != x[i]) g[i] = 0;
                 return loss;
             }
-            var outcome = new Lbfgs { History = options.History }.Minimize(image, Clipped, options.Iterations, new ProgressRelay<LbfgsProgress>(s => Record(s.Step)), cancellation);
+            var outcome = new Lbfgs { History = options.History }.Minimize(image, Clipped, options.Iterations, new ProgressAction<LbfgsProgress>(s => Record(s.Step)), cancellation);
             p.ClampToPixelRange(image);
             (evaluations, stop) = (outcome.Evaluations, outcome.Reason.ToString().ToLowerInvariant());
         }

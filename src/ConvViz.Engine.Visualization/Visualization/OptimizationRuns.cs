@@ -35,7 +35,7 @@ public static class OptimizationRuns
     {
         var p = bundle.Preprocessing;
         var clock = Stopwatch.StartNew();
-        var report = progress is null ? null : new ProgressRelay<OptimizeProgress>(s =>
+        var report = progress is null ? null : new ProgressAction<OptimizeProgress>(s =>
             progress.Report(new OptimizationRunProgress(s.Iteration + 1, s.Iterations, s.Iteration, s.Iterations, [target], s.Objective)));
         var result = ActivationMaximization.Run(bundle.Network, p, target, options, start, report, cancellation);
         outputs.Card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
@@ -72,7 +72,7 @@ public static class OptimizationRuns
         foreach (var chunk in chunks)
         {
             int done = results.Count / batchSize * options.Iterations;
-            var report = progress is null ? null : new ProgressRelay<OptimizeBatchProgress>(s =>
+            var report = progress is null ? null : new ProgressAction<OptimizeBatchProgress>(s =>
                 progress.Report(new OptimizationRunProgress(done + s.Iteration + 1, total, s.Iteration, s.Iterations, chunk, s.Objectives.Average())));
             results.AddRange(ActivationMaximization.RunBatch(bundle.Network, p, chunk, options, start, report, cancellation));
         }

@@ -78,7 +78,7 @@ public static class RegularizerSweep
         {
             int setting = i, done = i * iterations;
             float? bestSoFar = i == 0 ? null : results.Take(i).Select(r => r.BestObjective).Aggregate((a, b) => baseOptions.Minimize ? Math.Min(a, b) : Math.Max(a, b));
-            var report = progress is null ? null : new ProgressRelay<OptimizeProgress>(s =>
+            var report = progress is null ? null : new ProgressAction<OptimizeProgress>(s =>
                 progress.Report(new OptimizationRunProgress(done + s.Iteration + 1, iterations * draws.Count, s.Iteration, s.Iterations, [target], s.Objective,
                     setting, draws.Count, bestSoFar)));
             results[i] = ActivationMaximization.Run(bundle.Network, p, target, draws[i], start, report, cancellation);

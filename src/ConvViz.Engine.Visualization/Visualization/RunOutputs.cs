@@ -38,12 +38,5 @@ public sealed record RunOutputs(ExperimentCard Card, string Root, string Folder)
         string.Concat(name.Select(c => Path.GetInvalidFileNameChars().Contains(c) || c is ':' or '\\' ? '_' : c));
 }
 
-/// <summary>An <see cref="IProgress{T}"/> that runs its action on the reporting thread, at once
-/// (<see cref="Progress{T}"/> posts to a synchronization context instead).</summary>
-internal sealed class ProgressRelay<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
-}
-
 /// <summary>A model input (C, H, W) with the name its files carry (<see cref="Name"/>, usable in a file name) and the words a card describes it by.</summary>
 public sealed record NamedInput(string Name, float[] Values, string Description);

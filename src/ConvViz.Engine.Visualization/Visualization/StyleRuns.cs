@@ -37,7 +37,7 @@ public static class StyleRuns
         var stepMs = new List<double>();
         var step = Stopwatch.StartNew();
         var clock = Stopwatch.StartNew();
-        var timed = new ProgressRelay<StyleProgress>(s =>
+        var timed = new ProgressAction<StyleProgress>(s =>
         {
             if (s.Iteration > 0) stepMs.Add(step.Elapsed.TotalMilliseconds);
             step.Restart();

@@ -89,8 +89,8 @@ public sealed class PackagingTests(PackedSolution packed) : IClassFixture<Packed
             }
             // resnet18-imagenet works in a program that uses the catalog package: its files come as content files.
             if (id == "ConvViz.Catalog")
-                foreach (string file in new[] { "DnnImageModels/ResNet18.onnx", "DnnImageModels/ResNetPreprocess.onnx", "models/resnet18-imagenet/samples/cat.png" })
-                    Assert.Contains($"contentFiles/any/any/{file}", names);
+                foreach (string content in new[] { "DnnImageModels/ResNet18.onnx", "DnnImageModels/ResNetPreprocess.onnx", "models/resnet18-imagenet/samples/cat.png" })
+                    Assert.Contains($"contentFiles/any/any/{content}", names);
         }
     }
 
