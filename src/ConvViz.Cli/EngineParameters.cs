@@ -61,7 +61,9 @@ public static partial class EngineParameters
         return flags.Count == 0 ? message : PascalWord().Replace(message, m => flags.TryGetValue(m.Value, out var flag) ? flag : m.Value);
     }
 
-    [GeneratedRegex(@"\b[A-Z][A-Za-z0-9]*\b")]
+    /// <summary>A capitalized word standing alone: not part of a path, a file name, a quoted name or a hyphenated word
+    /// ("/data/Sample/x.png", "Model.onnx", "'Input'" stay as they are).</summary>
+    [GeneratedRegex(@"(?<![\w/\\.\-'""`])[A-Z][A-Za-z0-9]*(?![\w/\\\-'""`]|\.\w)")]
     private static partial Regex PascalWord();
 
     [GeneratedRegex(@"\r?\nActual value was .*$", RegexOptions.Singleline)]
