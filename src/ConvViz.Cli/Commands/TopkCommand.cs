@@ -3,7 +3,6 @@ using System.Diagnostics;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Mining;
 using ConvViz.Engine.Models;
-using ConvViz.Engine.Networks;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -18,9 +17,6 @@ namespace ConvViz.Cli.Commands;
 /// </summary>
 public static class TopkCommand
 {
-    private const string StateFile = "state.json", IndexFile = TopKViews.IndexFile;
-    private const long MaxProjectionValues = 1L << 28;
-
     public static Command Create()
     {
         var model = CommonOptions.Model();
@@ -56,46 +52,42 @@ public static class TopkCommand
     {
         if (request.Split is not (LabeledImages.TestSplit or LabeledImages.TrainSplit))
             throw new UserError($"--split '{request.Split}' is unknown; expected {LabeledImages.TestSplit} or {LabeledImages.TrainSplit}");
-        string folder = Path.Combine(request.Out, "topk"), statePath = Path.Combine(folder, StateFile);
-        if (!request.Resume && File.Exists(statePath))
-            throw new UserError(File.Exists(Path.Combine(folder, IndexFile))
-                ? $"{folder} already holds a finished top-k run; choose another --out (or --resume to render it again)"
-                : $"{folder} already holds an interrupted top-k run; continue it with --resume, or choose another --out");
-        if (request.Resume && !File.Exists(statePath))
-            throw new UserError($"--resume: {statePath} does not exist; there is no interrupted top-k run in {request.Out}");
-
         using var backend = BackendCatalog.Create(backendName, device, threads);
         using var bundle = ModelCatalog.Open(request.Model, backend);
         var images = DataSets.Open(request.Data, request.Split, bundle, "mining", request.Limit);
-        ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, images, bundle.Classes.Count);
-        var layerNames = request.Layers?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) ?? [LayerRoles.LastSpatialRectifier(bundle.Network)];
-        foreach (var name in layerNames) bundle.Network.IndexOf(name);
-        // The projections of every unit's k images are held together while they are rendered.
-        long projectionValues = layerNames.Sum(name => (long)bundle.Network.OutputShape(name, 1)[1]) * request.K * bundle.Network.SampleShape.ElementCount;
-        if (projectionValues > MaxProjectionValues)
-            throw new UserError($"--k {request.K} for the {layerNames.Sum(name => (long)bundle.Network.OutputShape(name, 1)[1]):N0} units of {string.Join(", ", layerNames)} " +
-                                $"makes {projectionValues:N0} projection values, more than the {MaxProjectionValues:N0} (1 GiB) one run may hold; give a smaller --k or fewer layers");
-        var asked = new TopKState { Model = bundle.Source, Data = images.Source, Images = images.Count, K = request.K, Layers = layerNames };
-        var state = asked;
-        if (request.Resume)
+        var options = new TopKOptions
         {
-            state = TopKState.Load(statePath);
-            state.RequireSame(asked);
-        }
-
-        var card = new ExperimentCard("topk", bundle.Source, asked.Data);
-        card.Parameters["layers"] = layerNames;
-        card.Parameters["k"] = request.K;
-        card.Parameters["images"] = images.Count;
-        card.Parameters["batch"] = request.Batch;
+            Layers = request.Layers?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries), K = request.K, BatchSize = request.Batch,
+            Resume = request.Resume, StopAfter = request.StopAfter,
+        };
+        var card = new ExperimentCard("topk", bundle.Source, images.Source);
         card.Parameters["backend"] = backend.Description;
-        var clock = Stopwatch.StartNew();
-        int resumedAt = state.Processed;
-        var units = ProgressBars.Run("mining", state.Images, line =>
-            TopKMining.Run(bundle.Network, bundle.Preprocessing, images, state, request.Batch, statePath,
-                Counting<TopKProgress>(line, "mining", state.Images, resumedAt, p => p.Processed), request.StopAfter, cancellation));
-        card.TimingsMs["pass"] = clock.Elapsed.TotalMilliseconds;
-        if (!state.Complete && !File.Exists(statePath))
+        string folder = Path.Combine(request.Out, "topk");
+        TopKRun run = null!;
+        ProgressBars.Create().Start(context =>
+        {
+            var lines = new Dictionary<string, IProgress<TopKViewProgress>>();
+            IProgress<TopKProgress>? mining = null;
+            run = TopKRuns.Run(bundle, images, options, new RunOutputs(card, request.Out, folder), new ProgressAction<TopKRunProgress>(report =>
+            {
+                switch (report)
+                {
+                    case TopKPassStarted started:
+                        mining = Counting<TopKProgress>(ProgressBars.Add(context, "mining", started.Images), "mining", started.Images, started.Processed, p => p.Processed);
+                        break;
+                    case TopKPassBatch { Report: var p }:
+                        mining!.Report(p);
+                        break;
+                    case TopKViewBatch { Report: var p }:
+                        if (!lines.TryGetValue(p.Layer, out var line))
+                            lines[p.Layer] = line = Counting<TopKViewProgress>(ProgressBars.Add(context, $"deconvnet {p.Layer}", p.Total), $"deconvnet {p.Layer}", p.Total, 0, r => r.Done);
+                        line.Report(p);
+                        break;
+                }
+            }), cancellation);
+        });
+        var state = run.State;
+        if (!state.Complete && !run.StateSaved)
         {
             // Stopped before the first batch was saved: there is nothing to resume.
             AnsiConsole.MarkupLine(Markup.Escape($"interrupted before the first batch was saved: nothing is saved in {folder}"));
@@ -104,29 +96,11 @@ public static class TopkCommand
         if (!state.Complete)
         {
             AnsiConsole.MarkupLine(Markup.Escape($"{(cancellation.IsCancellationRequested ? "interrupted" : "stopped")} after {state.Processed} of {state.Images} images; " +
-                $"the state is in {statePath}; continue with `convviz topk --out {request.Out} --resume` and the same options"));
+                $"the state is in {run.StatePath}; continue with `convviz topk --out {request.Out} --resume` and the same options"));
             return cancellation.IsCancellationRequested ? 130 : 0;
         }
-
-        clock.Restart();
-        IReadOnlyList<string> files = [];
-        ProgressBars.Create().Start(context =>
-        {
-            var lines = new Dictionary<string, IProgress<TopKViewProgress>>();
-            files = TopKViews.Write(bundle.Network, bundle.Preprocessing, images, units, bundle.Source, request.Batch, folder,
-                new ProgressAction<TopKViewProgress>(p =>
-                {
-                    if (!lines.TryGetValue(p.Layer, out var line))
-                        lines[p.Layer] = line = Counting<TopKViewProgress>(ProgressBars.Add(context, $"deconvnet {p.Layer}", p.Total), $"deconvnet {p.Layer}", p.Total, 0, r => r.Done);
-                    line.Report(p);
-                }), cancellation).Files;
-        });
-        card.TimingsMs["projections and images"] = clock.Elapsed.TotalMilliseconds;
-        foreach (string file in files) card.Outputs.Add(Path.GetRelativePath(request.Out, file));
-        string indexPath = files[^1];
-        card.Results["units"] = units.Sum(u => u.Channels);
-        AnsiConsole.MarkupLine(Markup.Escape($"top {request.K} of {images.Count} images for {units.Sum(u => u.Channels)} units of {string.Join(", ", layerNames)} " +
-            $"in {(card.TimingsMs.Values.Sum() / 1000):F1} s; index {indexPath}; card {card.Save(request.Out)}"));
+        AnsiConsole.MarkupLine(Markup.Escape($"top {request.K} of {images.Count} images for {run.UnitCount} units of {string.Join(", ", state.Layers)} " +
+            $"in {(card.TimingsMs.Values.Sum() / 1000):F1} s; index {run.Files[^1]}; card {card.Save(request.Out)}"));
         return 0;
     }
 

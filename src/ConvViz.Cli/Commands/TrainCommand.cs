@@ -1,9 +1,6 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Text.Json;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Data;
-using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Training;
 using Spectre.Console;
@@ -18,8 +15,6 @@ namespace ConvViz.Cli.Commands;
 /// </summary>
 public static class TrainCommand
 {
-    public const string CheckpointFolder = "checkpoint", ReportFile = "training.json";
-
     /// <summary>What --resume may be given: everything else is the checkpoint's and would be ignored.</summary>
     private static readonly string[] ResumeOptions = ["--out", "--resume", "--force", "--epochs", "--pause-after", "--data", "--samples-per-class", "--backend", "--device", "--threads"];
 
@@ -29,7 +24,7 @@ public static class TrainCommand
     public static Command Create()
     {
         var defaults = new TrainingOptions();
-        var outFolder = new Option<string>("--out") { Description = "Folder for the checkpoint and the final bundle", Required = true };
+        var outFolder = new Option<string>("--out") { Description = "Folder for the checkpoint and the final bundle", Required = true }.Names(nameof(TrainingRunRequest.OutputFolder));
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint (with its options; --epochs may be raised)" };
         var data = CommonOptions.Data();
         var limit = new Option<int?>("--limit") { Description = "Train on the first N training images only" }.InRange(1, int.MaxValue);
@@ -74,65 +69,38 @@ public static class TrainCommand
     /// <summary>Trains; cancelled (Ctrl+C), it stops within a batch and keeps the last epoch's checkpoint.</summary>
     private static int Execute(Settings s, CancellationToken cancellation)
     {
-        string checkpoint = Path.Combine(s.Out, CheckpointFolder);
+        // Only --resume may change these; a plain rerun of the same command continues its run too.
+        var changed = s.OptionsGiven.Except(ResumeOptions).ToArray();
+        if (s.Resume && changed.Length > 0)
+            throw new UserError($"--resume continues with the checkpoint's own settings; only --epochs, --pause-after, --data, --samples-per-class and the backend options may be given (got {string.Join(", ", changed)})");
         using var backend = BackendCatalog.Create(s.Backend, s.Device, s.Threads);
-
-        // A run killed in the middle of swapping checkpoints left it as checkpoint.next or .old: put it back first.
-        bool saved = Checkpoint.Recover(checkpoint);
-        // Everything that can be wrong is checked here, before the first batch. The same command again
-        // continues its own run, as --resume does.
-        var (bundle, trainer, dataFolder, limit, train) = s.Resume || saved && IsSameRun(s, checkpoint)
-            ? Resume(s, checkpoint, backend)
-            : Start(s, checkpoint, backend);
-        using var ownedBundle = bundle;
-        using var ownedTrainer = trainer;
-        var test = LabeledImages.HasSplit(dataFolder, LabeledImages.TestSplit) ? DataSets.Load(dataFolder, LabeledImages.TestSplit) : null;
-        ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, train, bundle.Classes.Count);
-        if (test is not null) ImageBatches.CheckFits(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count);
-
-        var o = trainer.Options;
-        AnsiConsole.MarkupLine(Markup.Escape($"training {bundle.Source} ({bundle.Network.Parameters.Sum(p => (long)p.Value.ElementCount):N0} parameters) on {train.Count:N0} images of {train.Source} on {backend.Description}"));
-        AnsiConsole.MarkupLine(Markup.Escape($"epochs {o.Epochs}, batch {o.BatchSize}, lr {o.LearningRate} ({o.Policy.ToString().ToLowerInvariant()}{(o.WarmupEpochs > 0 ? $", warmup {o.WarmupEpochs} epochs" : "")}), momentum {o.Momentum}, weight decay {o.WeightDecay}, seed {o.Seed}, shift {o.MaxShift}, flip {(o.Flip ? "on" : "off")}" +
-            (trainer.CompletedEpochs > 0 ? $"; resuming after epoch {trainer.CompletedEpochs}" : "")));
-
-        EvaluationResult? final;
-        try
+        var request = new TrainingRunRequest
         {
-            final = RunEpochs(bundle, trainer, train, test, checkpoint, dataFolder, limit, s.PauseAfter ?? int.MaxValue, cancellation);
-        }
-        catch (OperationCanceledException)
+            OutputFolder = s.Out, Options = s.Options, Resume = s.Resume, Epochs = s.OptionsGiven.Contains("--epochs") ? s.Options.Epochs : null,
+            PauseAfter = s.PauseAfter, DataFolder = s.Resume && !s.DataGiven ? null : s.Data, TrainLimit = s.Limit, StartsFromModel = s.Model is not null,
+            SamplesPerClass = s.SamplesPerClass, CommandLine = s.CommandLine,
+        };
+        var result = RunWithProgress(request, backend, () => Start(s, backend), cancellation);
+        switch (result.Outcome)
         {
-            // What the checkpoint on the disk holds, not what ran: an epoch interrupted in its test pass is not saved.
-            int savedEpochs = File.Exists(Path.Combine(checkpoint, Checkpoint.StateFile)) ? Checkpoint.ReadState(checkpoint).History.Count : 0;
-            AnsiConsole.MarkupLine(Markup.Escape(savedEpochs > 0
-                ? $"interrupted: {savedEpochs} epoch(s) are saved in {checkpoint}; continue with `convviz train --out {s.Out} --resume`"
-                : "interrupted before the first epoch was saved: nothing is saved"));
-            return 130;
+            case TrainingOutcome.Interrupted:
+                AnsiConsole.MarkupLine(Markup.Escape(result.SavedEpochs > 0
+                    ? $"interrupted: {result.SavedEpochs} epoch(s) are saved in {result.CheckpointFolder}; continue with `convviz train --out {s.Out} --resume`"
+                    : "interrupted before the first epoch was saved: nothing is saved"));
+                return 130;
+            case TrainingOutcome.Paused:
+                AnsiConsole.MarkupLine(Markup.Escape($"paused after epoch {result.CompletedEpochs} of {result.Epochs}: the checkpoint is in {result.CheckpointFolder}; continue with `convviz train --out {s.Out} --resume`"));
+                return 0;
+            default:
+                AnsiConsole.MarkupLine(Markup.Escape($"trained {result.CompletedEpochs} epochs in {Format(result.Seconds)}" +
+                    (result.Test is { } test ? $"; test accuracy {test.Accuracy:P2} on {test.Count:N0} images" : "") + $"; wrote the bundle to {s.Out}"));
+                return 0;
         }
-        if (trainer.CompletedEpochs < o.Epochs)
-        {
-            AnsiConsole.MarkupLine(Markup.Escape($"paused after epoch {trainer.CompletedEpochs} of {o.Epochs}: the checkpoint is in {checkpoint}; continue with `convviz train --out {s.Out} --resume`"));
-            return 0;
-        }
-
-        // A run resumed after its last checkpoint has not evaluated the final model yet; the result is the same.
-        final ??= test is null ? null : ProgressBars.Run($"test {test.Count:N0} images", test.Count, line =>
-            Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count,
-                progress: new ProgressAction<EvaluationProgress>(p => line.Report(p.Images)), cancellation: cancellation));
-        bundle.Save(s.Out);
-        if (test is not null && s.SamplesPerClass > 0)
-            test.FirstOfEachClass(s.SamplesPerClass).SaveSplit(Path.Combine(s.Out, ModelBundle.SamplesFolder), LabeledImages.TestSplit);
-        WriteReport(s, bundle, trainer, train, test, final, dataFolder, limit, backend);
-        AnsiConsole.MarkupLine(Markup.Escape($"trained {trainer.CompletedEpochs} epochs in {Format(trainer.Seconds)}" +
-            (final is null ? "" : $"; test accuracy {final.Accuracy:P2} on {final.Count:N0} images") + $"; wrote the bundle to {s.Out}"));
-        return 0;
     }
 
-    private static (ModelBundle, Trainer, string DataFolder, int? Limit, LabeledImages Train) Start(Settings s, string checkpoint, Backend backend)
+    /// <summary>A fresh run's model and data, checked before the first batch.</summary>
+    private static TrainingStart Start(Settings s, Backend backend)
     {
-        if (Directory.Exists(checkpoint) || File.Exists(Path.Combine(s.Out, ModelBundle.ModelFile)))
-            throw new UserError($"--out {s.Out} already holds a training run; continue it with --resume, or choose another --out");
-        s.Options.Validate();
         if (s.Model is not null && s.OptionsGiven.Contains("--arch"))
             throw new UserError($"--arch {s.Arch} builds a fresh model and --model {s.Model} starts from a trained one; give one of them");
         if (s.Options.Policy != LearningRatePolicy.Step)
@@ -153,7 +121,7 @@ public static class TrainCommand
             if (outputs != classes.Count)
                 throw new UserError($"the model has {outputs} outputs but the data has {classes.Count} classes; the output size must equal the number of classes");
             if (s.Model is not null) bundle = new ModelBundle(bundle.Source, bundle.Network, bundle.Preprocessing, classes, bundle.Notes);
-            return (bundle, new Trainer(bundle.Network, bundle.Preprocessing, classes.Count, s.Options), s.Data, s.Limit, train);
+            return new TrainingStart(bundle, train, s.Data, s.Limit);
         }
         catch
         {
@@ -162,115 +130,48 @@ public static class TrainCommand
         }
     }
 
-    /// <summary>Whether this command line asks for exactly the run saved in the checkpoint (a plain rerun of the same command).</summary>
-    private static bool IsSameRun(Settings s, string checkpoint)
+    /// <summary>Runs the engine under the console's progress display: the run's header, a bar per epoch and per
+    /// test pass, and a line per saved epoch.</summary>
+    private static TrainingRunResult RunWithProgress(TrainingRunRequest request, Backend backend, Func<TrainingStart> start, CancellationToken cancellation)
     {
-        var state = Checkpoint.ReadState(checkpoint);
-        return s.Model is null && state.Options == s.Options && state.TrainLimit == s.Limit
-               && Path.GetFullPath(state.DataFolder) == Path.GetFullPath(s.Data);
-    }
-
-    /// <summary>Whether the bundle in --out was written from this checkpoint's last epoch: training.json is written last and records the epochs.</summary>
-    private static bool IsFinished(string outFolder, TrainingState state)
-    {
-        string report = Path.Combine(outFolder, ReportFile);
-        if (!File.Exists(report)) return false;
-        try
-        {
-            using var document = JsonDocument.Parse(InputFiles.ReadAllBytes(report, "the run's training.json", Checkpoint.MaxStateBytes));
-            return document.RootElement.TryGetProperty("history", out var history) && history.GetArrayLength() == state.History.Count;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
-
-    private static (ModelBundle, Trainer, string DataFolder, int? Limit, LabeledImages Train) Resume(Settings s, string checkpoint, Backend backend)
-    {
-        if (!Directory.Exists(checkpoint))
-            throw new UserError($"--resume: {s.Out} has no checkpoint folder ({CheckpointFolder}/); start a run without --resume");
-        // A plain rerun of the same command continues too (IsSameRun); only --resume may differ in these options.
-        var changed = s.OptionsGiven.Except(ResumeOptions).ToArray();
-        if (s.Resume && changed.Length > 0)
-            throw new UserError($"--resume continues with the checkpoint's own settings; only --epochs, --pause-after, --data, --samples-per-class and the backend options may be given (got {string.Join(", ", changed)})");
-        var (bundle, state) = Checkpoint.Load(checkpoint, backend);
-        try
-        {
-            var options = s.OptionsGiven.Contains("--epochs") ? state.Options with { Epochs = s.Options.Epochs } : state.Options;
-            // All epochs done but the bundle not written (killed in between): go on to write it.
-            if (options.Epochs < state.History.Count || options.Epochs == state.History.Count && IsFinished(s.Out, state))
-                throw new UserError($"all {state.History.Count} epochs are done in {checkpoint}; raise --epochs above {state.History.Count} to train further");
-            var trainer = Checkpoint.Resume(checkpoint, bundle, state, options);
-            string dataFolder = s.DataGiven ? s.Data : state.DataFolder;
-            return (bundle, trainer, dataFolder, state.TrainLimit, DataSets.Load(dataFolder, LabeledImages.TrainSplit, state.TrainLimit));
-        }
-        catch
-        {
-            bundle.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>Trains up to --epochs or --pause-after, checkpointing each epoch; returns the last
-    /// epoch's test-split evaluation (null without a test split).</summary>
-    private static EvaluationResult? RunEpochs(ModelBundle bundle, Trainer trainer, LabeledImages train, LabeledImages? test, string checkpoint,
-        string dataFolder, int? limit, int pauseAfter, CancellationToken cancellation)
-    {
-        int total = trainer.Options.Epochs;
-        EvaluationResult? lastTest = null;
-        while (trainer.CompletedEpochs < Math.Min(total, pauseAfter))
-        {
-            int epoch = trainer.CompletedEpochs + 1;
-            EpochRecord record = null!;
-            AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
-                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-                .Start(progress =>
-                {
-                    var task = progress.AddTask($"epoch {epoch}/{total}", maxValue: train.Count);
-                    record = trainer.RunEpoch(train, new ProgressAction<BatchReport>(r =>
-                    {
-                        task.Value = r.Images;
-                        task.Description = $"epoch {epoch}/{total}  loss {r.Loss:F4}  acc {r.Accuracy:P1}  {r.ImagesPerSecond:F0} img/s  lr {r.LearningRate:G3}";
-                    }), cancellation);
-                    if (test is not null)
-                    {
-                        var evaluation = progress.AddTask($"  test {test.Count:N0} images", maxValue: test.Count);
-                        lastTest = Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count,
-                            progress: new ProgressAction<EvaluationProgress>(p => evaluation.Value = p.Images), cancellation: cancellation);
-                        trainer.RecordTest(lastTest);
-                        record = trainer.History[^1];
-                        evaluation.Description = $"  test loss {record.TestLoss:F4}  acc {record.TestAccuracy:P2}";
-                    }
-                });
-            Checkpoint.Save(checkpoint, bundle, trainer, dataFolder, limit);
-            AnsiConsole.MarkupLine(Markup.Escape($"epoch {epoch}/{total}: train loss {record.Loss:F4} acc {record.Accuracy:P2}" +
-                (record.TestAccuracy is { } acc ? $", test loss {record.TestLoss:F4} acc {acc:P2}" : "") +
-                $", {record.Seconds:F1} s ({record.ImagesPerSecond:F0} img/s); checkpoint saved"));
-        }
-        return lastTest;
-    }
-
-    private static void WriteReport(Settings s, ModelBundle bundle, Trainer trainer, LabeledImages train, LabeledImages? test,
-        EvaluationResult? final, string dataFolder, int? limit, Backend backend)
-    {
-        var report = new
-        {
-            model = bundle.Source,
-            command = s.CommandLine,
-            options = trainer.Options,
-            data = new { folder = Path.GetFullPath(dataFolder), trainImages = train.Count, limit, testImages = test?.Count },
-            backend = backend.Description,
-            trainingSeconds = trainer.Seconds,
-            test = final is null ? null : new
+        TrainingRunResult result = null!;
+        AnsiConsole.Progress().AutoClear(false).HideCompleted(false)
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(context =>
             {
-                accuracy = final.Accuracy,
-                loss = final.MeanLoss,
-                perClass = Enumerable.Range(0, final.Classes).ToDictionary(c => bundle.Classes[c], final.ClassAccuracy),
-            },
-            history = trainer.History,
-        };
-        AtomicFile.WriteAllText(Path.Combine(s.Out, ReportFile), JsonSerializer.Serialize(report, Checkpoint.Json));
+                ProgressTask? epochTask = null, testTask = null;
+                int total = 0, trainImages = 0, testImages = 0;
+                result = TrainingRun.Run(request, backend, start, new ProgressReport<TrainingProgress>(report =>
+                {
+                    switch (report)
+                    {
+                        case TrainingStarted started:
+                            var o = started.Options;
+                            (total, trainImages, testImages) = (o.Epochs, started.TrainImages, started.TestImages ?? 0);
+                            AnsiConsole.MarkupLine(Markup.Escape($"training {started.Model} ({started.ParameterCount:N0} parameters) on {started.TrainImages:N0} images of {started.TrainSource} on {backend.Description}"));
+                            AnsiConsole.MarkupLine(Markup.Escape($"epochs {o.Epochs}, batch {o.BatchSize}, lr {o.LearningRate} ({o.Policy.ToString().ToLowerInvariant()}{(o.WarmupEpochs > 0 ? $", warmup {o.WarmupEpochs} epochs" : "")}), momentum {o.Momentum}, weight decay {o.WeightDecay}, seed {o.Seed}, shift {o.MaxShift}, flip {(o.Flip ? "on" : "off")}" +
+                                (started.CompletedEpochs > 0 ? $"; resuming after epoch {started.CompletedEpochs}" : "")));
+                            break;
+                        case TrainingBatch { Report: var r }:
+                            if (r.Batch == 1) (epochTask, testTask) = (context.AddTask($"epoch {r.Epoch}/{total}", maxValue: trainImages), null);
+                            epochTask!.Value = r.Images;
+                            epochTask.Description = $"epoch {r.Epoch}/{total}  loss {r.Loss:F4}  acc {r.Accuracy:P1}  {r.ImagesPerSecond:F0} img/s  lr {r.LearningRate:G3}";
+                            break;
+                        case TrainingTest { Report: var p }:
+                            testTask ??= context.AddTask($"  test {testImages:N0} images", maxValue: testImages);
+                            testTask.Value = p.Images;
+                            break;
+                        case TrainingEpochSaved { Record: var record }:
+                            if (testTask is not null) testTask.Description = $"  test loss {record.TestLoss:F4}  acc {record.TestAccuracy:P2}";
+                            testTask = null;
+                            AnsiConsole.MarkupLine(Markup.Escape($"epoch {record.Epoch}/{total}: train loss {record.Loss:F4} acc {record.Accuracy:P2}" +
+                                (record.TestAccuracy is { } acc ? $", test loss {record.TestLoss:F4} acc {acc:P2}" : "") +
+                                $", {record.Seconds:F1} s ({record.ImagesPerSecond:F0} img/s); checkpoint saved"));
+                            break;
+                    }
+                }), cancellation);
+            });
+        return result;
     }
 
     private static string Format(double seconds) => TimeSpan.FromSeconds(seconds).ToString(seconds >= 3600 ? @"h\:mm\:ss" : @"m\:ss");

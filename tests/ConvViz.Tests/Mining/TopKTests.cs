@@ -116,6 +116,37 @@ public sealed class TopKTests
         Assert.Equal(100, TopKState.Load(path).Processed);
     }
 
+    /// <summary>The one-call run: stopped, it keeps its state and writes no views; resumed, it ends with the
+    /// units of an uninterrupted run and lists its files in the card; a finished run is not overwritten.</summary>
+    [Fact]
+    public void Run_StoppedAndResumed_WritesTheViewsOfAnUninterruptedRun()
+    {
+        using var backend = new CpuBackend();
+        using var bundle = DefaultBundle(backend);
+        var data = FashionMnist.Test.Take(60);
+        var options = new TopKOptions { Layers = ["fc7"], K = 2, BatchSize = 20 };
+        int units = bundle.Network.OutputShape("fc7", 1)[1];
+        TopKRun RunInto(string root, TopKOptions o, IProgress<TopKRunProgress>? progress = null) =>
+            TopKRuns.Run(bundle, data, o, new RunOutputs(new ExperimentCard("topk", bundle.Source, data.Source), root, Path.Combine(root, "topk")), progress);
+
+        var whole = RunInto(FashionMnist.TempFolder(), options);
+        Assert.True(whole.State.Complete);
+        Assert.Equal(units, whole.UnitCount);
+
+        string parts = FashionMnist.TempFolder();
+        var stopped = RunInto(parts, options with { StopAfter = 20 });
+        Assert.Equal((20, true, null), (stopped.State.Processed, stopped.StateSaved, stopped.Index));
+        Assert.False(File.Exists(Path.Combine(parts, "topk", TopKViews.IndexFile)));
+        var reports = new List<TopKRunProgress>();
+        var resumed = RunInto(parts, options with { Resume = true }, new SynchronousProgress<TopKRunProgress>(reports.Add));
+        Assert.Equal(new TopKPassStarted(20, 60), reports[0]);
+        Assert.Equal([40, 60], reports.OfType<TopKPassBatch>().Select(r => r.Report.Processed));
+        Assert.Contains(reports, r => r is TopKViewBatch { Report.Done: var done } && done == 2 * units);
+        Assert.Equal(Path.Combine(parts, "topk", TopKViews.IndexFile), resumed.Files[^1]);
+        for (int c = 0; c < units; c++) Assert.Equal(whole.State.Units["fc7"][c], resumed.State.Units["fc7"][c]);
+        Assert.Contains("already holds a finished top-k run", Assert.Throws<ArgumentException>(() => RunInto(parts, options)).Message);
+    }
+
     [Fact]
     public void BadRuns_AreRefusedBeforeAnyWork()
     {
