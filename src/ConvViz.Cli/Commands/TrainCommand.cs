@@ -141,7 +141,7 @@ public static class TrainCommand
             {
                 ProgressTask? epochTask = null, testTask = null;
                 int total = 0, trainImages = 0, testImages = 0;
-                result = TrainingRun.Run(request, backend, start, new ProgressReport<TrainingProgress>(report =>
+                result = TrainingRun.Run(request, backend, start, new ProgressAction<TrainingProgress>(report =>
                 {
                     switch (report)
                     {

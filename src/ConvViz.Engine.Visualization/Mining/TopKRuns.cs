@@ -92,13 +92,13 @@ public static class TopKRuns
         var clock = Stopwatch.StartNew();
         progress?.Report(new TopKPassStarted(state.Processed, state.Images));
         var mined = TopKMining.Run(network, bundle.Preprocessing, images, state, options.BatchSize, statePath,
-            progress is null ? null : new ProgressRelay<TopKProgress>(p => progress.Report(new TopKPassBatch(p))), options.StopAfter, cancellation);
+            progress is null ? null : new ProgressAction<TopKProgress>(p => progress.Report(new TopKPassBatch(p))), options.StopAfter, cancellation);
         card.TimingsMs["pass"] = clock.Elapsed.TotalMilliseconds;
         if (!state.Complete) return new TopKRun(state, mined, statePath, File.Exists(statePath), null, []);
 
         clock.Restart();
         var (index, files) = TopKViews.Write(network, bundle.Preprocessing, images, mined, bundle.Source, options.BatchSize, folder,
-            progress is null ? null : new ProgressRelay<TopKViewProgress>(p => progress.Report(new TopKViewBatch(p))), cancellation);
+            progress is null ? null : new ProgressAction<TopKViewProgress>(p => progress.Report(new TopKViewBatch(p))), cancellation);
         card.TimingsMs["projections and images"] = clock.Elapsed.TotalMilliseconds;
         foreach (string file in files) card.Outputs.Add(Path.GetRelativePath(outputs.Root, file));
         card.Results["units"] = mined.Sum(u => u.Channels);
