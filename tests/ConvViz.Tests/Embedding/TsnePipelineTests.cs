@@ -1,3 +1,4 @@
+using ConvViz.Engine;
 using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Embedding;
@@ -20,7 +21,7 @@ public sealed class TsnePipelineTests
         var options = new TsnePipelineOptions { Layer = "fc7", BatchSize = 50, PcaDimensions = 10, Grid = 12, Tsne = new TsneOptions { Iterations = 60 } };
 
         var map = TsnePipeline.Run(bundle.Network, bundle.Preprocessing, images, bundle.Classes, bundle.Source, options, folder,
-            new SynchronousProgress<TsnePipelineProgress>(reports.Add));
+            new ProgressAction<TsnePipelineProgress>(reports.Add));
 
         var csv = File.ReadAllLines(map.Files.Csv);
         Assert.Equal("index,label,class,x,y", csv[0]);

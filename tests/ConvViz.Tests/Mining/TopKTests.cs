@@ -1,3 +1,4 @@
+using ConvViz.Engine;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Data;
@@ -111,7 +112,7 @@ public sealed class TopKTests
         using var cancel = new CancellationTokenSource();
         var state = NewState(data, 2, "fc7");
         TopKMining.Run(bundle.Network, bundle.Preprocessing, data, state, batchSize: 50, statePath: path,
-            progress: new SynchronousProgress<TopKProgress>(p => { if (p.Processed == 100) cancel.Cancel(); }), cancellation: cancel.Token);
+            progress: new ProgressAction<TopKProgress>(p => { if (p.Processed == 100) cancel.Cancel(); }), cancellation: cancel.Token);
         Assert.Equal(100, state.Processed);
         Assert.Equal(100, TopKState.Load(path).Processed);
     }
@@ -138,7 +139,7 @@ public sealed class TopKTests
         Assert.Equal((20, true, null), (stopped.State.Processed, stopped.StateSaved, stopped.Index));
         Assert.False(File.Exists(Path.Combine(parts, "topk", TopKViews.IndexFile)));
         var reports = new List<TopKRunProgress>();
-        var resumed = RunInto(parts, options with { Resume = true }, new SynchronousProgress<TopKRunProgress>(reports.Add));
+        var resumed = RunInto(parts, options with { Resume = true }, new ProgressAction<TopKRunProgress>(reports.Add));
         Assert.Equal(new TopKPassStarted(20, 60), reports[0]);
         Assert.Equal([40, 60], reports.OfType<TopKPassBatch>().Select(r => r.Report.Processed));
         Assert.Contains(reports, r => r is TopKViewBatch { Report.Done: var done } && done == 2 * units);

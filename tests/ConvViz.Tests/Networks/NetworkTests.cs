@@ -1,3 +1,4 @@
+using ConvViz.Engine;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
@@ -171,7 +172,7 @@ public abstract class NetworkTests : BackendTest
         var reports = new List<GradientCheckProgress>();
 
         var report = GradientCheck.Run(network, input, "fc4", new GradientCheckOptions { Points = 3, Step = 1f, Tolerance = 1e-3 }, new Random(5),
-            new SynchronousProgress<GradientCheckProgress>(reports.Add));
+            new ProgressAction<GradientCheckProgress>(reports.Add));
         var rows = report.Rows;
 
         // 1 input + 11 layer outputs below fc4 + 5 conv/fc layers x (weight, bias).

@@ -1,3 +1,4 @@
+using ConvViz.Engine;
 using System.Text.Json;
 using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Data;
@@ -19,7 +20,7 @@ public sealed class TrainingRunTests
         string output = Path.Combine(FashionMnist.TempFolder(), "run");
         using var backend = new CpuBackend(threads: 1);
         var reports = new List<TrainingProgress>();
-        var result = TrainingRun.Run(Request(output, epochs: 1), backend, () => FreshStart(backend), new SynchronousProgress<TrainingProgress>(reports.Add));
+        var result = TrainingRun.Run(Request(output, epochs: 1), backend, () => FreshStart(backend), new ProgressAction<TrainingProgress>(reports.Add));
 
         Assert.Equal(TrainingOutcome.Finished, result.Outcome);
         Assert.Equal(1, result.CompletedEpochs);
@@ -53,7 +54,7 @@ public sealed class TrainingRunTests
         using (var beforeAnEpoch = new CancellationTokenSource())
         {
             var nothing = TrainingRun.Run(Request(output, epochs: 2), backend, () => FreshStart(backend),
-                new SynchronousProgress<TrainingProgress>(p => { if (p is TrainingBatch) beforeAnEpoch.Cancel(); }), beforeAnEpoch.Token);
+                new ProgressAction<TrainingProgress>(p => { if (p is TrainingBatch) beforeAnEpoch.Cancel(); }), beforeAnEpoch.Token);
             Assert.Equal((TrainingOutcome.Interrupted, 0), (nothing.Outcome, nothing.SavedEpochs));
             Assert.False(File.Exists(Path.Combine(nothing.CheckpointFolder, Checkpoint.StateFile)), "a run cancelled in its first epoch saved a checkpoint");
         }
@@ -61,13 +62,13 @@ public sealed class TrainingRunTests
         output = Path.Combine(FashionMnist.TempFolder(), "run");
         using var afterEpochOne = new CancellationTokenSource();
         var interrupted = TrainingRun.Run(Request(output, epochs: 2), backend, () => FreshStart(backend),
-            new SynchronousProgress<TrainingProgress>(p => { if (p is TrainingEpochSaved) afterEpochOne.Cancel(); }), afterEpochOne.Token);
+            new ProgressAction<TrainingProgress>(p => { if (p is TrainingEpochSaved) afterEpochOne.Cancel(); }), afterEpochOne.Token);
         Assert.Equal((TrainingOutcome.Interrupted, 1), (interrupted.Outcome, interrupted.SavedEpochs));
         Assert.False(File.Exists(Path.Combine(output, ModelBundle.ModelFile)), "an interrupted run wrote its final bundle");
 
         var reports = new List<TrainingProgress>();
         var resumed = TrainingRun.Run(Request(output, epochs: 2) with { Resume = true, DataFolder = null }, backend,
-            () => throw new InvalidOperationException("a resumed run started afresh"), new SynchronousProgress<TrainingProgress>(reports.Add));
+            () => throw new InvalidOperationException("a resumed run started afresh"), new ProgressAction<TrainingProgress>(reports.Add));
         Assert.Equal((TrainingOutcome.Finished, 2), (resumed.Outcome, resumed.CompletedEpochs));
         Assert.Equal(1, Assert.IsType<TrainingStarted>(reports[0]).CompletedEpochs);
         Assert.Equal([2], reports.OfType<TrainingEpochSaved>().Select(r => r.Record.Epoch));

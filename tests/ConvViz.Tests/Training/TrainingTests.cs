@@ -1,3 +1,4 @@
+using ConvViz.Engine;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Data;
@@ -40,7 +41,7 @@ public sealed class TrainingTests
         var batchLosses = new List<double>();
         double previousSum = 0;
         int previousImages = 0;
-        trainer.RunEpoch(train, new SynchronousProgress<BatchReport>(r =>
+        trainer.RunEpoch(train, new ProgressAction<BatchReport>(r =>
         {
             // Reports carry running means over the epoch; recover each batch's own mean loss.
             double sum = r.Loss * r.Images;

@@ -1,3 +1,4 @@
+using ConvViz.Engine;
 using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Data;
 using ConvViz.Engine.Visualization;
@@ -18,7 +19,7 @@ public sealed class ReportTests
         string folder = FashionMnist.TempFolder();
         var reports = new List<ReportProgress>();
 
-        var (page, file) = Report.Write(bundle, images, folder, new SynchronousProgress<ReportProgress>(reports.Add));
+        var (page, file) = Report.Write(bundle, images, folder, new ProgressAction<ReportProgress>(reports.Add));
 
         Assert.Equal(2 * 4 + 1, page.Sections.Count);
         Assert.Equal(["first", "second"], page.Sections.Where(s => s.Level == 2).Select(s => s.Heading).Take(2));
