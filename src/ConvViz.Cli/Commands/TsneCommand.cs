@@ -130,39 +130,8 @@ public static class TsneCommand
                     }), cancellation);
             });
         var result = embedding.Tsne;
-        card.TimingsMs["codes"] = embedding.CodesMilliseconds;
-        card.TimingsMs["pca"] = embedding.PcaMilliseconds;
-        card.TimingsMs["affinities"] = result.AffinitySeconds * 1000;
-        card.TimingsMs["optimization"] = result.OptimizationSeconds * 1000;
-        foreach (string file in embedding.Files.All) card.Outputs.Add(Path.GetRelativePath(request.Out, file));
-
-        card.Parameters["layer"] = request.Layer;
-        card.Parameters["n"] = n;
-        card.Parameters["requestedN"] = request.Count;
-        card.Parameters["codeDimensions"] = embedding.CodeDimensions;
-        card.Parameters["pcaDimensions"] = embedding.Pca.ComponentCount;
-        card.Parameters["method"] = result.Method.ToString();
-        card.Parameters["perplexity"] = options.Perplexity;
-        card.Parameters["learningRate"] = result.LearningRate;
-        card.Parameters["learningRateAuto"] = options.LearningRate is null;
-        card.Parameters["earlyExaggeration"] = options.EarlyExaggeration;
-        card.Parameters["exaggerationIterations"] = options.ExaggerationIterations;
-        card.Parameters["iterations"] = options.Iterations;
-        card.Parameters["momentum"] = $"{options.InitialMomentum} until iteration {options.MomentumSwitchIteration}, then {options.FinalMomentum}";
-        card.Parameters["theta"] = result.Method == TsneMethod.BarnesHut ? options.Theta : null;
-        card.Parameters["neighbours"] = result.Method == TsneMethod.BarnesHut ? options.NeighboursFor(n) : null;
-        card.Parameters["seed"] = options.Seed;
-        card.Parameters["initialization"] = $"N(0, {TsneOptions.InitialStandardDeviation:G2}²) per coordinate from the seed";
-        card.Parameters["threads"] = options.Threads;
-        card.Parameters["grid"] = request.Grid;
+        embedding.Describe(card, pipeline, request.Count, request.Out);
         card.Parameters["backend"] = backend.Description;
-        card.Results["klCurve"] = result.KlCurve.Select(p => new { iteration = p.Iteration, kl = p.Kl }).ToArray();
-        card.Results["klMeasure"] = result.Method == TsneMethod.Exact
-            ? "exact KL(P || Q) over all pairs"
-            : "KL over the sparse P's nonzeros, with Z from the Barnes-Hut estimate";
-        card.Results["finalKl"] = result.KlCurve[^1].Kl;
-        card.Results["pcaExplainedVariance"] = embedding.Pca.ExplainedVariance;
-        card.Results["imagesOnMap"] = embedding.ImagesOnMap;
         card.TimingsMs["total"] = total.Elapsed.TotalMilliseconds;
 
         AnsiConsole.MarkupLine(Markup.Escape($"{n:N0} images, {request.Layer} ({embedding.CodeDimensions} values) -> PCA {embedding.Pca.ComponentCount} -> {result.Method} t-SNE: " +

@@ -73,7 +73,47 @@ public sealed record TsneMapFiles(string Csv, string Scatter, string ImageMap, s
 }
 
 /// <summary>A finished embedding: its points, the PCA and t-SNE results, how many images the image map shows, the files and the stages' times.</summary>
-public sealed record TsneMap(int Count, int CodeDimensions, PcaResult Pca, TsneResult Tsne, int ImagesOnMap, TsneMapFiles Files, double CodesMilliseconds, double PcaMilliseconds);
+public sealed record TsneMap(int Count, int CodeDimensions, PcaResult Pca, TsneResult Tsne, int ImagesOnMap, TsneMapFiles Files, double CodesMilliseconds, double PcaMilliseconds)
+{
+    /// <summary>Records the run on <paramref name="card"/>: the settings <paramref name="options"/> ran with
+    /// (<paramref name="requested"/>: how many images were asked for), the KL curve and figures, the stages'
+    /// times, and the files (relative to <paramref name="outFolder"/>).</summary>
+    public void Describe(ExperimentCard card, TsnePipelineOptions options, int requested, string outFolder)
+    {
+        var tsne = options.Tsne;
+        bool barnesHut = Tsne.Method == TsneMethod.BarnesHut;
+        card.TimingsMs["codes"] = CodesMilliseconds;
+        card.TimingsMs["pca"] = PcaMilliseconds;
+        card.TimingsMs["affinities"] = Tsne.AffinitySeconds * 1000;
+        card.TimingsMs["optimization"] = Tsne.OptimizationSeconds * 1000;
+        foreach (string file in Files.All) card.Outputs.Add(Path.GetRelativePath(outFolder, file));
+
+        card.Parameters["layer"] = options.Layer;
+        card.Parameters["n"] = Count;
+        card.Parameters["requestedN"] = requested;
+        card.Parameters["codeDimensions"] = CodeDimensions;
+        card.Parameters["pcaDimensions"] = Pca.ComponentCount;
+        card.Parameters["method"] = Tsne.Method.ToString();
+        card.Parameters["perplexity"] = tsne.Perplexity;
+        card.Parameters["learningRate"] = Tsne.LearningRate;
+        card.Parameters["learningRateAuto"] = tsne.LearningRate is null;
+        card.Parameters["earlyExaggeration"] = tsne.EarlyExaggeration;
+        card.Parameters["exaggerationIterations"] = tsne.ExaggerationIterations;
+        card.Parameters["iterations"] = tsne.Iterations;
+        card.Parameters["momentum"] = $"{tsne.InitialMomentum} until iteration {tsne.MomentumSwitchIteration}, then {tsne.FinalMomentum}";
+        card.Parameters["theta"] = barnesHut ? tsne.Theta : null;
+        card.Parameters["neighbours"] = barnesHut ? tsne.NeighboursFor(Count) : null;
+        card.Parameters["seed"] = tsne.Seed;
+        card.Parameters["initialization"] = $"N(0, {TsneOptions.InitialStandardDeviation:G2}²) per coordinate from the seed";
+        card.Parameters["threads"] = tsne.Threads;
+        card.Parameters["grid"] = options.Grid;
+        card.Results["klCurve"] = Tsne.KlCurve.Select(p => new { iteration = p.Iteration, kl = p.Kl }).ToArray();
+        card.Results["klMeasure"] = barnesHut ? "KL over the sparse P's nonzeros, with Z from the Barnes-Hut estimate" : "exact KL(P || Q) over all pairs";
+        card.Results["finalKl"] = Tsne.KlCurve[^1].Kl;
+        card.Results["pcaExplainedVariance"] = Pca.ExplainedVariance;
+        card.Results["imagesOnMap"] = ImagesOnMap;
+    }
+}
 
 /// <summary>
 /// A layer's codes of a data set in 2-D: the codes of every image (flattened), PCA to a few dozen
@@ -96,7 +136,7 @@ public static class TsnePipeline
 
         var clock = Stopwatch.StartNew();
         var codes = LayerCodes.Extract(network, preprocessing, images, options.Layer, options.BatchSize,
-            progress is null ? null : new Relay<CodesProgress>(p => progress.Report(new TsnePipelineProgress(TsneStage.Codes, p.Images, p.Total))), cancellation);
+            progress is null ? null : new ProgressAction<CodesProgress>(p => progress.Report(new TsnePipelineProgress(TsneStage.Codes, p.Images, p.Total))), cancellation);
         double codesMs = clock.Elapsed.TotalMilliseconds;
 
         clock.Restart();
@@ -106,7 +146,7 @@ public static class TsnePipeline
         cancellation.ThrowIfCancellationRequested();
         progress?.Report(new TsnePipelineProgress(TsneStage.Affinities, 0, tsne.Iterations));
         var result = Tsne.Run(points, n, pca.ComponentCount, tsne,
-            progress is null ? null : new Relay<TsneProgress>(p => progress.Report(new TsnePipelineProgress(TsneStage.Iterations, p.Iteration, p.Iterations, p.Kl))), cancellation);
+            progress is null ? null : new ProgressAction<TsneProgress>(p => progress.Report(new TsnePipelineProgress(TsneStage.Iterations, p.Iteration, p.Iterations, p.Kl))), cancellation);
 
         Directory.CreateDirectory(folder);
         string stem = FileNames.ForLayer(options.Layer);
@@ -140,11 +180,5 @@ public static class TsnePipeline
             csv.Append(string.Create(CultureInfo.InvariantCulture, $"{i},{labels[i]},\"{name.Replace("\"", "\"\"")}\",{map[2 * i]:R},{map[2 * i + 1]:R}\n"));
         }
         return csv.ToString();
-    }
-
-    /// <summary>Passes one stage's reports on as the pipeline's, on the same thread.</summary>
-    private sealed class Relay<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }
