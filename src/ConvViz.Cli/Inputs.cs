@@ -75,7 +75,4 @@ public static class Inputs
 
     /// <summary>The layer whose output holds the class logits: the last one before any softmax.</summary>
     public static string LogitLayer(ModelBundle bundle) => ConvViz.Engine.Training.Evaluator.LogitLayer(bundle.Network);
-
-    /// <summary>A layer or tensor name usable as a file name.</summary>
-    public static string FileName(string layer) => ConvViz.Engine.IO.FileNames.ForLayer(layer);
 }

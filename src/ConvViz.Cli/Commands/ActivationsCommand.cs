@@ -37,38 +37,12 @@ public static class ActivationsCommand
     {
         using var backend = BackendCatalog.Create(backendName, device);
         using var bundle = ModelCatalog.Open(modelName, backend);
-        var layers = layerName is null ? bundle.Network.Layers.ToList() : [bundle.Network[layerName]];
         using var x = Inputs.Load(inputPath, bundle, backend);
         var card = new ExperimentCard("activations", bundle.Source, inputPath);
-        card.Parameters["layer"] = layerName ?? "all";
-        card.Parameters["colormap"] = colormap.ToString();
-        card.Parameters["normalize"] = normalization.ToString();
         card.Parameters["backend"] = backend.Description;
-
-        var clock = Stopwatch.StartNew();
-        using var pass = bundle.Network.Forward(x);
-        backend.Synchronize();
-        card.TimingsMs["forward"] = clock.Elapsed.TotalMilliseconds;
-
-        clock.Restart();
         string folder = Path.Combine(outFolder, "activations");
-        foreach (var layer in layers)
-        {
-            var y = pass.Output(layer.Name);
-            var image = LayerViews.Activations(backend.Download(y), y.Shape, normalization, colormap, tilePixels: layerName is null ? 32 : 96);
-            string file = Path.Combine(folder, Inputs.FileName(layer.Name) + ".png");
-            ImageFile.Write(file, image);
-            card.Outputs.Add(Path.GetRelativePath(outFolder, file));
-        }
-        card.TimingsMs["render"] = clock.Elapsed.TotalMilliseconds;
-
-        if (bundle.HasClasses)
-        {
-            var scores = backend.Download(pass.Last);
-            var top = ClassPredictions.Top(bundle.Network, scores, 5);
-            card.Results["top5"] = top.Select(t => new { index = t.Index, name = bundle.Classes[t.Index], probability = t.Probability }).ToArray();
-            ForwardCommand.PrintTop(bundle, scores, ClassPredictions.AreProbabilities(bundle.Network), 5);
-        }
-        AnsiConsole.MarkupLine(Markup.Escape($"wrote {layers.Count} activation grid(s) to {folder}/ and the card {card.Save(outFolder)}"));
+        var run = LayerViewRuns.Activations(bundle, x, layerName, colormap, normalization, new RunOutputs(card, outFolder, folder));
+        if (run.Scores is not null) ForwardCommand.PrintTop(bundle, run.Scores, ClassPredictions.AreProbabilities(bundle.Network), 5);
+        AnsiConsole.MarkupLine(Markup.Escape($"wrote {run.Files.Count} activation grid(s) to {folder}/ and the card {card.Save(outFolder)}"));
     }
 }

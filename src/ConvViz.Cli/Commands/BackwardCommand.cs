@@ -68,7 +68,7 @@ public static class BackwardCommand
         {
             var values = backend.Download(gradient);
             rows.Add((where, gradient.Shape, Math.Sqrt(values.Sum(v => (double)v * v)), values.Length == 0 ? 0 : values.Max(v => Math.Abs((double)v))));
-            if (dump is not null) Npy.Write(Path.Combine(dump, Inputs.FileName(file) + ".grad.npy"), values, gradient.Shape.ToArray());
+            if (dump is not null) Npy.Write(Path.Combine(dump, FileNames.ForLayer(file) + ".grad.npy"), values, gradient.Shape.ToArray());
         }
         using var dx = network.Backward(pass, from, seed, new BackwardOptions(rule),
             (i, dy) => Record($"output of {network.Layers[i].Name}", network.Layers[i].Name, dy))!;

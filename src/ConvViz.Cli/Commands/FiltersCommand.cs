@@ -24,20 +24,10 @@ public static class FiltersCommand
     {
         using var backend = BackendCatalog.Create("cpu");
         using var bundle = ModelCatalog.Open(modelName, backend);
-        var convs = layerName is null
-            ? bundle.Network.Layers.OfType<Conv2dLayer>().ToList()
-            : [bundle.Network[layerName] as Conv2dLayer ?? throw new UserError($"--layer {layerName} is a {bundle.Network[layerName].OpType} layer; filters exist for conv layers: {string.Join(", ", bundle.Network.Layers.OfType<Conv2dLayer>().Select(l => l.Name))}")];
         var card = new ExperimentCard("filters", bundle.Source, "");
-        card.Parameters["layer"] = layerName ?? "all conv layers";
-        string folder = Path.Combine(outFolder, "filters");
-        foreach (var conv in convs)
-        {
-            var weights = conv.Weight.Value;
-            string file = Path.Combine(folder, Inputs.FileName(conv.Name) + ".png");
-            ImageFile.Write(file, LayerViews.Filters(backend.Download(weights), weights.Shape, bundle.Preprocessing.Order));
-            card.Outputs.Add(Path.GetRelativePath(outFolder, file));
-            AnsiConsole.MarkupLine(Markup.Escape($"{conv.Name}: {weights.Shape[0]} filters of {weights.Shape[1]}x{weights.Shape[2]}x{weights.Shape[3]} -> {file}"));
-        }
+        var grids = LayerViewRuns.Filters(bundle, layerName, new RunOutputs(card, outFolder, Path.Combine(outFolder, "filters")));
+        foreach (var (layer, weights, file) in grids)
+            AnsiConsole.MarkupLine(Markup.Escape($"{layer}: {weights[0]} filters of {weights[1]}x{weights[2]}x{weights[3]} -> {file}"));
         AnsiConsole.MarkupLine(Markup.Escape($"card: {card.Save(outFolder)}"));
     }
 }

@@ -45,7 +45,7 @@ public static class ForwardCommand
             foreach (var (layer, i) in bundle.Network.Layers.Select((l, i) => (l, i)))
             {
                 var y = pass.Outputs[i].Y;
-                Npy.Write(Path.Combine(dump, Inputs.FileName(layer.Name) + ".npy"), backend.Download(y), y.Shape.ToArray());
+                Npy.Write(Path.Combine(dump, FileNames.ForLayer(layer.Name) + ".npy"), backend.Download(y), y.Shape.ToArray());
             }
             AnsiConsole.MarkupLine($"wrote {bundle.Network.Layers.Count} layer outputs to {Markup.Escape(dump)}/<layer>.npy");
         }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
-using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Backends;
+using ConvViz.Engine.IO;
+using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Tensors;
 
@@ -38,7 +39,7 @@ public static class AttributionRuns
         var gradient = Attribution.InputGradient(bundle.Network, input, target, rule);
         card.TimingsMs["forward+backward"] = clock.Elapsed.TotalMilliseconds;
 
-        string stem = $"{RunOutputs.FileName(inputName)}-{RunOutputs.TargetStem(target)}";
+        string stem = $"{FileNames.ForLayer(inputName)}-{RunOutputs.TargetStem(target)}";
         outputs.Image($"{stem}-input.png", ImageTensors.ToImage(input.Backend.Download(input), p));
         foreach (var display in Enum.GetValues<GradientDisplay>())
             outputs.Image($"{stem}-{display.ToString().ToLowerInvariant()}.png",

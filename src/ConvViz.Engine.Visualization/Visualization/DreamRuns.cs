@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
 
@@ -24,7 +25,7 @@ public static class DreamRuns
 
     /// <summary>"-relu3-it3-seed2": the layer and the settings that differ from <see cref="Defaults"/>.</summary>
     public static string SettingsStem(string layer, DreamOptions options, Preprocessing p) =>
-        $"-{RunOutputs.FileName(layer)}{options.DifferencesFrom(Defaults(p))}";
+        $"-{FileNames.ForLayer(layer)}{options.DifferencesFrom(Defaults(p))}";
 
     /// <summary>
     /// Dreams on <paramref name="layer"/> (null: <see cref="DeepDream.DefaultLayer"/>) from <paramref name="start"/> and
@@ -48,7 +49,7 @@ public static class DreamRuns
         card.TimingsMs["dream"] = clock.Elapsed.TotalMilliseconds;
         card.TimingsMs["perStep"] = clock.Elapsed.TotalMilliseconds / (options.Octaves * options.Iterations);
 
-        string name = RunOutputs.FileName(start.Name);
+        string name = FileNames.ForLayer(start.Name);
         outputs.Image($"{name}-start.png", ImageTensors.ToImage(start.Values, p));
         string image = outputs.Image($"{name}{SettingsStem(dreamed, options, p)}-dream.png", ImageTensors.ToImage(result.Image, p));
         if (rawPath is not null) outputs.Tensor(rawPath, result.Image, p.Channels, p.Height, p.Width);

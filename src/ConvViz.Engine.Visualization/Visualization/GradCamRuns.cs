@@ -1,8 +1,9 @@
 using System.Diagnostics;
-using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Backends;
-using ConvViz.Engine.Networks;
+using ConvViz.Engine.IO;
+using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
+using ConvViz.Engine.Networks;
 using ConvViz.Engine.Tensors;
 
 namespace ConvViz.Engine.Visualization;
@@ -56,7 +57,7 @@ public static class GradCamRuns
 
         var heat = GradCam.Upsampled(cam, p.Height, p.Width);
         var image = ImageTensors.ToImage(input.Backend.Download(input), p);
-        string stem = RunOutputs.FileName($"{inputName}-{mapped}-class{target.Channel}");
+        string stem = FileNames.ForLayer($"{inputName}-{mapped}-class{target.Channel}");
         outputs.Image($"{stem}-heatmap.png", Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
         outputs.Image($"{stem}-overlay.png", colormap.Overlay(image, heat, opacity));
         outputs.Image($"{stem}-guided-gradcam.png", Attribution.Render(GradCam.Guided(guided, heat), p, GradientDisplay.Raw, input.Backend, 1f));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Tensors;
@@ -69,7 +70,7 @@ public static class OcclusionRuns
         card.TimingsMs["occlusion"] = clock.Elapsed.TotalMilliseconds;
 
         var heat = OcclusionMaps.Heat(map, p.Height, p.Width);
-        string stem = $"{RunOutputs.FileName(inputName)}-{RunOutputs.TargetStem(target)}";
+        string stem = $"{FileNames.ForLayer(inputName)}-{RunOutputs.TargetStem(target)}";
         outputs.Image($"{stem}-drop.png", Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
         outputs.Image($"{stem}-overlay.png", colormap.Overlay(ImageTensors.ToImage(input.Backend.Download(input), p), heat));
         card.Results["baseline"] = map.Baseline;

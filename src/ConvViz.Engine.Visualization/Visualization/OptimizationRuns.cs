@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
 
@@ -82,7 +83,7 @@ public static class OptimizationRuns
         var images = results.Select(r => ImageTensors.ToImageCentered(r.Best, p)).ToArray();
         foreach (var (result, image) in results.Zip(images))
             outputs.Image($"{RunOutputs.TargetStem(result.Target)}{settings}-best.png", image);
-        string montage = outputs.Image($"{RunOutputs.FileName(targets[0].Layer)}-units{Ranges(targets.Select(t => t.Channel))}{settings}.png", MontageOf(images));
+        string montage = outputs.Image($"{FileNames.ForLayer(targets[0].Layer)}-units{Ranges(targets.Select(t => t.Channel))}{settings}.png", MontageOf(images));
         outputs.Card.Results["units"] = results.Select(r => new { unit = r.Target.Channel, bestObjective = r.BestObjective, bestIteration = r.BestIteration, majorityIteration = r.MajorityIteration }).ToArray();
         return (results, montage);
     }

@@ -1,6 +1,6 @@
 using System.Globalization;
-using ConvViz.Engine.Imaging;
 using ConvViz.Engine.IO;
+using ConvViz.Engine.Imaging;
 
 namespace ConvViz.Engine.Visualization;
 
@@ -29,13 +29,9 @@ public sealed record RunOutputs(ExperimentCard Card, string Root, string Folder)
     }
 
     /// <summary>A target as a file-name part that carries every coordinate: "conv5-3", "conv5-3-y2-x4".</summary>
-    public static string TargetStem(Target target) => FileName(target.Y is null
+    public static string TargetStem(Target target) => FileNames.ForLayer(target.Y is null
         ? string.Create(CultureInfo.InvariantCulture, $"{target.Layer}-{target.Channel}")
         : string.Create(CultureInfo.InvariantCulture, $"{target.Layer}-{target.Channel}-y{target.Y}-x{target.X}"));
-
-    /// <summary>A layer or tensor name usable as a file name.</summary>
-    public static string FileName(string name) =>
-        string.Concat(name.Select(c => Path.GetInvalidFileNameChars().Contains(c) || c is ':' or '\\' ? '_' : c));
 }
 
 /// <summary>A model input (C, H, W) with the name its files carry (<see cref="Name"/>, usable in a file name) and the words a card describes it by.</summary>

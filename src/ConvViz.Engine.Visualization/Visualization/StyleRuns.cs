@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ConvViz.Engine.IO;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
 using ConvViz.Engine.Networks;
@@ -18,7 +19,7 @@ public static class StyleRuns
 {
     /// <summary>"-relu4-sw10000-it5": the content layer and the settings of resolved <paramref name="options"/> that differ from the defaults on <paramref name="network"/>.</summary>
     public static string SettingsStem(StyleOptions options, Network network) =>
-        $"-{RunOutputs.FileName(options.ContentLayer ?? "")}{options.DifferencesFrom(new StyleOptions().Resolve(network))}";
+        $"-{FileNames.ForLayer(options.ContentLayer ?? "")}{options.DifferencesFrom(new StyleOptions().Resolve(network))}";
 
     /// <summary>
     /// Stylizes <paramref name="content"/> after <paramref name="style"/> (both model inputs of the model's size) and writes the
@@ -47,7 +48,7 @@ public static class StyleRuns
         card.TimingsMs["style"] = clock.Elapsed.TotalMilliseconds;
         card.TimingsMs["meanStep"] = stepMs.Count > 0 ? stepMs.Average() : 0;
 
-        string contentName = RunOutputs.FileName(content.Name), styleName = RunOutputs.FileName(style.Name);
+        string contentName = FileNames.ForLayer(content.Name), styleName = FileNames.ForLayer(style.Name);
         string image = outputs.Image($"{contentName}-{styleName}{SettingsStem(options, bundle.Network)}-stylized.png", ImageTensors.ToImage(result.Image, p));
         outputs.Image($"{contentName}-content.png", ImageTensors.ToImage(content.Values, p));
         outputs.Image($"{styleName}-style.png", ImageTensors.ToImage(style.Values, p));

@@ -19,7 +19,11 @@ public sealed class SynthesisCommandTests
     [Fact]
     public void Optimize_CancelledMidRun_ExitsWith130_AndSaysCancelled()
     {
-        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+        // A dedicated thread, not a timer: the cpu backend's parallel steps can keep the thread pool (and so a
+        // CancellationTokenSource's timer callback) busy for the whole run on a two-core machine.
+        using var cancel = new CancellationTokenSource();
+        var canceller = new Thread(() => { Thread.Sleep(TimeSpan.FromSeconds(3)); cancel.Cancel(); }) { IsBackground = true };
+        canceller.Start();
         var output = new StringWriter();
         var error = new StringWriter();
         var clock = Stopwatch.StartNew();
