@@ -47,13 +47,6 @@ public static class DataSets
         return Load(data ?? DefaultFor(bundle, doing), split, limit, bundle.Preprocessing);
     }
 
-    /// <summary>The bundle's samples/: its IDX test split, or its photos as <see cref="LabeledImages.FromImageFolder"/> makes them.</summary>
-    public static LabeledImages Samples(ModelBundle bundle)
-    {
-        if (bundle.Samples is null) throw new UserError($"{bundle.Source} has no samples/ folder; give --input IMAGES");
-        return Load(bundle.Samples, LabeledImages.TestSplit, preprocessing: bundle.Preprocessing);
-    }
-
     /// <summary>Loads split "train" or "t10k" of <paramref name="folder"/>, the first <paramref name="limit"/>
     /// images when given; a folder of photos (no IDX files), resized and cropped by <paramref name="preprocessing"/>.</summary>
     public static LabeledImages Load(string folder, string split, int? limit = null, Preprocessing? preprocessing = null)

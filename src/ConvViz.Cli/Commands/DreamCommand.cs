@@ -75,19 +75,8 @@ public static class DreamCommand
         return 0;
     }
 
-    /// <summary>The start image: --input, else the bundle's first sample image, else the mean plus noise.</summary>
-    private static NamedInput StartImage(ModelBundle bundle, InputSource? inputPath, int seed)
-    {
-        var p = bundle.Preprocessing;
-        if (inputPath is not null)
-            return new NamedInput(Path.GetFileNameWithoutExtension(inputPath), ImageTensors.ToInput(Inputs.ReadImage(inputPath, bundle), p), inputPath);
-        if (bundle.Samples is { } samplesFolder)
-        {
-            var samples = DataSets.Samples(bundle);
-            string label = samples.Label(0) < bundle.Classes.Count ? $" (a {bundle.Classes[samples.Label(0)]})" : "";
-            return new NamedInput("sample0", ImageTensors.ToInput(samples.ToImage(0), p), $"the model's first sample image{label}, {samplesFolder}");
-        }
-        var noise = DreamRuns.NoiseStart(p, seed);
-        return noise with { Description = $"{noise.Description} (the model has no sample images)" };
-    }
+    /// <summary>The start image: --input, else the engine's default (the bundle's first sample, else the mean plus noise).</summary>
+    private static NamedInput StartImage(ModelBundle bundle, InputSource? inputPath, int seed) => inputPath is null
+        ? DreamRuns.DefaultStart(bundle, seed)
+        : new NamedInput(Path.GetFileNameWithoutExtension(inputPath), ImageTensors.ToInput(Inputs.ReadImage(inputPath, bundle), bundle.Preprocessing), inputPath);
 }

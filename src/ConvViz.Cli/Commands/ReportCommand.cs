@@ -49,7 +49,8 @@ public static class ReportCommand
         using var bundle = ModelCatalog.Open(modelName, backend);
         var images = inputPaths.Length > 0 ? inputPaths.Select(p => (Name: p, Image: Inputs.ReadImage(p))).ToList()
             : sample is { } number ? [Named(bundle.Sample(number))]
-            : Samples(bundle, sampleCount);
+            : bundle.SampleCount > 0 ? Report.SampleImages(bundle, sampleCount)
+            : throw new UserError($"{bundle.Source} has no samples/ folder; give --input IMAGES");
         var card = new ExperimentCard("report", bundle.Source, string.Join(", ", images.Select(i => i.Name)));
         card.Parameters["backend"] = backend.Description;
 
@@ -62,17 +63,4 @@ public static class ReportCommand
     }
 
     private static (string Name, Image8 Image) Named(BundleSample sample) => ($"sample {sample.Number}: {sample.Name}", sample.Image);
-
-    /// <summary>The first sample of each of the first <paramref name="count"/> classes of the bundle's samples/;
-    /// for a model without classes, the first <paramref name="count"/> samples.</summary>
-    private static List<(string Name, Image8 Image)> Samples(ModelBundle bundle, int count)
-    {
-        var samples = DataSets.Samples(bundle);
-        if (!bundle.HasClasses)
-            return Enumerable.Range(0, Math.Min(count, samples.Count)).Select(i => ($"sample {i}", samples.ToImage(i))).ToList();
-        return Enumerable.Range(0, samples.ClassCount).Take(count)
-            .Select(c => Enumerable.Range(0, samples.Count).First(i => samples.Label(i) == c))
-            .Select(i => ($"sample {i} (a {bundle.Classes[samples.Label(i)]})", samples.ToImage(i)))
-            .ToList();
-    }
 }

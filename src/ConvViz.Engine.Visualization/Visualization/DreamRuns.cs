@@ -23,6 +23,18 @@ public static class DreamRuns
     public static NamedInput NoiseStart(Preprocessing p, int seed) =>
         new($"noise-seed{seed}", DeepDream.MeanPlusNoise(p, seed), $"the mean plus N(0, 10²) pixel noise, seed {seed}");
 
+    /// <summary>The start when none is given: the bundle's first sample, else <see cref="NoiseStart"/>.</summary>
+    public static NamedInput DefaultStart(ModelBundle bundle, int seed)
+    {
+        if (bundle.SampleCount > 0)
+        {
+            var sample = bundle.Sample(0);
+            return new NamedInput("sample0", ImageTensors.ToInput(sample.Image, bundle.Preprocessing), $"the model's first sample image, {sample.Name}");
+        }
+        var noise = NoiseStart(bundle.Preprocessing, seed);
+        return noise with { Description = $"{noise.Description} (the model has no sample images)" };
+    }
+
     /// <summary>"-relu3-it3-seed2": the layer and the settings that differ from <see cref="Defaults"/>.</summary>
     public static string SettingsStem(string layer, DreamOptions options, Preprocessing p) =>
         $"-{FileNames.ForLayer(layer)}{options.DifferencesFrom(Defaults(p))}";

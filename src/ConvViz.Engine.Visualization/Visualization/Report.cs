@@ -63,6 +63,21 @@ public static class Report
         return (page, file);
     }
 
+    /// <summary>The images a report shows when none are given: the first sample of each of the first
+    /// <paramref name="count"/> classes of the bundle's samples; for a model without classes, its first samples.</summary>
+    public static IReadOnlyList<(string Name, Image8 Image)> SampleImages(ModelBundle bundle, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        if (bundle.SampleCount == 0) throw new ArgumentException($"{bundle.Source} has no samples to report on; give the report its images", nameof(bundle));
+        if (!bundle.HasClasses)
+            return Enumerable.Range(0, Math.Min(count, bundle.SampleCount)).Select(n => ($"sample {n}", bundle.Sample(n).Image)).ToList();
+        // Samples are read in order until classes 0..count-1 each have one (a data set's first images cover them all).
+        var firstOfClass = new SortedDictionary<int, BundleSample>();
+        for (int n = 0; n < bundle.SampleCount && !Enumerable.Range(0, count).All(firstOfClass.ContainsKey); n++)
+            if (bundle.Sample(n) is { Label: var label } sample && label < bundle.Classes.Count) firstOfClass.TryAdd(label, sample);
+        return firstOfClass.Values.Take(count).Select(s => ($"sample {s.Number} (a {bundle.Classes[s.Label]})", s.Image)).ToList();
+    }
+
     /// <summary>The page model for <paramref name="images"/>, without writing it.</summary>
     public static ReportModel Compose(ModelBundle bundle, IReadOnlyList<(string Name, Image8 Image)> images,
         IProgress<ReportProgress>? progress = null, CancellationToken cancellation = default)

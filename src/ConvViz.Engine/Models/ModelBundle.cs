@@ -43,7 +43,7 @@ public sealed class ModelBundle : IDisposable
     }
 
     /// <summary>The bundle's samples, read on first use: the IDX test split of its samples folder, or the image files in it.</summary>
-    private readonly Lazy<(LabeledImages? Idx, string[] Photos)> samples;
+    private readonly Lazy<(LabeledImages? Idx, (string File, int Label)[] Photos)> samples;
 
     /// <summary>Where the bundle came from: a folder, an .onnx file or a built-in name.</summary>
     public string Source { get; }
@@ -73,20 +73,20 @@ public sealed class ModelBundle : IDisposable
         {
             int label = idx.Label(number);
             string name = label < Classes.Count ? $"{LabeledImages.TestSplit} image {number} of {Samples}, a {Classes[label]}" : $"{LabeledImages.TestSplit} image {number} of {Samples}";
-            return new BundleSample(number, name, idx.ToImage(number));
+            return new BundleSample(number, name, idx.ToImage(number), label);
         }
-        return new BundleSample(number, photos[number], ImageFile.Read(photos[number]));
+        return new BundleSample(number, photos[number].File, ImageFile.Read(photos[number].File), photos[number].Label);
     }
 
     /// <summary>Sample <paramref name="number"/> as the network's input (C, H, W), preprocessed as <see cref="Preprocessing"/> says.</summary>
     public float[] SampleInput(int number) => ImageTensors.ToInput(Sample(number).Image, Preprocessing);
 
-    private (LabeledImages? Idx, string[] Photos) ReadSamples()
+    private (LabeledImages? Idx, (string File, int Label)[] Photos) ReadSamples()
     {
         if (Samples is not { } folder) return (null, []);
         if (LabeledImages.HasSplit(folder, LabeledImages.TestSplit)) return (LabeledImages.LoadSplit(folder, LabeledImages.TestSplit), []);
         if (!LabeledImages.IsImageFolder(folder)) return (null, []);
-        return (null, LabeledImages.ImageFolderClasses(folder).SelectMany(c => c.Files).ToArray());
+        return (null, LabeledImages.ImageFolderClasses(folder).SelectMany((c, label) => c.Files.Select(file => (file, label))).ToArray());
     }
 
     public Network Network { get; }
@@ -189,5 +189,6 @@ public sealed class ModelBundle : IDisposable
 }
 
 /// <summary>One of a bundle's samples: its number, where it comes from (an IDX image of the samples folder, or a
-/// photo's file) and its image as stored, before preprocessing.</summary>
-public sealed record BundleSample(int Number, string Name, Image8 Image);
+/// photo's file), its image as stored, before preprocessing, and its label (the IDX label, or the index of the
+/// photo's class subfolder).</summary>
+public sealed record BundleSample(int Number, string Name, Image8 Image, int Label);

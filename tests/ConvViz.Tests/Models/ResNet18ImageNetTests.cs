@@ -23,7 +23,7 @@ public sealed class ResNet18ImageNetFixture : IDisposable
     public ResNet18ImageNetFixture()
     {
         Bundle = ModelCatalog.Open(PackagedModels.ResNet18ImageNet, Backend);
-        Samples = DataSets.Samples(Bundle);
+        Samples = LabeledImages.FromImageFolder(Bundle.Samples!, Bundle.Preprocessing);
     }
 
     public void Dispose()
