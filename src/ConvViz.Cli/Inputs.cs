@@ -72,7 +72,4 @@ public static class Inputs
         }
         throw new UserError($"--unit '{text}' is not C or C,Y,X (non-negative integers: a channel, or a channel and a position)");
     }
-
-    /// <summary>The layer whose output holds the class logits: the last one before any softmax.</summary>
-    public static string LogitLayer(ModelBundle bundle) => ConvViz.Engine.Training.Evaluator.LogitLayer(bundle.Network);
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Layers;
+using ConvViz.Engine.Models;
 using ConvViz.Engine.Tensors;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
@@ -47,7 +48,7 @@ public static class BackwardCommand
         if (classText is not null)
         {
             ClassScores.Require(bundle, $"--class {classText}");
-            from = layerName ?? Inputs.LogitLayer(bundle);
+            from = layerName ?? ClassPredictions.LogitLayer(bundle.Network);
             if (int.TryParse(classText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int k) && (k < 0 || k >= bundle.Classes.Count))
                 throw new UserError($"--class {k} is outside the model's {bundle.Classes.Count} classes (0 to {bundle.Classes.Count - 1})");
             target = (TargetSelection.ClassIndex(bundle, classText), null, null);

@@ -25,8 +25,6 @@ public readonly record struct EvaluationProgress(int Images, int Total);
 
 public static class Evaluator
 {
-    /// <summary>The layer whose output holds the class logits: the last one before any trailing softmax.</summary>
-    public static string LogitLayer(Network network) => network.Layers.Last(l => l is not SoftmaxLayer).Name;
 
     /// <param name="progress">Reports after each batch.</param>
     public static EvaluationResult Evaluate(Network network, Preprocessing preprocessing, LabeledImages data, int classCount,
@@ -34,7 +32,7 @@ public static class Evaluator
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         ImageBatches.CheckFits(network, preprocessing, data, classCount);
-        string logits = LogitLayer(network);
+        string logits = ClassPredictions.LogitLayer(network);
         var backend = network.Parameters.First().Value.Backend;
         var confusion = new int[classCount, classCount];
         double lossSum = 0;

@@ -37,7 +37,7 @@ public sealed class Trainer : IDisposable
         this.preprocessing = preprocessing;
         this.classCount = classCount;
         Options = options;
-        logitLayer = Evaluator.LogitLayer(network);
+        logitLayer = ClassPredictions.LogitLayer(network);
         Optimizer = new SgdMomentum(network.Parameters, options.Momentum, options.WeightDecay);
     }
 

@@ -124,7 +124,7 @@ public static class Report
         };
         if (top is not null)
         {
-            var classTarget = new Target(TargetSelection.LogitLayer(bundle), top[0].Index);
+            var classTarget = new Target(ClassPredictions.LogitLayer(bundle.Network), top[0].Index);
             sections.Add(new($"Why \"{bundle.Classes[top[0].Index]}\" (class {top[0].Index}, probability {top[0].Probability:F3})", 3, null,
                 Views(bundle, backend, x, seen, classTarget, isClass: true, GradCamLayer(network, classTarget))));
         }

@@ -50,7 +50,7 @@ public static class TargetSelection
         var network = bundle.Network;
         if (classNameOrIndex is not null && (unit is not null || layer is not null))
             throw new ArgumentException($"Class {classNameOrIndex} and {(unit is not null ? "Unit" : $"Layer {layer}")} name two targets; give a class or a unit, not both", "Class");
-        if (classNameOrIndex is not null) return new Target(LogitLayer(bundle), ClassIndex(bundle, classNameOrIndex));
+        if (classNameOrIndex is not null) return new Target(ClassPredictions.LogitLayer(bundle.Network), ClassIndex(bundle, classNameOrIndex));
         if (unit is { } u)
         {
             string named = layer ?? network.Layers.LastOrDefault(l => l is Conv2dLayer)?.Name ?? throw new ArgumentException("the model has no conv layer; give a Layer", "Layer");
@@ -58,23 +58,20 @@ public static class TargetSelection
             return new Target(named, u.Channel, u.Y, u.X);
         }
         if (layer is not null) throw new ArgumentException($"Layer {layer} needs Unit C or C,Y,X", "Unit");
-        return new Target(LogitLayer(bundle), PredictedClass(bundle, input ?? throw new ArgumentException("give a Class or a Unit: there is no input whose predicted class to take", "Class")));
+        return new Target(ClassPredictions.LogitLayer(bundle.Network), PredictedClass(bundle, input ?? throw new ArgumentException("give a Class or a Unit: there is no input whose predicted class to take", "Class")));
     }
 
     /// <summary>The class with the largest logit for batch item 0 of <paramref name="input"/> (the top class of the softmax too).</summary>
     public static int PredictedClass(ModelBundle bundle, Tensor input)
     {
         RequireClasses(bundle, "the default target (the top class)");
-        using var pass = bundle.Network.Forward(input, LogitLayer(bundle));
+        using var pass = bundle.Network.Forward(input, ClassPredictions.LogitLayer(bundle.Network));
         var scores = input.Backend.Download(pass.Last).AsSpan(0, bundle.Classes.Count);
         int best = 0;
         for (int i = 1; i < scores.Length; i++)
             if (scores[i] > scores[best]) best = i;
         return best;
     }
-
-    /// <summary>The layer whose output holds the class logits: the last one before any softmax.</summary>
-    public static string LogitLayer(ModelBundle bundle) => bundle.Network.Layers.Last(l => l is not SoftmaxLayer).Name;
 
     /// <summary>Refuses <paramref name="what"/>, which needs class scores, on a model without a classifier.</summary>
     public static void RequireClasses(ModelBundle bundle, string what)

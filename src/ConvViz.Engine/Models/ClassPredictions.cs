@@ -16,6 +16,9 @@ public static class ClassPredictions
     /// <summary>Whether <paramref name="network"/>'s output row already holds probabilities (it ends in a softmax).</summary>
     public static bool AreProbabilities(Network network) => network.Layers[^1] is SoftmaxLayer;
 
+    /// <summary>The layer whose output holds the class logits: the last one before any softmax.</summary>
+    public static string LogitLayer(Network network) => network.Layers.Last(l => l is not SoftmaxLayer).Name;
+
     /// <summary>exp(l - max) / sum: the max is subtracted first, so large logits do not overflow.</summary>
     public static float[] Softmax(ReadOnlySpan<float> logits)
     {
