@@ -10,12 +10,19 @@ public static class ImageFile
     public static Image8 Read(string path)
     {
         var data = ConvViz.Engine.IO.InputFiles.ReadAllBytes(path, "a PNG, JPEG, PGM or PPM image");
-        if (Png.IsPng(data)) return Png.Decode(data, path);
-        if (Jpeg.IsJpeg(data)) return Jpeg.Decode(data, path);
-        if (Pnm.IsPnm(data)) return Pnm.Decode(data, path);
+        return Decode(data, path);
+    }
+
+    /// <summary>Decodes an image held in memory (an upload, a video frame) with the same decoders and limits as
+    /// <see cref="Read"/>; <paramref name="name"/> starts every error message.</summary>
+    public static Image8 Decode(byte[] data, string name)
+    {
+        if (Png.IsPng(data)) return Png.Decode(data, name);
+        if (Jpeg.IsJpeg(data)) return Jpeg.Decode(data, name);
+        if (Pnm.IsPnm(data)) return Pnm.Decode(data, name);
         if (OtherFormat(data) is { } format)
-            throw new NotSupportedException($"{path}: {format} images are not supported; convert it to PNG or JPEG");
-        throw new InvalidDataException($"{path}: not a PNG, JPEG, PGM or PPM image (unrecognized first bytes)");
+            throw new NotSupportedException($"{name}: {format} images are not supported; convert it to PNG or JPEG");
+        throw new InvalidDataException($"{name}: not a PNG, JPEG, PGM or PPM image (unrecognized first bytes)");
     }
 
     /// <summary>Formats recognized by their signature only, to say what a file is when it cannot be read.</summary>
