@@ -20,13 +20,15 @@
     atlas: false,
     selection: null,      // what this viewer asked for: {layer, unit, back, display, boost}
     shown: null,          // the header of the frame on screen: what the panes show
-    source: { kind: 'sample', number: 0 },   // or {kind: 'camera'}, {kind: 'video', name}, {kind: 'image', name, bytes}
+    // {kind: 'sample', number}, {kind: 'camera'}, {kind: 'video', name}, {kind: 'image', name, bytes, shown} or {kind: 'none'}
+    source: { kind: 'sample', number: 0 },
     frozen: false,
     awaitingSince: null,  // performance.now() of the frame sent and not yet answered
     newVideoFrame: false,
     traceOn: false,
     step: -1,             // index into the frame's backward steps; -1 shows every layer without a step
     arrivals: [],         // performance.now() of the last frames, for frames per second
+    received: 0,          // frames received (a recomputed frame keeps its seq, so seq alone does not count them)
     optimized: new Map(), // "layer/unit" -> URL of the optimized image the server made for this page
     optimizing: null,     // {layer, unit, done, total} while the server optimizes a unit
     atlasUnits: new Map() // "layer/unit" -> the atlas's answer (null when it has nothing for the unit)
@@ -75,9 +77,11 @@
     switch (message.type) {
       case 'hello': onHello(message); break;
       case 'error':
-        // The server answered (with a refusal): the next frame may go.
+        // The server answered (with a refusal): the next frame may go. A refused image is forgotten, so that a
+        // reconnection does not send it again; the server keeps computing its last good frame.
         state.awaitingSince = null;
         showMessage(message.message);
+        if (state.source.kind === 'image' && !state.source.shown) setSource({ kind: 'none' }, `${state.source.name}: not shown`);
         pump();
         break;
       case 'optimize':
@@ -270,12 +274,14 @@
     const panes = new Map(header.panes.map(p => [p.name, { ...p, pixels: new Uint8Array(buffer, body + p.offset, p.length) }]));
     state.shown = header;
     state.awaitingSince = null;
+    if (state.source.kind === 'image') state.source.shown = true;
     hideMessage();
     countFrame(header);
     drawPane($('input-canvas'), panes.get('input'));
     drawLayerGrid(panes.get('layer'));
     drawPane($('unit-canvas'), panes.get('unit'));
     const back = panes.get('back');
+    $('back-pane').dataset.mode = header.selection.back;
     $('back-canvas').hidden = !back;
     $('back-off').hidden = Boolean(back);
     if (back) drawPane($('back-canvas'), back);
@@ -368,12 +374,15 @@
     while (state.arrivals.length > 2 && now - state.arrivals[0] > 2000) state.arrivals.shift();
     const span = (now - state.arrivals[0]) / 1000;
     $('fps').textContent = span > 0 ? `${((state.arrivals.length - 1) / span).toFixed(1)} fps` : '– fps';
+    state.received++;
     const seq = $('frame-seq');
-    seq.textContent = `frame ${header.seq}`;
+    seq.textContent = header.dropped > 0 ? `frame ${header.seq} (${header.dropped} dropped)` : `frame ${header.seq}`;
     seq.dataset.seq = header.seq;
+    seq.dataset.received = state.received;
     const t = header.timings;
+    const trace = t.traceMs > 0 ? ` · trace ${t.traceMs.toFixed(1)}` : '';
     $('timings').textContent = `decode ${t.decodeMs.toFixed(1)} · forward ${t.forwardMs.toFixed(1)} · backward ${t.backwardMs.toFixed(1)}` +
-      ` · render ${t.renderMs.toFixed(1)} · send ${t.sendMs.toFixed(1)} ms`;
+      `${trace} · render ${t.renderMs.toFixed(1)} · send ${t.sendMs.toFixed(1)} ms`;
   }
 
   function renderReadout(header) {
@@ -437,8 +446,9 @@
         return;
       }
       const atlasUnit = state.atlasUnits.get(key);
-      fillPatches($('atlas-patches'), atlasUnit ? atlasUnit.patches.map(p => p.image) : []);
-      fillPatches($('atlas-deconvs'), atlasUnit ? atlasUnit.patches.filter(p => p.deconv).map(p => p.deconv) : []);
+      const patches = atlasUnit ? atlasUnit.patches : [];
+      fillPatches($('atlas-patches'), patches.map(p => ({ url: p.image, title: `${p.value.toPrecision(4)}: ${p.source}` })));
+      fillPatches($('atlas-deconvs'), patches.filter(p => p.deconv).map(p => ({ url: p.deconv, title: `deconvnet of ${p.source}` })));
       const missing = $('atlas-missing');
       missing.hidden = Boolean(atlasUnit);
       missing.textContent = `the atlas has nothing for unit ${unit} of ${layer}`;
@@ -475,11 +485,12 @@
     renderWants();
   }
 
-  function fillPatches(holder, urls) {
-    holder.replaceChildren(...urls.map(url => {
+  function fillPatches(holder, patches) {
+    holder.replaceChildren(...patches.map(patch => {
       const image = document.createElement('img');
-      image.src = url;
-      image.alt = '';
+      image.src = patch.url;
+      image.alt = patch.title;
+      image.title = patch.title;
       return image;
     }));
   }
