@@ -10,6 +10,7 @@
   const ANSWER_TIMEOUT_MS = 5000;
   const RECONNECT_DELAY_MS = 1000;
   const JPEG_QUALITY = 0.9;
+  const LOADING = 'loading';   // an atlas unit asked for and not answered yet
 
   const $ = id => document.getElementById(id);
   const decoder = new TextDecoder();
@@ -31,7 +32,7 @@
     received: 0,          // frames received (a recomputed frame keeps its seq, so seq alone does not count them)
     optimized: new Map(), // "layer/unit" -> URL of the optimized image the server made for this page
     optimizing: null,     // {layer, unit, done, total} while the server optimizes a unit
-    atlasUnits: new Map() // "layer/unit" -> the atlas's answer (null when it has nothing for the unit)
+    atlasUnits: new Map() // "layer/unit" -> the atlas's answer (null when it has nothing for the unit, LOADING meanwhile)
   };
 
   const unitKey = (layer, unit) => `${layer}/${unit}`;
@@ -128,7 +129,7 @@
     if (kind !== 'camera' && kind !== 'video') return;
     const waiting = state.awaitingSince !== null && performance.now() - state.awaitingSince < ANSWER_TIMEOUT_MS;
     const video = $('source-video');
-    if (state.frozen || waiting || !isOpen() || !state.newVideoFrame || video.videoWidth === 0) return;
+    if (state.frozen || waiting || !isOpen() || !state.model || !state.newVideoFrame || video.videoWidth === 0) return;
     state.newVideoFrame = false;
     state.awaitingSince = performance.now();
     // The server resizes and crops to the model's input; twice that size is enough and keeps frames small.
@@ -161,6 +162,10 @@
   }
 
   async function startCamera() {
+    if (!navigator.mediaDevices) {
+      showMessage('camera: the browser offers it only to pages on https or localhost (over SSH, forward the port)');
+      return;
+    }
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
       stopVideo();
@@ -371,9 +376,7 @@
   function countFrame(header) {
     const now = performance.now();
     state.arrivals.push(now);
-    while (state.arrivals.length > 2 && now - state.arrivals[0] > 2000) state.arrivals.shift();
-    const span = (now - state.arrivals[0]) / 1000;
-    $('fps').textContent = span > 0 ? `${((state.arrivals.length - 1) / span).toFixed(1)} fps` : '– fps';
+    renderFps();
     state.received++;
     const seq = $('frame-seq');
     seq.textContent = header.dropped > 0 ? `frame ${header.seq} (${header.dropped} dropped)` : `frame ${header.seq}`;
@@ -385,13 +388,25 @@
       `${trace} · render ${t.renderMs.toFixed(1)} · send ${t.sendMs.toFixed(1)} ms`;
   }
 
+  // Frames per second over the last two seconds; also run by a timer, so that it falls to 0 when frames stop.
+  function renderFps() {
+    const now = performance.now();
+    while (state.arrivals.length > 0 && now - state.arrivals[0] > 2000) state.arrivals.shift();
+    const count = state.arrivals.length;
+    const span = count > 1 ? (now - state.arrivals[0]) / 1000 : 0;
+    $('fps').textContent = span > 0 ? `${((count - 1) / span).toFixed(1)} fps` : `${count > 0 ? '–' : '0'} fps`;
+  }
+
+  // Numbers in JSON may be NaN or Infinity, written as strings.
+  const number = (value, digits) => Number(value).toPrecision(digits);
+
   function renderReadout(header) {
     const s = header.selection;
     const title = $('unit-title');
     title.textContent = `unit ${s.unit} of ${s.layer}`;
     title.dataset.layer = s.layer;
     title.dataset.unit = s.unit;
-    $('unit-value').textContent = header.unitValue.toPrecision(4);
+    $('unit-value').textContent = number(header.unitValue, 4);
     const list = $('top-classes');
     list.replaceChildren(...header.top.map(c => {
       const item = document.createElement('li');
@@ -400,11 +415,11 @@
       name.textContent = c.name;
       const probability = document.createElement('span');
       probability.className = 'probability';
-      probability.textContent = `${(100 * c.probability).toFixed(1)}%`;
+      probability.textContent = `${(100 * Number(c.probability)).toFixed(1)}%`;
       const bar = document.createElement('span');
       bar.className = 'bar';
       const fill = document.createElement('span');
-      fill.style.width = `${(100 * c.probability).toFixed(1)}%`;
+      fill.style.width = `${(100 * Number(c.probability)).toFixed(1)}%`;
       bar.append(fill);
       item.append(name, probability, bar);
       return item;
@@ -441,11 +456,9 @@
     const atlasView = $('atlas-view');
     atlasView.hidden = !state.atlas;
     if (state.atlas) {
-      if (!state.atlasUnits.has(key)) {
-        fetchAtlasUnit(layer, unit);
-        return;
-      }
+      if (!state.atlasUnits.has(key)) fetchAtlasUnit(layer, unit);
       const atlasUnit = state.atlasUnits.get(key);
+      if (atlasUnit === LOADING) return;
       const patches = atlasUnit ? atlasUnit.patches : [];
       fillPatches($('atlas-patches'), patches.map(p => ({ url: p.image, title: `${p.value.toPrecision(4)}: ${p.source}` })));
       fillPatches($('atlas-deconvs'), patches.filter(p => p.deconv).map(p => ({ url: p.deconv, title: `deconvnet of ${p.source}` })));
@@ -473,13 +486,16 @@
 
   async function fetchAtlasUnit(layer, unit) {
     const key = unitKey(layer, unit);
-    state.atlasUnits.set(key, null);
+    state.atlasUnits.set(key, LOADING);
     try {
       const response = await fetch(`api/atlas?layer=${encodeURIComponent(layer)}&unit=${unit}`);
       if (response.ok) state.atlasUnits.set(key, await response.json());
-      else if (response.status !== 404) showMessage(`atlas: ${await response.text()}`);
+      else {
+        state.atlasUnits.set(key, null);
+        if (response.status !== 404) showMessage(`atlas: ${await response.text()}`);
+      }
     } catch (error) {
-      state.atlasUnits.delete(key);
+      state.atlasUnits.set(key, null);
       showMessage(`atlas: ${error.message}`);
     }
     renderWants();
@@ -530,8 +546,8 @@
     }
     header.trace.forEach((t, i) => {
       const item = list.children[i];
-      item.children[0].textContent = `${t.layer} [${t.shape.join('×')}] ‖g‖ ${t.norm.toPrecision(3)}`;
-      item.children[0].title = `largest |g| ${t.maxAbs.toPrecision(3)}`;
+      item.children[0].textContent = `${t.layer} [${t.shape.join('×')}] ‖g‖ ${number(t.norm, 3)}`;
+      item.children[0].title = `largest |g| ${number(t.maxAbs, 3)}`;
       const pane = panes.get(`trace:${t.layer}`);
       if (pane) drawPane(item.children[1], pane);
     });
@@ -549,6 +565,7 @@
   // (before) and at its input (after).
   function renderStep(header) {
     const steps = header.steps || [];
+    state.step = Math.min(state.step, steps.length - 1);
     const step = state.step >= 0 ? steps[state.step] : null;
     $('step-position').textContent = steps.length === 0 ? '' : step ? `step ${state.step + 1} of ${steps.length}` : `${steps.length} steps: press s`;
     for (const item of $('trace-list').children) {
@@ -579,7 +596,7 @@
     const table = document.createElement('table');
     for (let start = 0; start < w.values.length; start += columns) {
       const row = table.insertRow();
-      w.values.slice(start, start + columns).forEach(v => { row.insertCell().textContent = v.toPrecision(3); });
+      w.values.slice(start, start + columns).forEach(v => { row.insertCell().textContent = number(v, 3); });
     }
     holder.append(caption, table);
     return holder;
@@ -677,6 +694,7 @@
   }
 
   wire();
+  setInterval(renderFps, 1000);
   watchVideoFrames();
   connect();
 })();
