@@ -59,10 +59,18 @@ internal static class ToolboxPanes
     {
         int columns = (int)Math.Ceiling(Math.Sqrt(layer.Channels)), rows = (layer.Channels + columns - 1) / columns;
         const int gap = 1;
-        int fit = Math.Min((MaxGridPixels - (columns + 1) * gap) / (columns * layer.Width), (MaxGridPixels - (rows + 1) * gap) / (rows * layer.Height));
-        int scale = Math.Max(1, Math.Min(Montage.ScaleFor(layer.Height, layer.Width, TilePixels), fit));
+        int scale = GridScale(layer.Channels, layer.Height, layer.Width);
         var grid = Montage.Arrange(tiles, layer.Channels, layer.Height, layer.Width, channels: 1, scale, gap, columns);
         return (grid, new GridLayout(layer.Channels, columns, rows, layer.Width, layer.Height, scale, gap));
+    }
+
+    /// <summary>The scale-up of a near-square grid of <paramref name="count"/> tiles of height x width (1-pixel gaps):
+    /// tiles of about <paramref name="tilePixels"/>, unless that makes the grid wider or taller than <paramref name="maxPixels"/>.</summary>
+    public static int GridScale(int count, int height, int width, int tilePixels = TilePixels, int maxPixels = MaxGridPixels)
+    {
+        int columns = (int)Math.Ceiling(Math.Sqrt(count)), rows = (count + columns - 1) / columns;
+        int fit = Math.Min((maxPixels - columns - 1) / (columns * width), (maxPixels - rows - 1) / (rows * height));
+        return Math.Max(1, Math.Min(Montage.ScaleFor(height, width, tilePixels), fit));
     }
 
     /// <summary>One channel's tile enlarged with crisp pixels until its shorter side reaches about the model input's
