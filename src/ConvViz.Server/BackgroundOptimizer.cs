@@ -26,7 +26,8 @@ internal sealed class BackgroundOptimizer(Func<ModelBundle> openModel, int itera
     private bool stopped;
     private ModelBundle? bundle;
 
-    public static string Url(string layer, int unit) => $"/api/optimized?layer={Uri.EscapeDataString(layer)}&unit={unit}";
+    /// <summary>The image's address, relative to the page (so the page works under any path prefix).</summary>
+    public static string Url(string layer, int unit) => $"api/optimized?layer={Uri.EscapeDataString(layer)}&unit={unit}";
 
     /// <summary>The PNG of the unit's optimized image, or null when it has not been made.</summary>
     public byte[]? Image(string layer, int unit)
@@ -87,7 +88,9 @@ internal sealed class BackgroundOptimizer(Func<ModelBundle> openModel, int itera
             catch (Exception e)
             {
                 string why = RequestErrors.IsBadInput(e) ? ServerJson.OneLine(e) : RequestErrors.Internal(e);
-                Tell(job, new { type = "error", message = $"optimizing {job.Layer} unit {job.Unit}: {why}" }, done: true);
+                // The error says why; "optimized" without a url tells the page the unit is no longer under way.
+                Tell(job, new { type = "error", message = $"optimizing {job.Layer} unit {job.Unit}: {why}", layer = job.Layer, unit = job.Unit }, done: false);
+                Tell(job, new { type = "optimized", layer = job.Layer, unit = job.Unit }, done: true);
             }
         }
     }

@@ -5,6 +5,7 @@ using ConvViz.Engine.Tensors;
 using ConvViz.Engine.Toolbox;
 using ConvViz.Engine.Visualization;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace ConvViz.Server;
 
@@ -87,7 +88,7 @@ internal sealed class ToolboxApi(ComputeWorker worker, BackgroundOptimizer optim
     {
         var unit = FindInAtlas(context);
         string Url(string kind, int index) =>
-            $"/api/atlas/image?layer={Uri.EscapeDataString(unit.Layer)}&unit={unit.Unit}&kind={kind}&index={index}";
+            $"api/atlas/image?layer={Uri.EscapeDataString(unit.Layer)}&unit={unit.Unit}&kind={kind}&index={index}";
         return Json(context, new
         {
             layer = unit.Layer,
@@ -131,10 +132,12 @@ internal sealed class ToolboxApi(ComputeWorker worker, BackgroundOptimizer optim
     public static Task PageFile(HttpContext context)
     {
         if (!EmbeddedPage.Files.TryGetValue(context.Request.Path.Value ?? "/", out var file))
-            return Text(context, 404, $"{context.Request.Path} is not a page of this server");
+            return Text(context, StatusCodes.Status404NotFound, NotHere(context));
         context.Response.Headers.CacheControl = "no-cache";
         return Bytes(context, file.Bytes, file.ContentType);
     }
+
+    public static string NotHere(HttpContext context) => $"{context.Request.Method} {context.Request.Path} is not an address of this server";
 
     private AtlasUnit FindInAtlas(HttpContext context)
     {
@@ -171,20 +174,42 @@ internal sealed class ToolboxApi(ComputeWorker worker, BackgroundOptimizer optim
         throw new RequestRefusedException(400, $"{name}={text} is not one of {string.Join(", ", allowed).ToLowerInvariant()}");
     }
 
-    /// <summary>The request body as an image; 413 past the upload limit (Kestrel stops reading there), 400 when empty or not an image.</summary>
+    /// <summary>The most a refused body is read (and thrown away) so that the client, still sending, sees the 413; past it
+    /// the connection is dropped.</summary>
+    private const long MaxDiscardedBytes = 256L << 20;
+
+    /// <summary>The request body as an image; 413 past the upload limit, 400 when empty or not an image.</summary>
     private async Task<Image8> ReadImage(HttpContext context)
     {
+        var request = context.Request;
         string over = $"over the server's upload limit of {maxUploadBytes:N0} bytes";
-        if (context.Request.ContentLength > maxUploadBytes)
-            throw new RequestRefusedException(413, $"a body of {context.Request.ContentLength:N0} bytes is {over}");
+        if (request.ContentLength > maxUploadBytes)
+        {
+            // A client that waits for "100 Continue" has sent nothing and gets the answer at once. Any other (a browser)
+            // is still sending: a reply before its body is read would reach it as a reset connection, not as a 413.
+            if (!request.Headers.Expect.Any(e => e?.Contains("100-continue", StringComparison.OrdinalIgnoreCase) == true)) await Discard(context);
+            throw new RequestRefusedException(StatusCodes.Status413PayloadTooLarge, $"a body of {request.ContentLength:N0} bytes is {over}");
+        }
         using var body = new MemoryStream();
-        try { await context.Request.Body.CopyToAsync(body, context.RequestAborted); }
+        try { await request.Body.CopyToAsync(body, context.RequestAborted); }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            throw new RequestRefusedException(413, $"the body is {over}");
+            throw new RequestRefusedException(StatusCodes.Status413PayloadTooLarge, $"the body is {over}");
         }
-        if (body.Length == 0) throw new RequestRefusedException(400, "the body is empty: send the image's bytes (PNG, JPEG, PGM or PPM)");
+        if (body.Length == 0) throw new RequestRefusedException(StatusCodes.Status400BadRequest, "the body is empty: send the image's bytes (PNG, JPEG, PGM or PPM)");
         return ImageFile.Decode(body.ToArray(), "the body");
+    }
+
+    private static async Task Discard(HttpContext context)
+    {
+        if (context.Request.ContentLength > MaxDiscardedBytes || context.Features.Get<IHttpMaxRequestBodySizeFeature>() is not { IsReadOnly: false } limit)
+        {
+            context.Abort();
+            return;
+        }
+        limit.MaxRequestBodySize = MaxDiscardedBytes;
+        var buffer = new byte[1 << 16];
+        while (await context.Request.Body.ReadAsync(buffer, context.RequestAborted) > 0) { }
     }
 
     /// <summary>Runs a handler and turns its refusals into a status and a one-line message; the server lives on.</summary>

@@ -62,7 +62,7 @@ public sealed class ToolboxServer : IAsyncDisposable
         app.MapGet("/api/atlas/image", api.AtlasImage);
         app.Map("/ws", context => Viewer(context, atlas is not null, options.MaxUploadBytes));
         app.MapGet("/{**file}", ToolboxApi.PageFile);
-        app.MapFallback(context => ToolboxApi.Text(context, StatusCodes.Status404NotFound, $"{context.Request.Method} {context.Request.Path} is not an address of this server"));
+        app.MapFallback(context => ToolboxApi.Text(context, StatusCodes.Status404NotFound, ToolboxApi.NotHere(context)));
     }
 
     /// <summary>
