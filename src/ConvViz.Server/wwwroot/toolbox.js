@@ -287,6 +287,7 @@
     drawPane($('unit-canvas'), panes.get('unit'));
     const back = panes.get('back');
     $('back-pane').dataset.mode = header.selection.back;
+    $('back-pane').dataset.display = header.selection.display;
     $('back-canvas').hidden = !back;
     $('back-off').hidden = Boolean(back);
     if (back) drawPane($('back-canvas'), back);
@@ -326,10 +327,11 @@
 
   function fitLayerGrid() {
     const canvas = $('layer-canvas');
-    // Whole multiples of the grid's size keep every tile's pixels square and sharp.
+    // As wide as the pane allows while the grid stays within most of the window's height; never below its own size
+    // unless the pane is narrower.
     const room = $('grid-holder').parentElement.clientWidth - 24;
-    const zoom = Math.max(1, Math.floor(room / canvas.width));
-    canvas.style.width = `${Math.min(room, canvas.width * zoom)}px`;
+    const zoom = Math.max(1, Math.min(room / canvas.width, 0.8 * window.innerHeight / canvas.height));
+    canvas.style.width = `${Math.min(room, Math.floor(canvas.width * zoom))}px`;
     placeOutline();
   }
 
