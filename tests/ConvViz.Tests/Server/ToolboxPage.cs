@@ -47,13 +47,13 @@ internal sealed class ToolboxPage : IAsyncDisposable
     {
         this.context = context;
         Page = page;
-        page.Console += (_, message) => { if (message.Type == "error") Errors.Add(message.Text); };
+        page.Console += (_, message) => { if (message.Type == "error") Errors.Add($"{message.Text} ({message.Location})"); };
         page.PageError += (_, error) => Errors.Add(error);
     }
 
     public IPage Page { get; }
 
-    /// <summary>Console errors and uncaught exceptions, in order.</summary>
+    /// <summary>Console errors (each with the address it came from) and uncaught exceptions, in order.</summary>
     public List<string> Errors { get; } = [];
 
     public static async Task<ToolboxPage> OpenAsync(IBrowser browser, Uri address)

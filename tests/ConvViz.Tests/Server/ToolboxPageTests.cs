@@ -1,5 +1,9 @@
+using ConvViz.Engine;
+using ConvViz.Engine.Mining;
 using ConvViz.Engine.Toolbox;
 using ConvViz.Engine.Visualization;
+using ConvViz.Server;
+using ConvViz.Tests.Support;
 using Xunit.Abstractions;
 
 namespace ConvViz.Tests.Server;
@@ -186,7 +190,7 @@ public sealed class ToolboxPageTests(ToolboxPageFixture fixture, ITestOutputHelp
     [Fact]
     public async Task Upload_Of50MB_IsRefused_AndThePageKeepsWorking()
     {
-        string huge = Path.Combine(Support.FashionMnist.TempFolder(), "huge.png");
+        string huge = Path.Combine(FashionMnist.TempFolder(), "huge.png");
         using (var file = File.Create(huge))
         {
             file.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
@@ -231,5 +235,52 @@ public sealed class ToolboxPageTests(ToolboxPageFixture fixture, ITestOutputHelp
         Assert.True(progress > 0, "the progress bar never showed progress");
         log.WriteLine($"optimized: {await toolbox.ScreenshotAsync("optimized")}");
         Assert.Empty(toolbox.Errors);
+    }
+
+    [Fact]
+    public async Task Atlas_UnitPaneShowsNinePatches_TheirDeconvs_AndTheOptimizedImage()
+    {
+        // A tiny atlas: units 0 and 1 of relu5 (the layer the page starts on) over 40 test images, 6 optimization steps.
+        string root = FashionMnist.TempFolder();
+        var data = FashionMnist.Test.Take(40);
+        using (var bundle = fixture.OpenModel())
+            AtlasRuns.Run(bundle, data, new AtlasOptions { Layers = ["relu5"], Units = [0, 1], BatchSize = 20, Iterations = 6, OptimizationBatch = 2 },
+                new RunOutputs(new ExperimentCard("atlas", bundle.Source, data.Source), root, Path.Combine(root, Atlas.RunFolder)));
+        await using var server = await ToolboxServer.StartAsync(fixture.OpenModel, new ToolboxServerOptions { Port = 0, Atlas = root });
+        await using var toolbox = await ToolboxPage.OpenAsync(fixture.Browser, server.Address);
+        var page = toolbox.Page;
+
+        string[] unit0 = await AtlasImagesAsync(page);
+        Assert.Equal(0, (await toolbox.SnapshotAsync()).Unit);
+        log.WriteLine($"atlas, unit 0: {await toolbox.ScreenshotAsync("atlas")}");
+
+        await page.Keyboard.PressAsync("l");
+        await page.WaitForFunctionAsync("first => document.querySelector('#atlas-patches img')?.getAttribute('src') !== first", unit0[0]);
+        string[] unit1 = await AtlasImagesAsync(page);
+        Assert.Empty(unit0.Intersect(unit1));
+
+        // A unit the atlas does not cover: said so, and the button to optimize it instead.
+        await page.Keyboard.PressAsync("l");
+        await page.WaitForSelectorAsync("#atlas-missing:not([hidden])");
+        Assert.True(await page.Locator("#optimize-button").IsVisibleAsync());
+        Assert.Equal(0, await page.Locator("#atlas-patches img").CountAsync());
+        // The browser logs the server's 404 for that unit; nothing else went wrong.
+        Assert.All(toolbox.Errors, e => Assert.Contains("404", e));
+        Assert.All(toolbox.Errors, e => Assert.Contains("/api/atlas?layer=relu5&unit=2", e));
+    }
+
+    /// <summary>Waits until the page shows an atlas unit whole (9 patches, 9 deconvolutions and the optimized image, every
+    /// one loaded) and returns the addresses of those 19 images.</summary>
+    private static async Task<string[]> AtlasImagesAsync(Microsoft.Playwright.IPage page)
+    {
+        await page.WaitForFunctionAsync("""
+            () => {
+              const images = [...document.querySelectorAll('#atlas-patches img, #atlas-deconvs img'), document.getElementById('optimized-image')];
+              return document.querySelectorAll('#atlas-patches img').length === 9 && document.querySelectorAll('#atlas-deconvs img').length === 9 &&
+                !document.getElementById('optimized-figure').hidden && images.every(i => i.complete && i.naturalWidth > 0);
+            }
+            """);
+        Assert.False(await page.Locator("#optimize-view").IsVisibleAsync());
+        return await page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('#atlas-patches img, #atlas-deconvs img'), document.getElementById('optimized-image')].map(i => i.getAttribute('src'))");
     }
 }
