@@ -48,7 +48,7 @@
     socket.onmessage = event => typeof event.data === 'string' ? onText(JSON.parse(event.data)) : onFrame(event.data);
     socket.onopen = () => setConnection('open', 'connected');
     socket.onclose = event => {
-      state.awaitingSince = null;
+      setAwaiting(false);
       setConnection('closed', 'disconnected, reconnecting…');
       if (event.code === 1009) showMessage(event.reason || 'the server refused a message that was too large');
       setTimeout(connect, RECONNECT_DELAY_MS);
@@ -62,6 +62,12 @@
     element.textContent = text;
   }
 
+  // Whether a frame is out and not answered; the frame counter's data-waiting says so too.
+  function setAwaiting(waiting) {
+    state.awaitingSince = waiting ? performance.now() : null;
+    $('frame-seq').dataset.waiting = String(waiting);
+  }
+
   const isOpen = () => state.socket && state.socket.readyState === WebSocket.OPEN;
 
   function send(message) {
@@ -70,7 +76,7 @@
 
   function sendImage(bytes) {
     if (!isOpen()) return;
-    state.awaitingSince = performance.now();
+    setAwaiting(true);
     state.socket.send(bytes);
   }
 
@@ -80,7 +86,7 @@
       case 'error':
         // The server answered (with a refusal): the next frame may go. A refused image is forgotten, so that a
         // reconnection does not send it again; the server keeps computing its last good frame.
-        state.awaitingSince = null;
+        setAwaiting(false);
         showMessage(message.message);
         if (state.source.kind === 'image' && !state.source.shown) setSource({ kind: 'none' }, `${state.source.name}: not shown`);
         pump();
@@ -131,7 +137,7 @@
     const video = $('source-video');
     if (state.frozen || waiting || !isOpen() || !state.model || !state.newVideoFrame || video.videoWidth === 0) return;
     state.newVideoFrame = false;
-    state.awaitingSince = performance.now();
+    setAwaiting(true);
     // The server resizes and crops to the model's input; twice that size is enough and keeps frames small.
     const target = 2 * Math.max(state.model.inputWidth, state.model.inputHeight);
     const scale = Math.min(1, target / Math.min(video.videoWidth, video.videoHeight));
@@ -229,7 +235,7 @@
 
   function setSource(source, name) {
     state.source = source;
-    state.awaitingSince = null;
+    setAwaiting(false);
     $('source-name').textContent = name;
     $('camera-button').setAttribute('aria-pressed', String(source.kind === 'camera'));
   }
@@ -278,7 +284,7 @@
     const body = 4 + length;
     const panes = new Map(header.panes.map(p => [p.name, { ...p, pixels: new Uint8Array(buffer, body + p.offset, p.length) }]));
     state.shown = header;
-    state.awaitingSince = null;
+    setAwaiting(false);
     if (state.source.kind === 'image') state.source.shown = true;
     hideMessage();
     countFrame(header);

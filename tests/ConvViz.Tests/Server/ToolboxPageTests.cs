@@ -42,7 +42,7 @@ public sealed class ToolboxPageTests(ToolboxPageFixture fixture, ITestOutputHelp
 
         await page.Keyboard.PressAsync("f");
         // A frame sent just before f may still come back; after that nothing does, while the camera shows both samples.
-        await toolbox.WaitForVideoAsync(0.3);
+        await page.WaitForFunctionAsync("() => document.getElementById('frame-seq').dataset.waiting === 'false'");
         var frozen = await toolbox.SnapshotAsync();
         await toolbox.WaitForVideoAsync(ToolboxPageFixture.ClipLength.TotalSeconds + 0.2);
         var later = await toolbox.SnapshotAsync();
