@@ -47,10 +47,9 @@
     socket.binaryType = 'arraybuffer';
     socket.onmessage = event => typeof event.data === 'string' ? onText(JSON.parse(event.data)) : onFrame(event.data);
     socket.onopen = () => setConnection('open', 'connected');
-    socket.onclose = event => {
+    socket.onclose = () => {
       setAwaiting(false);
       setConnection('closed', 'disconnected, reconnecting…');
-      if (event.code === 1009) showMessage(event.reason || 'the server refused a message that was too large');
       setTimeout(connect, RECONNECT_DELAY_MS);
     };
     state.socket = socket;
@@ -85,10 +84,13 @@
       case 'hello': onHello(message); break;
       case 'error':
         // The server answered (with a refusal): the next frame may go. A refused image is forgotten, so that a
-        // reconnection does not send it again; the server keeps computing its last good frame.
+        // reconnection does not send it again; the server keeps computing its last good frame. A failed optimization
+        // ends in an error too; one still running says so again with its next progress message.
         setAwaiting(false);
         showMessage(message.message);
         if (state.source.kind === 'image' && !state.source.shown) setSource({ kind: 'none' }, `${state.source.name}: not shown`);
+        state.optimizing = null;
+        renderWants();
         pump();
         break;
       case 'optimize':
@@ -107,6 +109,10 @@
     const reconnected = state.model !== null && state.model.source === hello.model.source;
     state.model = hello.model;
     state.atlas = hello.atlas;
+    // A server that restarted holds none of the images it made for this page, and its atlas may differ.
+    state.optimized.clear();
+    state.optimizing = null;
+    state.atlasUnits.clear();
     $('model-name').textContent = hello.model.source;
     fillLayerSelect();
     $('sample-number').max = Math.max(0, hello.model.sampleCount - 1);
@@ -290,6 +296,7 @@
     countFrame(header);
     drawPane($('input-canvas'), panes.get('input'));
     drawLayerGrid(panes.get('layer'));
+    $('layer-pane').dataset.boost = String(header.selection.boost);
     drawPane($('unit-canvas'), panes.get('unit'));
     const back = panes.get('back');
     $('back-pane').dataset.mode = header.selection.back;

@@ -6,9 +6,10 @@ namespace ConvViz.Tests.Server;
 
 /// <summary>What the page shows at one moment, read in one evaluation (between two frames, never across one): how many
 /// frames the page has received, the last one's seq (the server's number of the input frame: a frame recomputed for a new
-/// selection keeps it), hashes of the layer, back and input canvases ("" when hidden), the unit pane's layer and unit, the back
-/// mode and display of the frame on screen, the top-5 class names and the message line ("" when hidden).</summary>
-internal sealed record PageSnapshot(long Received, long Seq, string LayerGrid, string Back, string Input, string Layer, int Unit, string BackMode, string BackDisplay, string[] Top, string Message);
+/// selection keeps it), hashes of the layer, back and input canvases ("" when hidden), whether the grid is boosted, the
+/// unit pane's layer and unit, the back mode and display of the frame on screen, the top-5 class names and the message
+/// line ("" when hidden).</summary>
+internal sealed record PageSnapshot(long Received, long Seq, string LayerGrid, bool Boost, string Back, string Input, string Layer, int Unit, string BackMode, string BackDisplay, string[] Top, string Message);
 
 /// <summary>A toolbox page in its own browser context, opened on the fixture's server and showing its first frame; it records
 /// every console error and uncaught exception of the page.</summary>
@@ -32,7 +33,7 @@ internal sealed class ToolboxPage : IAsyncDisposable
           const message = document.getElementById('message');
           return {
             received: Number(counter.received ?? 0), seq: Number(counter.seq ?? -1),
-            layerGrid: hash('layer-canvas'), back: hash('back-canvas'), input: hash('input-canvas'),
+            layerGrid: hash('layer-canvas'), boost: document.getElementById('layer-pane').dataset.boost === 'true', back: hash('back-canvas'), input: hash('input-canvas'),
             layer: title.layer ?? '', unit: Number(title.unit ?? -1),
             backMode: document.getElementById('back-pane').dataset.mode ?? '',
             backDisplay: document.getElementById('back-pane').dataset.display ?? '',

@@ -135,6 +135,10 @@ public sealed class ToolboxPageTests(ToolboxPageFixture fixture, ITestOutputHelp
         await page.Keyboard.PressAsync("o");
         var nextLayer = await toolbox.FrameWhereAsync(s => s.Layer != first.Layer, "the next layer after o");
         Assert.NotEqual(first.LayerGrid, nextLayer.LayerGrid);
+        await page.Keyboard.PressAsync("t");
+        var boosted = await toolbox.FrameWhereAsync(s => s.Boost, "the boosted grid after t");
+        Assert.NotEqual(nextLayer.LayerGrid, boosted.LayerGrid);
+        Assert.Equal("true", await page.Locator("#boost-button").GetAttributeAsync("aria-pressed"));
 
         await page.Keyboard.PressAsync("h");
         var help = page.Locator("#help");
