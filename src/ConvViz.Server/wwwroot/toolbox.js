@@ -116,7 +116,8 @@
     $('model-name').textContent = hello.model.source;
     fillLayerSelect();
     $('sample-number').max = Math.max(0, hello.model.sampleCount - 1);
-    $('sample-previous').disabled = $('sample-next').disabled = $('sample-number').disabled = hello.model.sampleCount === 0;
+    $('sample-picker').hidden = hello.model.sampleCount === 0;
+    if (hello.model.sampleCount === 0 && state.source.kind === 'sample') setSource({ kind: 'none' }, 'the model brings no samples: choose the camera, an image or a video');
     if (reconnected && layerInfo(state.selection.layer)) send({ type: 'select', ...state.selection });
     else state.selection = hello.selection;
     if (state.traceOn) send({ type: 'trace', enabled: true });
@@ -170,7 +171,7 @@
     video.srcObject = null;
     if (video.src) URL.revokeObjectURL(video.src);
     video.removeAttribute('src');
-    video.hidden = true;
+    $('source-figure').hidden = true;
   }
 
   async function startCamera() {
@@ -183,7 +184,7 @@
       stopVideo();
       const video = $('source-video');
       video.srcObject = stream;
-      video.hidden = false;
+      $('source-figure').hidden = false;
       await video.play();
       setSource({ kind: 'camera' }, 'camera');
     } catch (error) {
@@ -195,7 +196,7 @@
     stopVideo();
     const video = $('source-video');
     video.src = URL.createObjectURL(file);
-    video.hidden = false;
+    $('source-figure').hidden = false;
     video.play().catch(error => showMessage(`video ${file.name}: ${error.message}`));
     setSource({ kind: 'video', name: file.name }, `video ${file.name}`);
   }
