@@ -98,6 +98,8 @@ public static class AtlasRuns
         TopKMining.Validate(network, images, askedMining, options.BatchSize);
         if (options.OptimizationBatch < 1)
             throw new ArgumentOutOfRangeException(nameof(AtlasOptions.OptimizationBatch), options.OptimizationBatch, $"{nameof(AtlasOptions.OptimizationBatch)} {options.OptimizationBatch} must be at least 1");
+        if (layers.GroupBy(FileNames.ForLayer).FirstOrDefault(g => g.Count() > 1) is { } clash)
+            throw new ArgumentException($"{nameof(AtlasOptions.Layers)} {string.Join(", ", clash)} would share the folder {LayerPath(clash.First())}; give one of them", nameof(AtlasOptions.Layers));
         var units = ChosenUnits(network, layers, options);
         long projectionValues = units.Values.Max(u => (long)u.Length) * options.K * network.SampleShape.ElementCount;
         if (projectionValues > TopKRuns.MaxProjectionValues)
@@ -141,10 +143,10 @@ public static class AtlasRuns
         card.TimingsMs["pass"] = clock.Elapsed.TotalMilliseconds;
         if (!mining.Complete) return Incomplete();
 
+        var fields = ReceptiveFields.Of(network);
         try
         {
             clock.Restart();
-            var fields = ReceptiveFields.Of(network);
             foreach (var layerUnits in mined.Where(m => !state.PatchedLayers.Contains(m.Layer)))
             {
                 WritePatches(TopKViews.Patches(network, p, images, layerUnits, units[layerUnits.Layer], fields[network.IndexOf(layerUnits.Layer)], options.BatchSize,
@@ -165,7 +167,7 @@ public static class AtlasRuns
         }
 
         clock.Restart();
-        var manifest = AtlasManifest.Of(bundle, images, state, mined, fields: ReceptiveFields.Of(network));
+        var manifest = AtlasManifest.Of(bundle, images, state, mined, fields);
         var files = AtlasPages.Write(manifest, folder);
         string manifestPath = Path.Combine(folder, Atlas.ManifestFile);
         manifest.Save(manifestPath);
