@@ -202,7 +202,11 @@ internal sealed class LiveSession : IComputeSource
                 default: throw new InvalidDataException($"unknown message type '{type.GetString()}'; expected select, sample, trace or optimize");
             }
         }
-        catch (Exception e) when (e is JsonException or InvalidDataException || RequestErrors.IsBadInput(e))
+        catch (JsonException e)
+        {
+            SendError($"a text message is not valid JSON: {ServerJson.OneLine(e)}");
+        }
+        catch (Exception e) when (RequestErrors.IsBadInput(e))
         {
             SendError(ServerJson.OneLine(e));
         }
