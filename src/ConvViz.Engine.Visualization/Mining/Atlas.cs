@@ -10,7 +10,7 @@ public sealed record AtlasUnit(string Layer, int Unit, IReadOnlyList<AtlasPatch>
 
 /// <summary>
 /// A folder written by `convviz atlas` (<see cref="AtlasRuns"/>): for every unit of the chosen layers, its top-9 dataset
-/// patches with deconvnet projections and its optimized image, plus static pages. This reader is what `convviz serve --atlas`
+/// patches with deconvnet projections and its optimized image, plus static pages. This reader is what the live toolbox's server
 /// uses; it never opens a file outside <see cref="Folder"/>.
 /// </summary>
 public sealed class Atlas
