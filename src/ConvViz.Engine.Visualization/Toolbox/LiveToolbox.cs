@@ -128,7 +128,7 @@ public sealed class LiveToolbox : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         started = Stopwatch.GetTimestamp();
         float[]? gradient = selection.Back == BackMode.Off ? null : InputGradient(pass, selection);
-        double backwardMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        double backwardMs = gradient is null ? 0 : Stopwatch.GetElapsedTime(started).TotalMilliseconds;
 
         cancellationToken.ThrowIfCancellationRequested();
         started = Stopwatch.GetTimestamp();
