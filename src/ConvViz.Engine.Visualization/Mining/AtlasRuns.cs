@@ -98,6 +98,8 @@ public static class AtlasRuns
         TopKMining.Validate(network, images, askedMining, options.BatchSize);
         if (options.OptimizationBatch < 1)
             throw new ArgumentOutOfRangeException(nameof(AtlasOptions.OptimizationBatch), options.OptimizationBatch, $"{nameof(AtlasOptions.OptimizationBatch)} {options.OptimizationBatch} must be at least 1");
+        if (layers.GroupBy(FileNames.ForLayer).FirstOrDefault(g => g.Count() > 1) is { } clash)
+            throw new ArgumentException($"{nameof(AtlasOptions.Layers)} {string.Join(", ", clash)} would share the folder {LayerPath(clash.First())}; give one of them", nameof(AtlasOptions.Layers));
         var units = ChosenUnits(network, layers, options);
         long projectionValues = units.Values.Max(u => (long)u.Length) * options.K * network.SampleShape.ElementCount;
         if (projectionValues > TopKRuns.MaxProjectionValues)
