@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ConvViz.Engine.Imaging;
 using Microsoft.Playwright;
 
 namespace ConvViz.Tests.Server;
@@ -47,13 +48,13 @@ internal sealed class ToolboxPage : IAsyncDisposable
     {
         this.context = context;
         Page = page;
-        page.Console += (_, message) => { if (message.Type == "error") Errors.Add(message.Text); };
+        page.Console += (_, message) => { if (message.Type == "error") Errors.Add($"{message.Text} ({message.Location})"); };
         page.PageError += (_, error) => Errors.Add(error);
     }
 
     public IPage Page { get; }
 
-    /// <summary>Console errors and uncaught exceptions, in order.</summary>
+    /// <summary>Console errors (each with the address it came from) and uncaught exceptions, in order.</summary>
     public List<string> Errors { get; } = [];
 
     public static async Task<ToolboxPage> OpenAsync(IBrowser browser, Uri address)
@@ -87,6 +88,20 @@ internal sealed class ToolboxPage : IAsyncDisposable
             snapshot = await NextFrameAsync(snapshot.Received);
         }
         return snapshot;
+    }
+
+    /// <summary>Waits until the input pane (the frame as the model sees it) shows <paramref name="image"/>, a gray image of the
+    /// model's input size, give or take 1 per pixel.</summary>
+    public async Task WaitForInputPaneAsync(Image8 image)
+    {
+        await Page.WaitForFunctionAsync("""
+            expected => {
+              const c = document.getElementById('input-canvas');
+              if (c.width * c.height !== expected.length) return false;
+              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+              return expected.every((v, i) => Math.abs(d[4 * i] - v) <= 1);
+            }
+            """, image.Pixels.Select(p => (int)p).ToArray(), new() { Timeout = (float)FrameTimeout.TotalMilliseconds });
     }
 
     /// <summary>Waits until the source video (camera or file) has played <paramref name="seconds"/> more.</summary>

@@ -1,5 +1,10 @@
+using ConvViz.Engine;
+using ConvViz.Engine.Imaging;
+using ConvViz.Engine.Mining;
 using ConvViz.Engine.Toolbox;
 using ConvViz.Engine.Visualization;
+using ConvViz.Server;
+using ConvViz.Tests.Support;
 using Xunit.Abstractions;
 
 namespace ConvViz.Tests.Server;
@@ -66,14 +71,7 @@ public sealed class ToolboxPageTests(ToolboxPageFixture fixture, ITestOutputHelp
             await page.FillAsync("#sample-number", sample.Number.ToString());
             await page.PressAsync("#sample-number", "Tab");
             // The input pane is the frame as the model sees it: for a 28x28 gray sample, the sample itself.
-            await page.WaitForFunctionAsync("""
-                expected => {
-                  const c = document.getElementById('input-canvas');
-                  if (c.width * c.height !== expected.length) return false;
-                  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                  return expected.every((v, i) => Math.abs(d[4 * i] - v) <= 1);
-                }
-                """, sample.Image.Pixels.Select(p => (int)p).ToArray());
+            await toolbox.WaitForInputPaneAsync(sample.Image);
             var snapshot = await toolbox.SnapshotAsync();
             Assert.Equal(5, snapshot.Top.Length);
             Assert.Equal(className, snapshot.Top[0]);
@@ -184,9 +182,67 @@ public sealed class ToolboxPageTests(ToolboxPageFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task DroppedImage_And_VideoFile_BecomeTheFrames()
+    {
+        await using var toolbox = await ToolboxPage.OpenAsync(fixture.Browser, fixture.Server.Address);
+        var page = toolbox.Page;
+        var (sample, className) = fixture.ClipSamples[1];
+        await page.EvaluateAsync("""
+            base64 => {
+              const bytes = Uint8Array.from(atob(base64), c => c.charCodeAt(0));
+              const transfer = new DataTransfer();
+              transfer.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+              document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            }
+            """, Convert.ToBase64String(ImageFile.EncodePng(sample.Image)));
+        await toolbox.WaitForInputPaneAsync(sample.Image);
+        Assert.Equal(className, (await toolbox.SnapshotAsync()).Top[0]);
+        Assert.Equal("image dropped.png", await page.Locator("#source-name").TextContentAsync());
+
+        // A WebM the browser records from a canvas that alternates the two samples, opened with the file picker.
+        await page.EvaluateAsync("""
+            async samples => {
+              const canvas = document.createElement('canvas');
+              canvas.width = canvas.height = 28;
+              const context = canvas.getContext('2d');
+              const recorder = new MediaRecorder(canvas.captureStream(20), { mimeType: 'video/webm' });
+              const chunks = [];
+              recorder.ondataavailable = event => chunks.push(event.data);
+              const stopped = new Promise(resolve => { recorder.onstop = resolve; });
+              recorder.start();
+              for (let frame = 0; frame < 16; frame++) {
+                const gray = samples[Math.floor(frame / 4) % 2];
+                const image = context.createImageData(28, 28);
+                gray.forEach((v, i) => { image.data.set([v, v, v, 255], 4 * i); });
+                context.putImageData(image, 0, 0);
+                await new Promise(resolve => setTimeout(resolve, 100));
+              }
+              recorder.stop();
+              await stopped;
+              const transfer = new DataTransfer();
+              transfer.items.add(new File(chunks, 'clip.webm', { type: 'video/webm' }));
+              const input = document.getElementById('file-input');
+              input.files = transfer.files;
+              input.dispatchEvent(new Event('change'));
+            }
+            """, fixture.ClipSamples.Select(s => s.Sample.Image.Pixels.Select(p => (int)p).ToArray()).ToArray());
+        Assert.Equal("video clip.webm", await page.Locator("#source-name").TextContentAsync());
+        var snapshot = await toolbox.SnapshotAsync();
+        var inputs = new HashSet<string>();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (inputs.Count < 2)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"the video's frames showed {inputs.Count} different input panes in 15 s");
+            inputs.Add((snapshot = await toolbox.NextFrameAsync(snapshot.Received)).Input);
+        }
+        log.WriteLine($"video: {inputs.Count} different input panes by frame {snapshot.Seq}; {await toolbox.ScreenshotAsync("video")}");
+        Assert.Empty(toolbox.Errors);
+    }
+
+    [Fact]
     public async Task Upload_Of50MB_IsRefused_AndThePageKeepsWorking()
     {
-        string huge = Path.Combine(Support.FashionMnist.TempFolder(), "huge.png");
+        string huge = Path.Combine(FashionMnist.TempFolder(), "huge.png");
         using (var file = File.Create(huge))
         {
             file.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
@@ -206,6 +262,28 @@ public sealed class ToolboxPageTests(ToolboxPageFixture fixture, ITestOutputHelp
         Assert.Equal("", after.Message);
         Assert.Equal(before.Input, after.Input);
         Assert.Empty(toolbox.Errors);
+    }
+
+    [Fact]
+    public async Task ClosedConnection_ThePageReconnects_AndShowsItsFrameAgain()
+    {
+        await using var first = await ToolboxServer.StartAsync(fixture.OpenModel, new ToolboxServerOptions { Port = 0 });
+        int port = first.Address.Port;
+        await using var toolbox = await ToolboxPage.OpenAsync(fixture.Browser, first.Address);
+        var page = toolbox.Page;
+        await page.Keyboard.PressAsync("l");
+        var before = await toolbox.FrameWhereAsync(s => s.Unit == 1, "unit 1 after l");
+        await first.StopAsync();
+        await page.WaitForSelectorAsync("#connection[data-state=closed]");
+
+        // The same address again: the page reconnects by itself and sends its selection and its sample again.
+        await using var second = await ToolboxServer.StartAsync(fixture.OpenModel, new ToolboxServerOptions { Port = port });
+        var after = await toolbox.NextFrameAsync(before.Received);
+        Assert.Equal("open", await page.Locator("#connection").GetAttributeAsync("data-state"));
+        Assert.Equal(1, after.Unit);
+        Assert.Equal(before.Input, after.Input);
+        Assert.Equal(before.LayerGrid, after.LayerGrid);
+        Assert.All(toolbox.Errors, e => Assert.Contains("ERR_CONNECTION_REFUSED", e));
     }
 
     [Fact]
@@ -231,5 +309,52 @@ public sealed class ToolboxPageTests(ToolboxPageFixture fixture, ITestOutputHelp
         Assert.True(progress > 0, "the progress bar never showed progress");
         log.WriteLine($"optimized: {await toolbox.ScreenshotAsync("optimized")}");
         Assert.Empty(toolbox.Errors);
+    }
+
+    [Fact]
+    public async Task Atlas_UnitPaneShowsNinePatches_TheirDeconvs_AndTheOptimizedImage()
+    {
+        // A tiny atlas: units 0 and 1 of relu5 (the layer the page starts on) over 40 test images, 6 optimization steps.
+        string root = FashionMnist.TempFolder();
+        var data = FashionMnist.Test.Take(40);
+        using (var bundle = fixture.OpenModel())
+            AtlasRuns.Run(bundle, data, new AtlasOptions { Layers = ["relu5"], Units = [0, 1], BatchSize = 20, Iterations = 6, OptimizationBatch = 2 },
+                new RunOutputs(new ExperimentCard("atlas", bundle.Source, data.Source), root, Path.Combine(root, Atlas.RunFolder)));
+        await using var server = await ToolboxServer.StartAsync(fixture.OpenModel, new ToolboxServerOptions { Port = 0, Atlas = root });
+        await using var toolbox = await ToolboxPage.OpenAsync(fixture.Browser, server.Address);
+        var page = toolbox.Page;
+
+        string[] unit0 = await AtlasImagesAsync(page);
+        Assert.Equal(0, (await toolbox.SnapshotAsync()).Unit);
+        log.WriteLine($"atlas, unit 0: {await toolbox.ScreenshotAsync("atlas")}");
+
+        await page.Keyboard.PressAsync("l");
+        await page.WaitForFunctionAsync("first => document.querySelector('#atlas-patches img')?.getAttribute('src') !== first", unit0[0]);
+        string[] unit1 = await AtlasImagesAsync(page);
+        Assert.Empty(unit0.Intersect(unit1));
+
+        // A unit the atlas does not cover: said so, and the button to optimize it instead.
+        await page.Keyboard.PressAsync("l");
+        await page.WaitForSelectorAsync("#atlas-missing:not([hidden])");
+        Assert.True(await page.Locator("#optimize-button").IsVisibleAsync());
+        Assert.Equal(0, await page.Locator("#atlas-patches img").CountAsync());
+        // The browser logs the server's 404 for that unit; nothing else went wrong.
+        Assert.All(toolbox.Errors, e => Assert.Contains("404", e));
+        Assert.All(toolbox.Errors, e => Assert.Contains("/api/atlas?layer=relu5&unit=2", e));
+    }
+
+    /// <summary>Waits until the page shows an atlas unit whole (9 patches, 9 deconvolutions and the optimized image, every
+    /// one loaded) and returns the addresses of those 19 images.</summary>
+    private static async Task<string[]> AtlasImagesAsync(Microsoft.Playwright.IPage page)
+    {
+        await page.WaitForFunctionAsync("""
+            () => {
+              const images = [...document.querySelectorAll('#atlas-patches img, #atlas-deconvs img'), document.getElementById('optimized-image')];
+              return document.querySelectorAll('#atlas-patches img').length === 9 && document.querySelectorAll('#atlas-deconvs img').length === 9 &&
+                !document.getElementById('optimized-figure').hidden && images.every(i => i.complete && i.naturalWidth > 0);
+            }
+            """);
+        Assert.False(await page.Locator("#optimize-view").IsVisibleAsync());
+        return await page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('#atlas-patches img, #atlas-deconvs img'), document.getElementById('optimized-image')].map(i => i.getAttribute('src'))");
     }
 }
