@@ -143,10 +143,10 @@ public static class AtlasRuns
         card.TimingsMs["pass"] = clock.Elapsed.TotalMilliseconds;
         if (!mining.Complete) return Incomplete();
 
+        var fields = ReceptiveFields.Of(network);
         try
         {
             clock.Restart();
-            var fields = ReceptiveFields.Of(network);
             foreach (var layerUnits in mined.Where(m => !state.PatchedLayers.Contains(m.Layer)))
             {
                 WritePatches(TopKViews.Patches(network, p, images, layerUnits, units[layerUnits.Layer], fields[network.IndexOf(layerUnits.Layer)], options.BatchSize,
@@ -167,7 +167,7 @@ public static class AtlasRuns
         }
 
         clock.Restart();
-        var manifest = AtlasManifest.Of(bundle, images, state, mined, fields: ReceptiveFields.Of(network));
+        var manifest = AtlasManifest.Of(bundle, images, state, mined, fields);
         var files = AtlasPages.Write(manifest, folder);
         string manifestPath = Path.Combine(folder, Atlas.ManifestFile);
         manifest.Save(manifestPath);
