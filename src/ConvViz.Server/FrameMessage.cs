@@ -5,8 +5,8 @@ using ConvViz.Engine.Visualization;
 
 namespace ConvViz.Server;
 
-/// <summary>How long one frame took outside the engine: decoding it, computing its trace, and sending the viewer's previous result.</summary>
-internal readonly record struct FrameCosts(double DecodeMs, double TraceMs, double PreviousSendMs);
+/// <summary>How long one frame took outside the engine: decoding it, and sending the viewer's previous result.</summary>
+internal readonly record struct FrameCosts(double DecodeMs, double PreviousSendMs);
 
 /// <summary>
 /// One frame's result as one binary WebSocket message: a 4-byte little-endian length L, L bytes of UTF-8 JSON header, then
@@ -15,8 +15,9 @@ internal readonly record struct FrameCosts(double DecodeMs, double TraceMs, doub
 /// </summary>
 internal static class FrameMessage
 {
-    public static byte[] Encode(long seq, long dropped, ToolboxSelection selection, ToolboxFrame frame, BackwardTrace? trace, FrameCosts costs)
+    public static byte[] Encode(long seq, long dropped, ToolboxSelection selection, ToolboxFrame frame, FrameCosts costs)
     {
+        var trace = frame.Trace;
         var panes = new List<(string Name, Image8 Image)> { ("input", frame.Input), ("layer", frame.LayerGrid), ("unit", frame.Unit) };
         if (frame.Back is not null) panes.Add(("back", frame.Back));
         if (trace is not null) panes.AddRange(trace.Gradients.Select(g => ($"trace:{g.Layer}", BackwardTrace.Render(g))));
@@ -42,7 +43,7 @@ internal static class FrameMessage
             timings = new
             {
                 decodeMs = costs.DecodeMs, forwardMs = frame.Timings.ForwardMs, backwardMs = frame.Timings.BackwardMs, renderMs = frame.Timings.RenderMs,
-                traceMs = costs.TraceMs, sendMs = costs.PreviousSendMs,
+                sendMs = costs.PreviousSendMs,
             },
             panes = described,
             trace = trace is null ? null : TraceJson.Summary(trace),

@@ -172,11 +172,10 @@ internal sealed class LiveSession : IComputeSource
             (lastFrame, lastFrameSeq) = (image, seq);
             lock (worker.Gate) hasLastFrame = true;
 
-            var frame = toolbox.Run(image, chosen, cancellation);
-            clock.Restart();
-            var backward = trace ? toolbox.Trace(image, chosen) : null;
-            var costs = new FrameCosts(decodeMs, trace ? clock.Elapsed.TotalMilliseconds : 0, Volatile.Read(ref previousSendMs));
-            outbox.Writer.TryWrite((FrameMessage.Encode(seq, droppedSoFar, chosen, frame, backward, costs), WebSocketMessageType.Binary));
+            // With the trace on, the back pane and the trace come from one backward pass.
+            var frame = toolbox.Run(image, chosen, withTrace: trace, cancellation);
+            var costs = new FrameCosts(decodeMs, Volatile.Read(ref previousSendMs));
+            outbox.Writer.TryWrite((FrameMessage.Encode(seq, droppedSoFar, chosen, frame, costs), WebSocketMessageType.Binary));
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested) { }
         catch (Exception e)
@@ -202,7 +201,11 @@ internal sealed class LiveSession : IComputeSource
                 default: throw new InvalidDataException($"unknown message type '{type.GetString()}'; expected select, sample, trace or optimize");
             }
         }
-        catch (Exception e) when (e is JsonException or InvalidDataException || RequestErrors.IsBadInput(e))
+        catch (JsonException e)
+        {
+            SendError($"a text message is not valid JSON: {ServerJson.OneLine(e)}");
+        }
+        catch (Exception e) when (RequestErrors.IsBadInput(e))
         {
             SendError(ServerJson.OneLine(e));
         }

@@ -91,7 +91,7 @@ public sealed class ToolboxServer : IAsyncDisposable
             {
                 throw new IOException($"Port {options.Port} is already in use on {options.Host}: choose another Port, or 0 for any free one", e);
             }
-            catch (IOException e) when (e.InnerException is SocketException socket)
+            catch (Exception e) when ((e as SocketException ?? e.InnerException as SocketException) is { } socket)
             {
                 throw new IOException($"Host {options.Host}: cannot listen on {listening} port {options.Port} ({socket.Message})", e);
             }

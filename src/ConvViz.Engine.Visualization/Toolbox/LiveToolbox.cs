@@ -48,7 +48,11 @@ public sealed record ToolboxTimings(double ForwardMs, double BackwardMs, double 
 /// <see cref="Unit"/> is the selected channel enlarged; <see cref="UnitValue"/> its largest value over positions;
 /// <see cref="Top"/> the top-5 classes (empty without classes); <see cref="Back"/> the back pane (null when Off).</summary>
 public sealed record ToolboxFrame(Image8 Input, Image8 LayerGrid, GridLayout Layout, Image8 Unit, float UnitValue,
-    IReadOnlyList<ClassReadout> Top, Image8? Back, ToolboxTimings Timings);
+    IReadOnlyList<ClassReadout> Top, Image8? Back, ToolboxTimings Timings)
+{
+    /// <summary>The layer-by-layer backward pass of the selected unit, when the frame was run with a trace (null otherwise).</summary>
+    public BackwardTrace? Trace { get; init; }
+}
 
 /// <summary>
 /// The Deep Visualization Toolbox's live computation as a library call: one forward pass per frame, plus the backward
@@ -112,7 +116,15 @@ public sealed class LiveToolbox : IDisposable
     /// The network input is the <see cref="ToolboxFrame.Input"/> pane's pixels preprocessed, so what the pane shows is
     /// exactly what the network saw. When the selected layer is the logit layer its unit is a class.
     /// </summary>
-    public ToolboxFrame Run(Image8 frame, ToolboxSelection selection, CancellationToken cancellationToken = default)
+    public ToolboxFrame Run(Image8 frame, ToolboxSelection selection, CancellationToken cancellationToken = default) =>
+        Run(frame, selection, withTrace: false, cancellationToken);
+
+    /// <summary>
+    /// <see cref="Run(Image8, ToolboxSelection, CancellationToken)"/>, and with <paramref name="withTrace"/> also the
+    /// frame's <see cref="ToolboxFrame.Trace"/> (what <see cref="Trace"/> computes) from the same forward pass and the
+    /// same backward pass as the back pane: a traced frame costs one forward and one backward pass, as a back pane does.
+    /// </summary>
+    public ToolboxFrame Run(Image8 frame, ToolboxSelection selection, bool withTrace, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(frame);
         Validate(selection);
@@ -127,8 +139,9 @@ public sealed class LiveToolbox : IDisposable
 
         cancellationToken.ThrowIfCancellationRequested();
         started = Stopwatch.GetTimestamp();
-        float[]? gradient = selection.Back == BackMode.Off ? null : InputGradient(pass, selection);
-        double backwardMs = gradient is null ? 0 : Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        var trace = withTrace ? BackwardTrace.Walk(network, pass, new Target(selection.Layer, selection.Unit), RuleOf(selection.Back)) : null;
+        float[]? gradient = selection.Back == BackMode.Off ? null : trace?.Gradients[^1].Values ?? InputGradient(pass, selection);
+        double backwardMs = gradient is null && trace is null ? 0 : Stopwatch.GetElapsedTime(started).TotalMilliseconds;
 
         cancellationToken.ThrowIfCancellationRequested();
         started = Stopwatch.GetTimestamp();
@@ -140,7 +153,7 @@ public sealed class LiveToolbox : IDisposable
         var p = Bundle.Preprocessing;
         var back = gradient is null ? null : Attribution.Render(gradient, p, selection.Display, backend, Attribution.DefaultBlurSigma(p));
         double renderMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
-        return new ToolboxFrame(shown, grid, layout, unit, unitValue, top, back, new ToolboxTimings(forwardMs, backwardMs, renderMs));
+        return new ToolboxFrame(shown, grid, layout, unit, unitValue, top, back, new ToolboxTimings(forwardMs, backwardMs, renderMs)) { Trace = trace };
     }
 
     /// <summary>The selected layer's output for <paramref name="frame"/>, batch item 0, (C, H, W) as float (what the grid shows).</summary>

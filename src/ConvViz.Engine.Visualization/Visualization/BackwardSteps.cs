@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics.Tensors;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Networks;
@@ -56,13 +57,11 @@ internal static class BackwardSteps
         return new GradientWindow(gradient.Layer, at.C, at.Y, at.X, BackwardTrace.WindowSize, values) { Top = top, Left = left, Rows = rows, Columns = columns };
     }
 
-    /// <summary>Where the largest |value| of a gradient is, (channel, y, x); the first of equals.</summary>
+    /// <summary>Where the largest |value| of a gradient is, (channel, y, x).</summary>
     public static (int C, int Y, int X) LargestMagnitude(LayerGradient gradient)
     {
         var (_, height, width) = Planes(gradient.Shape);
-        int best = 0;
-        for (int i = 1; i < gradient.Values.Length; i++)
-            if (Math.Abs(gradient.Values[i]) > Math.Abs(gradient.Values[best])) best = i;
+        int best = Math.Max(0, TensorPrimitives.IndexOfMaxMagnitude<float>(gradient.Values));
         return (best / (height * width), best / width % height, best % width);
     }
 
@@ -208,5 +207,5 @@ internal static class BackwardSteps
 
     private static string Number(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
 
-    private static int Count(float[] values) => values.Count(v => v != 0);
+    private static int Count(float[] values) => values.Length - values.AsSpan().Count(0f);
 }

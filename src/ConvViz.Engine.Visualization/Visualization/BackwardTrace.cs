@@ -49,8 +49,14 @@ public sealed record BackwardTrace(Target Target, ReluRule Rule, IReadOnlyList<L
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(target);
-        var backend = input.Backend;
         using var pass = network.Forward(input, upTo: target.Layer);
+        return Walk(network, pass, target, rule);
+    }
+
+    /// <summary>The backward walk of <see cref="Run"/> from a forward pass that reached the target's layer (or beyond).</summary>
+    internal static BackwardTrace Walk(Network network, ForwardPass pass, Target target, ReluRule rule)
+    {
+        var backend = pass.Input.Backend;
         using var seed = network.UnitSeed(pass, target.Layer, target.Channel, target.Y, target.X, n: 0);
         var arriving = new LayerGradient?[network.Layers.Count];
         var walked = new List<int>();

@@ -257,6 +257,20 @@ public abstract class LiveToolboxTests : BackendTest
         var expected = BackwardTrace.Run(bundle.Network, input, new Target("pool2", 5), ReluRule.Gradient);
         Assert.Equal(expected.Gradients.Select(g => g.Values), trace.Gradients.Select(g => g.Values));
         Assert.Equal(ReluRule.Deconvnet, toolbox.Trace(image, toolbox.DefaultSelection with { Back = BackMode.Deconvnet }).Rule);
+
+        // A traced frame carries the same trace, from its own forward and backward pass, and the same back pane.
+        Assert.Null(toolbox.Run(image, toolbox.DefaultSelection).Trace);
+        foreach (var back in Enum.GetValues<BackMode>())
+        {
+            var selection = toolbox.DefaultSelection with { Layer = "pool2", Unit = 5, Back = back };
+            var traced = toolbox.Run(image, selection, withTrace: true);
+            var alone = toolbox.Trace(image, selection);
+            Assert.Equal(alone.Rule, traced.Trace!.Rule);
+            Assert.Equal(alone.Gradients.Select(g => (g.Layer, g.Values)), traced.Trace.Gradients.Select(g => (g.Layer, g.Values)));
+            Assert.Equal(alone.Steps.Select(s => s.Explanation), traced.Trace.Steps.Select(s => s.Explanation));
+            Assert.Equal(toolbox.Run(image, selection).Back?.Pixels, traced.Back?.Pixels);
+            Assert.True(traced.Timings.BackwardMs > 0);
+        }
     }
 
     /// <summary>The same frames through this backend and through Reference: the same activations (to float rounding),
