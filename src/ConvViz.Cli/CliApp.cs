@@ -26,6 +26,7 @@ public static class CliApp
         ReportCommand.Create(),
         OptimizeCommand.Create(),
         TopkCommand.Create(),
+        AtlasCommand.Create(),
         DreamCommand.Create(),
         StyleCommand.Create(),
         GradCamCommand.Create(),

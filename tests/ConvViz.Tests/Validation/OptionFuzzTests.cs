@@ -58,6 +58,7 @@ public sealed class OptionFuzzTests(ITestOutputHelper log)
         ["report"] = () => ["--samples", "1", "--out", FashionMnist.TempFolder()],
         ["optimize"] = () => ["--class", "1", "--iterations", "2", "--out", FashionMnist.TempFolder()],
         ["topk"] = () => ["--data", Data.Value, "--limit", "20", "--k", "2", "--layer", "relu1", "--out", FashionMnist.TempFolder()],
+        ["atlas"] = () => ["--data", Data.Value, "--layers", "fc8", "--units", "0", "--k", "2", "--iterations", "2", "--out", FashionMnist.TempFolder()],
         ["dream"] = () => ["--iterations", "1", "--octaves", "1", "--out", FashionMnist.TempFolder()],
         ["style"] = () => ["--content", Boot, "--style", Boot, "--iterations", "1", "--out", FashionMnist.TempFolder()],
         ["gradcam"] = () => ["--input", Boot, "--out", FashionMnist.TempFolder()],
