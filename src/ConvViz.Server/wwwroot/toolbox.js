@@ -84,13 +84,10 @@
       case 'hello': onHello(message); break;
       case 'error':
         // The server answered (with a refusal): the next frame may go. A refused image is forgotten, so that a
-        // reconnection does not send it again; the server keeps computing its last good frame. A failed optimization
-        // ends in an error too; one still running says so again with its next progress message.
+        // reconnection does not send it again; the server keeps computing its last good frame.
         setAwaiting(false);
         showMessage(message.message);
         if (state.source.kind === 'image' && !state.source.shown) setSource({ kind: 'none' }, `${state.source.name}: not shown`);
-        state.optimizing = null;
-        renderWants();
         pump();
         break;
       case 'optimize':
@@ -98,7 +95,8 @@
         renderWants();
         break;
       case 'optimized':
-        state.optimized.set(unitKey(message.layer, message.unit), message.url);
+        // Without a url the optimization failed (an error said why): the unit is no longer under way.
+        if (message.url) state.optimized.set(unitKey(message.layer, message.unit), message.url);
         if (state.optimizing && state.optimizing.layer === message.layer && state.optimizing.unit === message.unit) state.optimizing = null;
         renderWants();
         break;
@@ -399,9 +397,8 @@
     seq.dataset.seq = header.seq;
     seq.dataset.received = state.received;
     const t = header.timings;
-    const trace = t.traceMs > 0 ? ` · trace ${t.traceMs.toFixed(1)}` : '';
     $('timings').textContent = `decode ${t.decodeMs.toFixed(1)} · forward ${t.forwardMs.toFixed(1)} · backward ${t.backwardMs.toFixed(1)}` +
-      `${trace} · render ${t.renderMs.toFixed(1)} · send ${t.sendMs.toFixed(1)} ms`;
+      ` · render ${t.renderMs.toFixed(1)} · send ${t.sendMs.toFixed(1)} ms`;
   }
 
   // Frames per second over the last two seconds; also run by a timer, so that it falls to 0 when frames stop.
