@@ -39,8 +39,8 @@ public sealed record GridLayout(int Count, int Columns, int Rows, int TileWidth,
 public sealed record ClassReadout(int Index, string Name, float Probability);
 
 /// <summary>Milliseconds spent in each engine stage of one frame: forward (resize, crop, preprocessing and the forward
-/// pass, with the class scores and the selected layer read back), backward (the back pane's pass, 0 when Off) and render
-/// (the grid, unit and back panes).</summary>
+/// pass, with the class scores and the selected layer read back), backward (the pass of the back pane or the trace; 0 without
+/// either) and render (the grid, unit and back panes).</summary>
 public sealed record ToolboxTimings(double ForwardMs, double BackwardMs, double RenderMs);
 
 /// <summary>The panes of one frame. <see cref="Input"/> is the frame as the model sees it (after resize and crop, model size);
