@@ -40,7 +40,7 @@ internal static class ImageFormats
     /// <summary>Why a file of <paramref name="format"/> is cut short, or null when its structure says it is whole.</summary>
     public static string? Truncation(ReadOnlySpan<byte> data, ImageFormat format) => format switch
     {
-        ImageFormat.Png when data.LastIndexOf(EmptyIend) < 0 => "it ends before its IEND chunk",
+        ImageFormat.Png when data.LastIndexOf(EmptyIend) is var iend && (iend < 0 || data.Length - iend < 12) => "it ends before its IEND chunk",
         ImageFormat.Jpeg => JpegTruncation(data),
         ImageFormat.WebP when BinaryPrimitives.ReadUInt32LittleEndian(data[4..]) is var riff && data.Length - 8L < riff =>
             $"its RIFF header declares {8L + riff:N0} bytes, the file has {data.Length:N0}",
@@ -50,7 +50,7 @@ internal static class ImageFormats
     /// <summary>True for the formats whose end <see cref="Truncation"/> finds: PNG, JPEG and WebP.</summary>
     public static bool EndIsChecked(ImageFormat format) => format is ImageFormat.Png or ImageFormat.Jpeg or ImageFormat.WebP;
 
-    /// <summary>IEND's length (0) and type; its CRC is the decoder's to check.</summary>
+    /// <summary>IEND's length (0) and type; its CRC (4 more bytes) must be there too, and is the decoder's to check.</summary>
     private static ReadOnlySpan<byte> EmptyIend => [0, 0, 0, 0, (byte)'I', (byte)'E', (byte)'N', (byte)'D'];
 
     /// <summary>

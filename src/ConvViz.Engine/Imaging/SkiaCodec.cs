@@ -56,6 +56,8 @@ internal static class SkiaCodec
                 new NotSupportedException($"{name}: this {formatName} file uses a feature that SkiaSharp cannot decode"),
             SKCodecResult.IncompleteInput =>
                 new InvalidDataException($"{name}: corrupt {formatName} file: its {part} stops early"),
+            SKCodecResult.ErrorInInput or SKCodecResult.InvalidInput =>
+                new InvalidDataException($"{name}: corrupt {formatName} file: its {part} is damaged"),
             _ => new InvalidDataException($"{name}: corrupt {formatName} file: its {part} cannot be decoded ({failure})"),
         };
     }
