@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ConvViz.Engine.Figures;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
@@ -6,15 +7,16 @@ using ConvViz.Engine.Tensors;
 
 namespace ConvViz.Engine.Visualization;
 
-/// <summary>What <see cref="LayerViewRuns.Activations"/> wrote: one grid per layer, and the top classes when the model has them.</summary>
+/// <summary>What <see cref="LayerViewRuns.Activations"/> wrote: each layer's grid pages in layer order, and the top classes when the model has them.</summary>
 public sealed record ActivationsRun(IReadOnlyList<string> Files, float[]? Scores, IReadOnlyList<ClassPrediction> Top);
 
-/// <summary>One conv layer's filter grid: the layer, its weight shape (filters, input channels, height, width) and the file.</summary>
-public sealed record FilterGrid(string Layer, Shape Weights, string File);
+/// <summary>One conv layer's filter grid: the layer, its weight shape (filters, input channels, height, width) and its pages' files.</summary>
+public sealed record FilterGrid(string Layer, Shape Weights, IReadOnlyList<string> Files);
 
 /// <summary>
-/// The layer views as runs: compute, write Folder/&lt;layer&gt;.png per layer through <see cref="RunOutputs"/>,
-/// and record the settings, times and results on its card.
+/// The layer views as runs: compute, write Folder/&lt;layer&gt;.png per layer (and &lt;layer&gt;-page2.png, ... for a
+/// layer with more tiles than a page holds: see <see cref="LayerFigures"/>) through <see cref="RunOutputs"/>, and
+/// record the settings, times and results on its card. Tiles are numbered, the class-score layers' named by class.
 /// </summary>
 public static class LayerViewRuns
 {
@@ -40,8 +42,9 @@ public static class LayerViewRuns
         foreach (var shown in layers)
         {
             var y = pass.Output(shown.Name);
-            var image = LayerViews.Activations(backend.Download(y), y.Shape, normalization, colormap, tilePixels: layer is null ? 32 : 96);
-            files.Add(outputs.Image(FileNames.ForLayer(shown.Name) + ".png", image));
+            var pages = LayerFigures.Activations(backend.Download(y), y.Shape, $"{shown.Name} ({shown.OpType})", normalization, colormap,
+                tilePixels: layer is null ? 32 : 96, outputs.Labels, UnitNames.ClassesOf(bundle, shown.Name));
+            files.AddRange(outputs.Pages(FileNames.ForLayer(shown.Name), pages));
         }
         card.TimingsMs["render"] = clock.Elapsed.TotalMilliseconds;
 
@@ -53,7 +56,7 @@ public static class LayerViewRuns
     }
 
     /// <summary>The filters of every conv layer (or of <paramref name="layer"/>, which must be one): the first
-    /// layer's as color or gray tiles, deeper ones as filter x input-channel grids.</summary>
+    /// layer's as color or gray tiles, deeper ones as one row per filter of its (strongest) input channels.</summary>
     public static IReadOnlyList<FilterGrid> Filters(ModelBundle bundle, string? layer, RunOutputs outputs)
     {
         var network = bundle.Network;
@@ -69,8 +72,8 @@ public static class LayerViewRuns
         foreach (var conv in convs)
         {
             var weights = conv.Weight.Value;
-            var image = LayerViews.Filters(weights.Backend.Download(weights), weights.Shape, bundle.Preprocessing.Order);
-            grids.Add(new FilterGrid(conv.Name, weights.Shape, outputs.Image(FileNames.ForLayer(conv.Name) + ".png", image)));
+            var pages = LayerFigures.Filters(weights.Backend.Download(weights), weights.Shape, bundle.Preprocessing.Order, conv.Name, outputs.Labels);
+            grids.Add(new FilterGrid(conv.Name, weights.Shape, outputs.Pages(FileNames.ForLayer(conv.Name), pages)));
         }
         return grids;
     }

@@ -2,14 +2,22 @@ using ConvViz.Engine.IO;
 
 namespace ConvViz.Engine.Imaging;
 
-/// <summary>Reads PNG, JPEG and PGM/PPM images, recognized by their first bytes, and writes PNG or PGM/PPM by extension.
-/// A decoded image is at most <see cref="ImageLimits.MaxPixels"/> pixels; every refusal is an
-/// <see cref="InvalidDataException"/>, <see cref="NotSupportedException"/> or <see cref="IOException"/> naming the file.</summary>
+/// <summary>
+/// Reads PNG, JPEG, WebP, GIF (the first frame) and BMP through SkiaSharp and PGM/PPM by hand, recognized by
+/// their first bytes; writes PNG, JPEG, WebP (lossless) or PGM/PPM by extension. Gray files read as 1 channel,
+/// colour as RGB, files with alpha or a transparent colour as RGBA (straight alpha), EXIF orientation applied
+/// (see <see cref="SkiaCodec"/>). A decoded image is at most <see cref="ImageLimits.MaxPixels"/> pixels,
+/// checked from the header before any pixel is decoded; every refusal is an <see cref="InvalidDataException"/>
+/// or <see cref="IOException"/> whose one-line message names the file (a truncated or corrupt file says so).
+/// </summary>
 public static class ImageFile
 {
+    /// <summary>The JPEG quality <see cref="Write"/> uses for .jpg and .jpeg.</summary>
+    internal const int WriteJpegQuality = 90;
+
     public static Image8 Read(string path)
     {
-        var data = ConvViz.Engine.IO.InputFiles.ReadAllBytes(path, "a PNG, JPEG, PGM or PPM image");
+        var data = InputFiles.ReadAllBytes(path, $"a {ImageFormats.Readable} image");
         return Decode(data, path);
     }
 
@@ -17,35 +25,40 @@ public static class ImageFile
     /// <see cref="Read"/>; <paramref name="name"/> starts every error message.</summary>
     public static Image8 Decode(byte[] data, string name)
     {
-        if (Png.IsPng(data)) return Png.Decode(data, name);
-        if (Jpeg.IsJpeg(data)) return Jpeg.Decode(data, name);
-        if (Pnm.IsPnm(data)) return Pnm.Decode(data, name);
-        if (OtherFormat(data) is { } format)
-            throw new NotSupportedException($"{name}: {format} images are not supported; convert it to PNG or JPEG");
-        throw new InvalidDataException($"{name}: not a PNG, JPEG, PGM or PPM image (unrecognized first bytes)");
+        ArgumentNullException.ThrowIfNull(data);
+        return ImageFormats.Of(data) switch
+        {
+            ImageFormat.Pnm => Pnm.Decode(data, name),
+            { } format => SkiaCodec.Decode(data, format, name),
+            null => throw new InvalidDataException($"{name}: not a {ImageFormats.Readable} image (unrecognized first bytes)"),
+        };
     }
 
-    /// <summary>Formats recognized by their signature only, to say what a file is when it cannot be read.</summary>
-    private static string? OtherFormat(ReadOnlySpan<byte> data) => data switch
-    {
-        [(byte)'R', (byte)'I', (byte)'F', (byte)'F', _, _, _, _, (byte)'W', (byte)'E', (byte)'B', (byte)'P', ..] => "WebP",
-        [(byte)'G', (byte)'I', (byte)'F', (byte)'8', ..] => "GIF",
-        [(byte)'B', (byte)'M', ..] => "BMP",
-        _ => null,
-    };
-
-    /// <summary>Writes .png (any channel count), or .pgm / .ppm (gray / RGB).</summary>
+    /// <summary>Writes .png (any channel count), .jpg / .jpeg (quality 90; alpha dropped), .webp (lossless;
+    /// gray stored as RGB), or .pgm / .ppm (gray / RGB).</summary>
     public static void Write(string path, Image8 image)
     {
         string extension = Path.GetExtension(path).ToLowerInvariant();
-        switch (extension)
+        byte[] bytes = extension switch
         {
-            case ".png": Png.Write(path, image); break;
-            case ".pgm" or ".ppm": AtomicFile.WriteAllBytes(path, Pnm.Encode(image)); break;
-            default: throw new ArgumentException($"{path}: images are written as .png, .pgm or .ppm, not '{extension}'");
-        }
+            ".png" => SkiaCodec.EncodePng(image),
+            ".jpg" or ".jpeg" => SkiaCodec.EncodeJpeg(image, WriteJpegQuality),
+            ".webp" => SkiaCodec.EncodeLosslessWebP(image),
+            ".pgm" or ".ppm" => Pnm.Encode(image),
+            _ => throw new ArgumentException($"{path}: images are written as .png, .jpg, .jpeg, .webp, .pgm or .ppm, not '{extension}'"),
+        };
+        AtomicFile.WriteAllBytes(path, bytes);
     }
 
     /// <summary>The PNG file bytes of <paramref name="image"/> (for embedding in a page as a data URI).</summary>
-    public static byte[] EncodePng(Image8 image) => Png.Encode(image);
+    public static byte[] EncodePng(Image8 image) => SkiaCodec.EncodePng(image);
+
+    /// <summary>The JPEG file bytes of <paramref name="image"/> at <paramref name="quality"/> 1 to 100 (for
+    /// frames sent many times a second, where PNG is too slow and too large); alpha is dropped.</summary>
+    public static byte[] EncodeJpeg(Image8 image, int quality)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(quality, 1, "Quality");
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(quality, 100, "Quality");
+        return SkiaCodec.EncodeJpeg(image, quality);
+    }
 }

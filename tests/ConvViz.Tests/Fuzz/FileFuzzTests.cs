@@ -109,7 +109,7 @@ public sealed class FileFuzzTests(ITestOutputHelper output) : IDisposable
     public void HostileImages_AreRefusedOrHarmless()
     {
         var run = new FuzzRun(output, "images", AllocationBudget, TimeBudget);
-        foreach (var (kind, png) in new[] { ("gray", Png.Encode(Picture(20, 16, 1))), ("rgb", Png.Encode(Picture(20, 16, 3))), ("rgba", Png.Encode(Picture(20, 16, 4))) })
+        foreach (var (kind, png) in new[] { ("gray", ImageFile.EncodePng(Picture(20, 16, 1))), ("rgb", ImageFile.EncodePng(Picture(20, 16, 3))), ("rgba", ImageFile.EncodePng(Picture(20, 16, 4))) })
         {
             RunImage(run, $"PNG {kind} unchanged", true, png);
             // IHDR fields (offsets within the file: width 16, height 20, depth 24, colour 25, compression 26, filter 27, interlace 28).

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.Compression;
 using System.Text;
 using ConvViz.Engine.Imaging;
 using ConvViz.Tests.Support;
@@ -7,8 +6,8 @@ using ConvViz.Tests.Support;
 namespace ConvViz.Tests.Imaging;
 
 /// <summary>
-/// The PNG reader and writer: exact round trips, files from other encoders (tests/fixtures/png, made by
-/// Pillow and by hand with Python's zlib; see make_pngs.py there), and damaged files.
+/// PNG through <see cref="ImageFile"/> (SkiaSharp's libpng): exact round trips, files from other encoders
+/// (tests/fixtures/png, made by Pillow and by hand with Python's zlib; see make_pngs.py there), and damaged files.
 /// </summary>
 public sealed class PngTests : IDisposable
 {
@@ -49,7 +48,7 @@ public sealed class PngTests : IDisposable
     public void RandomImagesRoundTripExactly(int width, int height, int channels)
     {
         var image = RandomImage(width, height, channels, seed: 1000 * channels + width);
-        var read = Png.Decode(Png.Encode(image), "random.png");
+        var read = ImageFile.Decode(ImageFile.EncodePng(image), "random.png");
         Assert.Equal((width, height, channels), (read.Width, read.Height, read.Channels));
         Assert.Equal(image.Pixels, read.Pixels);
     }
@@ -62,39 +61,33 @@ public sealed class PngTests : IDisposable
     {
         var image = GradientImage(45, 30, channels);
         string path = Path.Combine(folder, "sub", $"gradient{channels}.png");
-        Png.Write(path, image);
-        var read = Png.Read(path);
+        ImageFile.Write(path, image);
+        var read = ImageFile.Read(path);
         Assert.Equal((45, 30, channels), (read.Width, read.Height, read.Channels));
         Assert.Equal(image.Pixels, read.Pixels);
     }
 
+    /// <summary>Gray stays a 1-byte gray PNG and RGB a 3-byte one (a file a quarter or a third the size of RGBA).</summary>
     [Theory]
     [InlineData(1, 0)]
     [InlineData(3, 2)]
     [InlineData(4, 6)]
-    public void WrittenFilesHoldOnlyHeaderDataAndEnd(int channels, int colorType)
+    public void WrittenFilesKeepTheChannelLayout(int channels, int colorType)
     {
-        var bytes = Png.Encode(GradientImage(40, 12, channels));
+        var bytes = ImageFile.EncodePng(GradientImage(40, 12, channels));
         var chunks = ChunksOf(bytes);
-        Assert.Equal(["IHDR", "IDAT", "IEND"], chunks.Select(c => c.Type));
+        Assert.Equal("IHDR", chunks[0].Type);
+        Assert.Equal("IEND", chunks[^1].Type);
         var header = bytes.AsSpan(chunks[0].BodyStart, 13);
         Assert.Equal(40u, BinaryPrimitives.ReadUInt32BigEndian(header));
         Assert.Equal(12u, BinaryPrimitives.ReadUInt32BigEndian(header[4..]));
         Assert.Equal([8, (byte)colorType, 0, 0, 0], header[8..].ToArray());
-
-        // Every scanline starts with a filter type 0-4, and a smooth image gets more than one of them.
-        int stride = 40 * channels + 1;
-        var scanlines = Inflate(bytes.AsSpan(chunks[1].BodyStart, chunks[1].Length).ToArray());
-        Assert.Equal(stride * 12, scanlines.Length);
-        var filters = Enumerable.Range(0, 12).Select(y => scanlines[y * stride]).ToHashSet();
-        Assert.All(filters, f => Assert.InRange(f, (byte)0, (byte)4));
-        Assert.True(filters.Count > 1, $"only filter types {string.Join(", ", filters)} were used");
     }
 
     [Fact]
     public void EmptyImagesCannotBeWritten()
     {
-        var error = Assert.Throws<ArgumentException>(() => Png.Encode(new Image8(0, 3, 1, [])));
+        var error = Assert.Throws<ArgumentException>(() => ImageFile.EncodePng(new Image8(0, 3, 1, [])));
         Assert.Contains("0x3", error.Message);
     }
 
@@ -107,6 +100,8 @@ public sealed class PngTests : IDisposable
         Assert.Contains("100", error.Message);
     }
 
+    /// <summary>Every layout, depth and filter; Adam7 interlacing; 16-bit samples come out as their high byte
+    /// (what Pillow gives for 16-bit colour; make_pngs.py shifts its 16-bit gray right by 8 to match).</summary>
     [Theory]
     [InlineData("gray8", 21, 29, 1)]
     [InlineData("gray1", 9, 13, 1)]
@@ -123,78 +118,70 @@ public sealed class PngTests : IDisposable
     [InlineData("palette1", 6, 10, 3)]
     [InlineData("filters_rgb8", 10, 16, 3)]
     [InlineData("filters_rgba16", 10, 9, 4)]
+    [InlineData("interlaced", 9, 10, 3)]
     public void ReadsPngsFromOtherEncodersExactly(string name, int height, int width, int channels)
     {
-        var image = Png.Read(Fixture($"{name}.png"));
+        var image = ImageFile.Read(Fixture($"{name}.png"));
         Assert.Equal((width, height, channels), (image.Width, image.Height, image.Channels));
         var expected = File.ReadAllBytes(Fixture($"{name}.{height}x{width}x{channels}.bin"));
         Assert.Equal(expected, image.Pixels);
     }
 
+    /// <summary>libpng checks the CRC of every chunk it reads before the pixels are whole; IEND, after
+    /// them, it does not read.</summary>
     [Theory]
-    [InlineData("IHDR")]
-    [InlineData("IDAT")]
-    [InlineData("IEND")]
-    public void ABadCrcIsRefused(string chunkType)
+    [InlineData("IHDR", "its header")]
+    [InlineData("IDAT", "its pixel data")]
+    public void ABadCrcIsRefusedAsCorrupt(string chunkType, string part)
     {
         var bytes = File.ReadAllBytes(Fixture("rgb8.png"));
         var chunk = ChunksOf(bytes).First(c => c.Type == chunkType);
-        // IEND has no body, so its CRC itself is damaged; elsewhere one body byte is.
-        int damaged = chunk.Length > 0 ? chunk.BodyStart + chunk.Length / 2 : chunk.BodyStart;
-        bytes[damaged] ^= 0x20;
-        AssertRefused(bytes, $"chunk {chunkType} has a bad CRC");
+        bytes[chunk.BodyStart + chunk.Length / 2] ^= 0x20;
+        AssertRefused(bytes, $"corrupt PNG file: {part}");
     }
 
     [Fact]
     public void AFileCutInHalfIsRefused()
     {
         var bytes = File.ReadAllBytes(Fixture("rgb8.png"));
-        AssertRefused(bytes[..(bytes.Length / 2)], "truncated");
+        AssertRefused(bytes[..(bytes.Length / 2)], "truncated PNG file: it ends before its IEND chunk");
     }
 
+    /// <summary>libpng stops reading after the last row, so a file whose pixels are whole but whose IEND is
+    /// missing would decode: the reader looks for IEND itself.</summary>
     [Fact]
     public void AFileWithoutIendIsRefused()
     {
         var bytes = File.ReadAllBytes(Fixture("gray8.png"));
-        AssertRefused(bytes[..^12], "the file ends before its IEND chunk");
+        AssertRefused(bytes[..^12], "truncated PNG file: it ends before its IEND chunk");
     }
 
     [Fact]
     public void ACutZlibStreamIsRefused()
     {
         string path = Fixture("truncated_zlib.png");
-        var error = Assert.Throws<InvalidDataException>(() => Png.Read(path));
-        Assert.StartsWith(path, error.Message);
-        Assert.Contains("truncated image data", error.Message);
+        var error = Assert.Throws<InvalidDataException>(() => ImageFile.Read(path));
+        Assert.Equal($"{path}: corrupt PNG file: its pixel data is damaged", error.Message);
     }
 
     [Fact]
-    public void OtherFilesAreNotPngs()
+    public void EmptyDataIsNoImage()
     {
-        var bytes = Encoding.ASCII.GetBytes("P5\n2 2\n255\n\0\0\0\0");
-        AssertRefused(bytes, "not a PNG file");
-        AssertRefused([], "not a PNG file");
-    }
-
-    [Fact]
-    public void InterlacedPngsAreRefusedWithAHint()
-    {
-        string path = Fixture("interlaced.png");
-        var error = Assert.Throws<InvalidDataException>(() => Png.Read(path));
-        Assert.Equal($"{path}: interlaced (Adam7) PNGs are not supported; save it without interlacing", error.Message);
+        AssertRefused([], "not a PNG, JPEG, WebP, GIF, BMP, PGM or PPM image (unrecognized first bytes)");
+        AssertRefused([0x89, (byte)'P', (byte)'N'], "not a PNG, JPEG, WebP, GIF, BMP, PGM or PPM image");
     }
 
     [Fact]
     public void AMissingFileIsNamed()
     {
         string path = Path.Combine(folder, "absent.png");
-        var error = Assert.Throws<FileNotFoundException>(() => Png.Read(path));
+        var error = Assert.Throws<FileNotFoundException>(() => ImageFile.Read(path));
         Assert.StartsWith(path, error.Message);
     }
 
     private static void AssertRefused(byte[] bytes, string reason)
     {
-        var error = Assert.Throws<InvalidDataException>(() => Png.Decode(bytes, "damaged.png"));
+        var error = Assert.Throws<InvalidDataException>(() => ImageFile.Decode(bytes, "damaged.png"));
         Assert.StartsWith("damaged.png: ", error.Message);
         Assert.Contains(reason, error.Message);
         Assert.DoesNotContain('\n', error.Message);
@@ -213,13 +200,5 @@ public sealed class PngTests : IDisposable
             position += 12 + length;
         }
         return chunks;
-    }
-
-    private static byte[] Inflate(byte[] zlibStream)
-    {
-        using var zlib = new ZLibStream(new MemoryStream(zlibStream), CompressionMode.Decompress);
-        using var inflated = new MemoryStream();
-        zlib.CopyTo(inflated);
-        return inflated.ToArray();
     }
 }
