@@ -12,7 +12,7 @@ int iterations = args.Length > 1 ? int.Parse(args[1]) : 200;
 using var backend = BackendCatalog.Create("cpu");
 using var bundle = ModelCatalog.Open("fashion-alexnet", backend);
 var images = Enumerable.Range(0, 3).Select(bundle.Sample).Select(s => (s.Name, s.Image)).ToArray();
-var (page, file) = Report.Write(bundle, images, output, new ProgressAction<ReportProgress>(p => Console.WriteLine($"report {p.Images}/{p.Total}")), cancel.Token);
+var (page, file) = Report.Write(bundle, images, output, progress: new ProgressAction<ReportProgress>(p => Console.WriteLine($"report {p.Images}/{p.Total}")), cancellation: cancel.Token);
 Console.WriteLine($"wrote {file}: {page.Sections.Count} sections");
 
 var target = TargetSelection.Resolve(bundle, input: null, classNameOrIndex: "Sneaker");

@@ -71,6 +71,6 @@ public static class ModelCatalog
         var network = AlexNet.Create(backend, seed);
         var preprocessing = new Preprocessing(3, 227, 227, ChannelOrder.Bgr, 1f, [104f, 117f, 123f], [1f, 1f, 1f], ResizeShorter: 256);
         return new ModelBundle("alexnet", network, preprocessing, ModelBundle.NumberedClasses(1000),
-            ["random weights (seed " + seed + "): the classes are numbered, not named"]);
+            ["random weights (seed " + seed + "): the classes are numbered, not named"]) { RandomWeights = true };
     }
 }

@@ -48,12 +48,16 @@ public static class GradCam
         return new GradCamMap(map, h, w, weights);
     }
 
-    /// <summary>The map scaled to [0, 1] (by its maximum) and resized bilinearly to height x width.</summary>
+    /// <summary>The map in its real values, resized bilinearly to height x width (the input's size).</summary>
+    public static float[] Resized(GradCamMap cam, int height, int width) =>
+        ImageTensors.Resize([cam.Map], cam.Width, cam.Height, width, height, ResizeMethod.Bilinear)[0];
+
+    /// <summary>The map scaled to [0, 1] (by its maximum) and resized bilinearly to height x width: the per-image stretch
+    /// that weights guided Grad-CAM, and the heatmap drawn on request (normalized).</summary>
     public static float[] Upsampled(GradCamMap cam, int height, int width)
     {
         float max = cam.Map.Max();
-        var scaled = cam.Map.Select(v => max > 0 ? v / max : 0f).ToArray();
-        return ImageTensors.Resize([scaled], cam.Width, cam.Height, width, height, ResizeMethod.Bilinear)[0];
+        return Resized(cam, height, width).Select(v => max > 0 ? v / max : 0f).ToArray();
     }
 
     /// <summary>Guided Grad-CAM: the guided-backprop input gradient (C, H, W) times the upsampled map.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using ConvViz.Engine.Backends;
+using ConvViz.Engine.Figures;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
@@ -13,7 +14,10 @@ public sealed record GradCamRun(Target Target, string Layer, GradCamMap Map);
 
 /// <summary>
 /// Grad-CAM of a class with its outputs: the heatmap, its overlay on the input and guided Grad-CAM
-/// (&lt;input&gt;-&lt;layer&gt;-class&lt;K&gt;-heatmap.png, -overlay.png, -guided-gradcam.png); the card gets the map.
+/// (&lt;input&gt;-&lt;layer&gt;-class&lt;K&gt;-heatmap.png, -overlay.png, -guided-gradcam.png), each enlarged to at least 224
+/// pixels a side with crisp pixels. The heatmap and overlay show the map's real values (resized bilinearly to the input)
+/// over a colour bar from their minimum to their maximum, or with normalize the map divided by its maximum; the card
+/// gets the map and the drawn range.
 /// </summary>
 public static class GradCamRuns
 {
@@ -26,8 +30,9 @@ public static class GradCamRuns
     /// Explains <paramref name="classNameOrIndex"/> (null: the predicted class) on <paramref name="layer"/>'s feature maps
     /// (null: <see cref="DefaultLayer"/>) for <paramref name="input"/> (1, C, H, W), which <paramref name="inputName"/> names in the files.
     /// </summary>
+    /// <param name="normalize">Draw the map divided by its maximum (the per-image stretch) rather than in its real values.</param>
     public static GradCamRun Run(ModelBundle bundle, Tensor input, string inputName, string? layer, string? classNameOrIndex, Colormap colormap, float opacity,
-        RunOutputs outputs, CancellationToken cancellation = default)
+        bool normalize, RunOutputs outputs, CancellationToken cancellation = default)
     {
         if (!(opacity is >= 0 and <= 1)) throw new ArgumentOutOfRangeException("Opacity", opacity, $"Opacity {opacity} must be between 0 and 1");
         var network = bundle.Network;
@@ -40,12 +45,14 @@ public static class GradCamRuns
                                         $"{network.OutputShape(last.Name, 1).SampleSize} features); to explain a unit use saliency, deconvnet, guided backprop or occlusion", "Class");
         }
         var target = TargetSelection.Resolve(bundle, input, classNameOrIndex);
+        outputs.RequireFont();
         var p = bundle.Preprocessing;
         var card = outputs.Card;
         card.Target = target.ToString();
         card.Parameters["layer"] = mapped;
         card.Parameters["colormap"] = colormap.ToString();
         card.Parameters["opacity"] = opacity;
+        card.Parameters["normalize"] = normalize;
 
         var clock = Stopwatch.StartNew();
         var cam = GradCam.Compute(network, input, mapped, target);
@@ -56,13 +63,25 @@ public static class GradCamRuns
         card.TimingsMs["guided backprop"] = clock.Elapsed.TotalMilliseconds;
 
         var heat = GradCam.Upsampled(cam, p.Height, p.Width);
+        var heatmap = CamHeatmap(bundle, cam, mapped, normalize, colormap);
         var image = ImageTensors.ToImage(input.Backend.Download(input), p);
         string stem = FileNames.ForLayer($"{inputName}-{mapped}-class{target.Channel}");
-        outputs.Image($"{stem}-heatmap.png", Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
-        outputs.Image($"{stem}-overlay.png", colormap.Overlay(image, heat, opacity));
-        outputs.Image($"{stem}-guided-gradcam.png", Attribution.Render(GradCam.Guided(guided, heat), p, GradientDisplay.Raw, input.Backend, 1f));
+        string title = $"Grad-CAM of {UnitNames.Describe(bundle, target)} on {mapped} ({cam.Height}x{cam.Width}, upsampled)";
+        outputs.Image($"{stem}-heatmap.png", heatmap.Figure(heatmap.Colored(), outputs.Labels, title));
+        outputs.Image($"{stem}-overlay.png", heatmap.Figure(heatmap.Overlay(image, opacity), outputs.Labels, title));
+        outputs.Enlarged($"{stem}-guided-gradcam.png", Attribution.Render(GradCam.Guided(guided, heat), p, GradientDisplay.Raw, input.Backend, 1f));
         card.Results["mapSize"] = new[] { cam.Height, cam.Width };
         card.Results["map"] = cam.Map;
+        card.Results["colorBar"] = new[] { heatmap.Scale.Min, heatmap.Scale.Max };
         return new GradCamRun(target, mapped, cam);
+    }
+
+    /// <summary>The map at the input's size in its real values, or divided by its maximum when <paramref name="normalize"/>.</summary>
+    internal static Heatmap CamHeatmap(ModelBundle bundle, GradCamMap cam, string layer, bool normalize, Colormap colormap)
+    {
+        var p = bundle.Preprocessing;
+        return normalize
+            ? Heatmap.Normalized(GradCam.Upsampled(cam, p.Height, p.Width), p.Height, p.Width, colormap, "Grad-CAM")
+            : Heatmap.Absolute(GradCam.Resized(cam, p.Height, p.Width), p.Height, p.Width, colormap, $"Grad-CAM value on {layer}");
     }
 }

@@ -6,21 +6,25 @@ namespace ConvViz.Engine.Visualization;
 /// <summary>The target's value with a patch over each position (Rows x Cols, row-major), and without any patch.</summary>
 public sealed record OcclusionMap(float[] Values, int Rows, int Cols, float Baseline, int[] Tops, int[] Lefts, int Patch);
 
+/// <summary>After a batch: <see cref="Done"/> of <see cref="Total"/> patch positions evaluated.</summary>
+public readonly record struct OcclusionProgress(int Done, int Total);
+
 /// <summary>
 /// Occlusion sensitivity (Zeiler &amp; Fergus 2014): slide a square patch of a fill value over the
 /// input, run the network on every occluded copy (in batches), and record the target's value: a
 /// class's probability (softmax of the logits) or a unit's activation (at its position, or summed
-/// over its channel). Where the value drops, the network was looking.
+/// over its channel). Where the value drops, the network was looking. The fill is the caller's;
+/// <see cref="OcclusionOptions"/> defaults it to black (pixel 0 through the model's preprocessing), so a
+/// patch over a black background (Fashion-MNIST's, MNIST's) leaves the input, and the value, as they were.
 /// </summary>
-/// <summary>After a batch: <see cref="Done"/> of <see cref="Total"/> patch positions evaluated.</summary>
-public readonly record struct OcclusionProgress(int Done, int Total);
-
 public static class Occlusion
 {
     /// <summary>A seventh of the input's shorter side: the default patch.</summary>
     public static int DefaultPatch(int height, int width) => Math.Max(1, (int)Math.Round(Math.Min(height, width) / 7.0));
 
-    /// <param name="fill">The patch's value in input space, one per input channel.</param>
+    /// <param name="fill">What a patch holds, in input space: one value per input channel, or a whole input (C, H, W) that each
+    /// patch is cut from at its own position (a model that subtracts a mean image maps one pixel value to a different
+    /// input at every position).</param>
     /// <param name="progress">Told after every batch, on the calling thread.</param>
     public static OcclusionMap Compute(Network network, Tensor input, Target target, bool isClass, int patch, int stride, float[] fill,
         int batchSize = 32, IProgress<OcclusionProgress>? progress = null, CancellationToken cancellation = default)
@@ -30,7 +34,8 @@ public static class Occlusion
         if (patch < 1 || patch > Math.Min(height, width))
             throw new ArgumentOutOfRangeException("Patch", patch, $"Patch {patch} must be between 1 and the input size {Math.Min(height, width)}");
         if (stride < 1) throw new ArgumentOutOfRangeException("Stride", stride, $"Stride {stride} must be at least 1");
-        if (fill.Length != channels) throw new ArgumentException($"{fill.Length} fill values for {channels} input channels", nameof(fill));
+        if (fill.Length != channels && fill.Length != channels * plane)
+            throw new ArgumentException($"{fill.Length} fill values: give one per input channel ({channels}) or one per input value ({channels * plane})", nameof(fill));
         if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         var backend = input.Backend;
         var original = backend.Download(input).AsSpan(0, channels * plane).ToArray();
@@ -51,7 +56,11 @@ public static class Occlusion
                 var copy = (float[])original.Clone();
                 for (int c = 0; c < channels; c++)
                     for (int y = top; y < top + patch; y++)
-                        Array.Fill(copy, fill[c], (c * height + y) * width + left, patch);
+                    {
+                        int row = (c * height + y) * width + left;
+                        if (fill.Length == channels) Array.Fill(copy, fill[c], row, patch);
+                        else Array.Copy(fill, row, copy, row, patch);
+                    }
                 batch[b] = copy;
             }
             Values(network, backend, batch, target, isClass).CopyTo(values, start);
@@ -121,7 +130,8 @@ public static class OcclusionMaps
         return sum.Select((s, i) => count[i] == 0 ? 0f : (float)(s / count[i])).ToArray();
     }
 
-    /// <summary>The positive part of <see cref="DropPerPixel"/> scaled to [0, 1] by its largest magnitude: a heatmap.</summary>
+    /// <summary>The positive part of <see cref="DropPerPixel"/> scaled to [0, 1] by its largest magnitude: the per-image
+    /// stretch (a 0.2% drop is as red as a 70% one), shown only on request (OcclusionOptions.Normalize).</summary>
     public static float[] Heat(OcclusionMap map, int height, int width)
     {
         var drop = DropPerPixel(map, height, width);

@@ -100,6 +100,10 @@ public sealed class ModelBundle : IDisposable
     /// <summary>Each renamed layer's name in the file the bundle was made from (empty when none was renamed).</summary>
     public IReadOnlyDictionary<string, string> SourceNames { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Whether the weights are random rather than learned (a built-in architecture with seeded weights, for shapes
+    /// and timings): its class scores and every picture of it show the architecture, not anything it has learned.</summary>
+    public bool RandomWeights { get; init; }
+
     /// <summary>What was missing and defaulted, one sentence each, for the user to see.</summary>
     public IReadOnlyList<string> Notes { get; }
 
