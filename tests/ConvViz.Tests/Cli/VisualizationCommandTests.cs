@@ -107,19 +107,33 @@ public sealed class VisualizationCommandTests
         Assert.Contains("Grad-CAM of Ankle boot (class 9) on relu5 (7x7)", result.Output);
         Assert.Equal(3, Directory.GetFiles(Path.Combine(output, "gradcam"), "*.png").Length);
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "gradcam.json")));
-        Assert.Equal(49, card.RootElement.GetProperty("results").GetProperty("map").GetArrayLength());
+        var results = card.RootElement.GetProperty("results");
+        Assert.Equal(49, results.GetProperty("map").GetArrayLength());
+        // The heatmap's colour bar spans the map's real values (the 7x7 map resized to 28x28 by bilinear interpolation stays within them).
+        var map = results.GetProperty("map").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        var bar = results.GetProperty("colorBar").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        Assert.InRange(bar[0], map.Min() - 1e-6, bar[1]);
+        Assert.InRange(bar[1], bar[0], map.Max() + 1e-6);
+        Assert.True(bar[1] > map.Max() / 2, $"the bar ends at {bar[1]}, far below the map's maximum {map.Max()}");
+
+        var normalized = CliHarness.Run("gradcam", "--input", Boot, "--out", output, "--normalize");
+        Assert.True(normalized.Exit == 0, normalized.Error);
+        using var stretched = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "gradcam-2.json")));
+        Assert.Equal([0d, 1d], stretched.RootElement.GetProperty("results").GetProperty("colorBar").EnumerateArray().Select(v => v.GetDouble()));
+        Assert.True(stretched.RootElement.GetProperty("parameters").GetProperty("normalize").GetBoolean());
     }
 
     [Fact]
     public void Occlusion_WritesTheDropMapAndCard()
     {
         string output = FashionMnist.TempFolder();
-        var result = CliHarness.Run("occlusion", "--input", Boot, "--out", output, "--patch", "7", "--stride", "7", "--fill", "0");
+        var result = CliHarness.Run("occlusion", "--input", Boot, "--out", output, "--patch", "7", "--stride", "7");
         Assert.True(result.Exit == 0, result.Error);
-        Assert.Contains("over 4x4 positions", result.Output);
+        Assert.Contains("over 4x4 positions with a fill of pixel 0 (black) in every channel", result.Output);
         Assert.Equal(2, Directory.GetFiles(Path.Combine(output, "occlusion"), "*.png").Length);
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "occlusion.json")));
         Assert.Equal(16, card.RootElement.GetProperty("results").GetProperty("values").GetArrayLength());
+        Assert.Equal(0, card.RootElement.GetProperty("parameters").GetProperty("fillPixel").GetDouble());
     }
 
     [Fact]

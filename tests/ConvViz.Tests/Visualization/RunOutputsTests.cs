@@ -16,6 +16,8 @@ public sealed class RunOutputsTests
 {
     private static ModelBundle DefaultBundle(Backend backend) => ModelBundle.Load(Fixtures.Path("..", "..", "weights", "fashion-alexnet"), backend);
 
+    private static int ColorBarHeight => ConvViz.Engine.Figures.ColorBar.Height;
+
     private static RunOutputs Outputs(string method)
     {
         string root = FashionMnist.TempFolder();
@@ -60,18 +62,29 @@ public sealed class RunOutputsTests
         Assert.Equal((7, 3), (given.Patch, given.Stride));
     }
 
+    /// <summary>The fill is a pixel value through the model's preprocessing, black (pixel 0) unless given. Under a mean image
+    /// one pixel value is a different input at every position, so the fill is a whole input; it used to be refused there
+    /// and to default to the mean (input 0), which is gray, not empty, on a black background (issue 18).</summary>
     [Fact]
-    public void Occlusion_RefusesAPatchLargerThanTheInput_AndAFillPixelUnderAMeanImage()
+    public void Occlusion_RefusesAPatchLargerThanTheInput_AndFillsWithBlackThroughThePreprocessing()
     {
         var gray = Preprocessing.Default(new Shape(1, 28, 28));
         var patch = Assert.Throws<ArgumentOutOfRangeException>(() => new OcclusionOptions { Patch = 29 }.Resolve(gray));
         Assert.Equal("Patch", patch.ParamName);
         Assert.StartsWith("Patch 29 must be between 1 and the input size 28", patch.Message);
-        var meanImage = Preprocessing.Default(new Shape(3, 8, 8)) with { MeanImage = new float[3 * 8 * 8] };
-        var fill = Assert.Throws<ArgumentException>(() => new OcclusionOptions { FillPixel = 100 }.Resolve(meanImage));
-        Assert.Equal("FillPixel", fill.ParamName);
-        Assert.Contains("subtracts a mean image", fill.Message);
-        Assert.Equal([0f, 0f, 0f], new OcclusionOptions().Resolve(meanImage).Fill(meanImage));
+        Assert.Equal("FillPixel", Assert.Throws<ArgumentOutOfRangeException>(() => new OcclusionOptions { FillPixel = 256 }.Resolve(gray)).ParamName);
+
+        var fashion = gray with { Mean = [0.286f], Scale = [1 / 0.353f] };
+        var resolved = new OcclusionOptions().Resolve(fashion);
+        Assert.Equal(OcclusionOptions.DefaultFillPixel, resolved.FillPixel);
+        Assert.Equal([fashion.ToInput(0, 0, 0)], resolved.Fill(fashion));
+        Assert.True(resolved.Fill(fashion)[0] < -0.8f, "black is below the mean, not input 0");
+        Assert.Contains("pixel 0 (black) in every channel, input value -0.81", resolved.DescribeFill(fashion));
+
+        var meanImage = Preprocessing.Default(new Shape(3, 8, 8)) with { PixelScale = 1, MeanImage = Enumerable.Range(0, 3 * 64).Select(i => (float)i).ToArray() };
+        var fill = new OcclusionOptions { FillPixel = 100 }.Resolve(meanImage).Fill(meanImage);
+        Assert.Equal(Enumerable.Range(0, 3 * 64).Select(i => 100f - i), fill);
+        Assert.Contains("through the mean image", new OcclusionOptions().DescribeFill(meanImage));
     }
 
     [Fact]
@@ -85,7 +98,10 @@ public sealed class RunOutputsTests
         Assert.Equal((2, 2), (run.Map.Rows, run.Map.Cols));
         Assert.Equal(["occlusion/noise-fc-2-drop.png", "occlusion/noise-fc-2-overlay.png"], outputs.Card.Outputs);
         Assert.Equal("probability of class 2 (bird)", outputs.Card.Target);
-        Assert.Equal(8, ImageFile.Read(Path.Combine(outputs.Folder, "noise-fc-2-drop.png")).Width);
+        // The 8x8 map enlarged with crisp pixels to 224 and more, under a title and over a colour bar.
+        Assert.True(ImageFile.Read(Path.Combine(outputs.Folder, "noise-fc-2-drop.png")).Height > 224 + ColorBarHeight);
+        var drop = OcclusionMaps.DropPerPixel(run.Map, 8, 8);
+        Assert.Equal(new[] { (double)drop.Min(), drop.Max() }, (double[])outputs.Card.Results["colorBar"]!);
     }
 
     [Fact]
@@ -96,15 +112,15 @@ public sealed class RunOutputsTests
         Assert.Equal("relu3", GradCamRuns.DefaultLayer(bundle.Network));
         using var x = RandomInput(backend, bundle.Network);
         var outputs = Outputs("gradcam");
-        var run = GradCamRuns.Run(bundle, x, "noise", null, "dog", Colormap.Jet, 0.5f, outputs);
+        var run = GradCamRuns.Run(bundle, x, "noise", null, "dog", Colormap.Jet, 0.5f, normalize: false, outputs);
         Assert.Equal((new Target("fc", 1), "relu3"), (run.Target, run.Layer));
         Assert.Equal((8, 8), (run.Map.Height, run.Map.Width));
         Assert.Equal(["gradcam/noise-relu3-class1-heatmap.png", "gradcam/noise-relu3-class1-overlay.png", "gradcam/noise-relu3-class1-guided-gradcam.png"], outputs.Card.Outputs);
 
         using var unlabelled = Graph(backend, []);
-        var refused = Assert.Throws<ArgumentException>(() => GradCamRuns.Run(unlabelled, x, "noise", null, null, Colormap.Jet, 0.5f, Outputs("gradcam")));
+        var refused = Assert.Throws<ArgumentException>(() => GradCamRuns.Run(unlabelled, x, "noise", null, null, Colormap.Jet, 0.5f, normalize: false, Outputs("gradcam")));
         Assert.StartsWith("gradcam (it has no unit form) needs class scores, and graph has no classifier", refused.Message);
-        Assert.Equal("Opacity", Assert.Throws<ArgumentOutOfRangeException>(() => GradCamRuns.Run(bundle, x, "noise", null, null, Colormap.Jet, 2, Outputs("gradcam"))).ParamName);
+        Assert.Equal("Opacity", Assert.Throws<ArgumentOutOfRangeException>(() => GradCamRuns.Run(bundle, x, "noise", null, null, Colormap.Jet, 2, normalize: false, Outputs("gradcam"))).ParamName);
     }
 
     [Fact]
