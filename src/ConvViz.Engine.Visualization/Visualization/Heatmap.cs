@@ -30,10 +30,10 @@ internal sealed record Heatmap(float[] Values, int Height, int Width, ColorScale
 
     /// <summary>
     /// <paramref name="picture"/> (<see cref="Colored"/> or an <see cref="Overlay"/>) as a figure: with labels, enlarged with
-    /// crisp pixels to at least 224 pixels a side, under <paramref name="title"/> (when given) and over the colour bar;
-    /// without, the enlarged picture alone.
+    /// crisp pixels to at least <paramref name="minimumSide"/> pixels a side, under <paramref name="title"/> (when given) and
+    /// over the colour bar; without, the enlarged picture alone.
     /// </summary>
-    public Image8 Figure(Image8 picture, bool labels, string? title = null) => labels
-        ? new TileGrid([picture], Enlargement.ScaleFor(picture.Height, picture.Width), 1) { Title = title, Bar = Scale }.Draw()
-        : Enlargement.ToMinimumSide(picture);
+    public Image8 Figure(Image8 picture, bool labels, string? title = null, int minimumSide = Enlargement.MinimumSide) => labels
+        ? new TileGrid([picture], Enlargement.ScaleFor(picture.Height, picture.Width, minimumSide), 1) { Title = title, Bar = Scale }.Draw()
+        : Enlargement.ToMinimumSide(picture, minimumSide);
 }

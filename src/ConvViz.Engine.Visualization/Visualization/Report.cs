@@ -97,6 +97,10 @@ public static class Report
     /// <summary>The tile size of the activation grids: small, as the Toolbox's; a grid is a sketch of the layer.</summary>
     private const int ActivationTilePixels = 12;
 
+    /// <summary>How wide a method's view is shown: a 28x28 input six times, so the seven views of a target fit one row of a
+    /// 1400-pixel page.</summary>
+    private const int ViewPixels = 168;
+
     /// <summary>Composes the page for <paramref name="images"/> (name, image) and writes it to
     /// <paramref name="outFolder"/>/report.html; returns the page model and the file written.</summary>
     /// <param name="options">What to show beyond the defaults (null: the defaults).</param>
@@ -232,20 +236,20 @@ public static class Report
         var views = new List<ReportFigure>
         {
             Figure(Attribution.Render(gradient, p, GradientDisplay.Norm, backend, sigma), "saliency",
-                "Saliency (Simonyan et al.): |d target / d input|, the L2 norm over channels; bright pixels change the target most."),
+                "Saliency (Simonyan et al.): |d target / d input|, L2 over channels; bright pixels change the target most."),
             Figure(Attribution.Render(gradient, p, GradientDisplay.NormBlur, backend, sigma), "saliency blurred",
-                $"Saliency, blurred (Gaussian sigma {sigma:F1} px), as the Toolbox's normblur."),
+                $"Saliency blurred (Gaussian sigma {sigma:F1} px), the Toolbox's normblur."),
             Figure(Attribution.Render(deconv, p, GradientDisplay.Raw, backend, sigma), "deconvnet",
-                "Deconvnet (Zeiler & Fergus): the target projected back through unpooling switches and rectified transposed filters; mid gray is zero."),
+                "Deconvnet (Zeiler & Fergus): back through unpooling switches and rectified transposed filters; mid gray is 0."),
             Figure(Attribution.Render(guided, p, GradientDisplay.Raw, backend, sigma), "guided backprop",
-                "Guided backprop (Springenberg et al.): the gradient, keeping only positive signals through every ReLU; mid gray is zero."),
+                "Guided backprop (Springenberg et al.): the gradient, only positive signals through each ReLU; mid gray is 0."),
         };
         if (camLayer is not null)
         {
             var cam = GradCam.Compute(network, x, camLayer, target);
             var heatmap = GradCamRuns.CamHeatmap(bundle, cam, camLayer, normalize: false, Colormap.Jet);
-            views.Add(Figure(heatmap.Figure(heatmap.Overlay(seen, 0.5f), labels: true), "Grad-CAM",
-                $"Grad-CAM (Selvaraju et al.) on {camLayer} ({cam.Height}x{cam.Width}, upsampled) over the input: where the features that raise the target are; " +
+            views.Add(Figure(heatmap.Figure(heatmap.Overlay(seen, 0.5f), labels: true, minimumSide: ViewPixels), "Grad-CAM",
+                $"Grad-CAM (Selvaraju et al.) on {camLayer} ({cam.Height}x{cam.Width}, upsampled): where the features that raise the target are; " +
                 $"values {FigureText.Number(heatmap.Scale.Min)} to {FigureText.Number(heatmap.Scale.Max)}."));
             views.Add(Figure(Attribution.Render(GradCam.Guided(guided, GradCam.Upsampled(cam, p.Height, p.Width)), p, GradientDisplay.Raw, backend, sigma), "guided Grad-CAM",
                 "Guided Grad-CAM: guided backprop times the Grad-CAM map."));
@@ -254,10 +258,10 @@ public static class Report
         var map = Occlusion.Compute(network, x, target, isClass, occlusion.Patch!.Value, occlusion.Stride!.Value, occlusion.Fill(p));
         var drop = OcclusionRuns.DropHeatmap(bundle, map, target, isClass, normalize: false, Colormap.Jet);
         string measured = isClass ? $"the probability of {bundle.Classes[target.Channel]}" : "the activation";
-        views.Add(Figure(drop.Figure(drop.Overlay(seen, 0.5f), labels: true), "occlusion",
-            $"Occlusion (Zeiler & Fergus): a {occlusion.Patch}x{occlusion.Patch} patch of {occlusion.DescribeFill(p)} slid in steps of {occlusion.Stride}; " +
-            $"the colour is how much covering a pixel lowers {measured} from its unoccluded {FigureText.Number(map.Baseline)} (lowest with a patch: {FigureText.Number(map.Values.Min())}). " +
-            "Black patches leave a black background as it was."));
+        views.Add(Figure(drop.Figure(drop.Overlay(seen, 0.5f), labels: true, minimumSide: ViewPixels), "occlusion",
+            $"Occlusion (Zeiler & Fergus): {occlusion.Patch}x{occlusion.Patch} patches of {occlusion.DescribeFill(p)}, stride {occlusion.Stride}; " +
+            $"the colour is how much covering a pixel lowers {measured} from its unoccluded {FigureText.Number(map.Baseline)} (lowest: {FigureText.Number(map.Values.Min())}). " +
+            "A black patch leaves a black background as it was."));
         return views;
     }
 

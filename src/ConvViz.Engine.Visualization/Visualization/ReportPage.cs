@@ -75,7 +75,7 @@ public sealed class ReportPage(string title)
         Figures(figures.Select(f => new ReportFigure(f.Image, f.Caption)), minimumWidth);
 
     /// <summary>A row of figures, each anchored at its <see cref="ReportFigure.Id"/> when it has one; each image is drawn at
-    /// least <paramref name="minimumWidth"/> CSS pixels wide, its caption wrapped to the image's width (at least 12em).</summary>
+    /// least <paramref name="minimumWidth"/> CSS pixels wide, its caption wrapped to the image's width.</summary>
     public void Figures(IEnumerable<ReportFigure> figures, int minimumWidth = 168)
     {
         body.Append("<div class=\"row\">\n");
@@ -85,7 +85,7 @@ public sealed class ReportPage(string title)
             string data = Convert.ToBase64String(ImageFile.EncodePng(figure.Image));
             string anchor = figure.Id is null ? "" : $" id=\"{WebUtility.HtmlEncode(figure.Id)}\"";
             string caption = WebUtility.HtmlEncode(figure.Caption);
-            body.Append($"<figure{anchor} style=\"width: max({width}px, 12em)\"><img src=\"data:image/png;base64,{data}\" width=\"{width}\" alt=\"{caption}\">")
+            body.Append($"<figure{anchor} style=\"width: {width}px\"><img src=\"data:image/png;base64,{data}\" width=\"{width}\" alt=\"{caption}\">")
                 .Append($"<figcaption>{caption}</figcaption></figure>\n");
         }
         body.Append("</div>\n");
@@ -106,18 +106,19 @@ public sealed class ReportPage(string title)
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>{{WebUtility.HtmlEncode(title)}}</title>
         <style>
-        body { font-family: system-ui, sans-serif; margin: 2em; color: #222; max-width: 1400px; }
+        body { font-family: system-ui, sans-serif; margin: 1em 1.5em; color: #222; max-width: 1400px; }
         h1 { font-size: 1.6em; } h2 { margin-top: 1.2em; } h3 { margin-top: 0.8em; }
         details { margin: 0.4em 0; } details > summary { cursor: pointer; }
         summary h2, summary h3 { display: inline; margin: 0; }
-        details > details, details > p, details > .row, details > table { margin-left: 1.2em; }
+        details > p { margin-left: 1.2em; }
         details:has(> summary h2) { border-top: 1px solid #ccc; padding-top: 0.6em; margin-top: 1em; }
         .notice { background: #fff4ce; border-left: 4px solid #d4a017; padding: 0.4em 0.8em; }
         nav ul { margin: 0.2em 0; } nav li { margin: 0.15em 0; }
-        .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; margin: 0.5em 0; }
+        .row { display: flex; flex-wrap: wrap; gap: 0.6em; align-items: flex-start; margin: 0.5em 0; }
+        .row:has(+ table) { display: inline-flex; vertical-align: top; margin-right: 1.5em; } .row + table { display: inline-table; vertical-align: top; }
         figure { margin: 0; max-width: 100%; }
         figure img { image-rendering: pixelated; max-width: 100%; height: auto; border: 1px solid #ddd; }
-        figcaption { font-size: 0.85em; color: #555; }
+        figcaption { font-size: 0.8em; color: #555; }
         table { border-collapse: collapse; margin: 0.5em 0; } td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }
         </style>
         <script>
