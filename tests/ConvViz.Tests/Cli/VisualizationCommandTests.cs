@@ -175,7 +175,7 @@ public sealed class VisualizationCommandTests
         Assert.True(result.Exit == 0, result.Error);
         string folder = Path.Combine(output, "optimize", "sweep");
         Assert.True(File.Exists(Path.Combine(folder, "fc8-5-preset3-it25-seed0-sweep4-sweepseed0-grid.png")));
-        Assert.Contains("<figure>", File.ReadAllText(Path.Combine(folder, "fc8-5-preset3-it25-seed0-sweep4-sweepseed0.html")));
+        Assert.Contains("<figure style=", File.ReadAllText(Path.Combine(folder, "fc8-5-preset3-it25-seed0-sweep4-sweepseed0.html")));
         var rows = File.ReadAllLines(Path.Combine(folder, "fc8-5-preset3-it25-seed0-sweep4-sweepseed0.csv")).Skip(1).Select(line => line.Split(',')).ToArray();
         Assert.Equal(4, rows.Length);
         var best = rows.Select(r => double.Parse(r[6], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
