@@ -4,7 +4,7 @@ using SkiaSharp;
 namespace ConvViz.Engine.Figures;
 
 /// <summary>One curve of a <see cref="LineChart"/>: its name (in the legend) and its points; a non-finite y breaks the line.</summary>
-internal sealed record ChartSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y)
+public sealed record ChartSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y)
 {
     /// <summary>A curve over 1, 2, 3, ...: steps, epochs.</summary>
     public static ChartSeries Counted(string name, IEnumerable<double> y)
@@ -20,19 +20,19 @@ internal sealed record ChartSeries(string Name, IReadOnlyList<double> X, IReadOn
 /// there are few. <see cref="LogY"/> draws the y axis in powers of ten (for losses that fall by orders of
 /// magnitude; every finite value must then be positive).
 /// </summary>
-internal sealed record LineChart(string Title, string XLabel, string YLabel, IReadOnlyList<ChartSeries> Series)
+public sealed record LineChart(string Title, string XLabel, string YLabel, IReadOnlyList<ChartSeries> Series)
 {
-    public const int MaxLegend = 10, DotsUpTo = 40;
-    public const float TitleSize = 14, LabelSize = 12, TickSize = 11;
+    internal const int MaxLegend = 10, DotsUpTo = 40;
+    internal const float TitleSize = 14, LabelSize = 12, TickSize = 11;
 
     /// <summary>matplotlib's tab10, the colours of the curves in order.</summary>
-    public static readonly SKColor[] Palette =
+    internal static readonly SKColor[] Palette =
         [new(31, 119, 180), new(255, 127, 14), new(44, 160, 44), new(214, 39, 40), new(148, 103, 189), new(140, 86, 75), new(227, 119, 194), new(127, 127, 127), new(188, 189, 34), new(23, 190, 207)];
 
     public bool LogY { get; init; }
 
     /// <summary>The plotted ranges and the ticks of both axes.</summary>
-    public ChartAxes Axes()
+    internal ChartAxes Axes()
     {
         var points = Series.SelectMany(s => s.X.Zip(s.Y)).Where(p => double.IsFinite(p.First) && double.IsFinite(p.Second)).ToArray();
         if (points.Length == 0) throw new ArgumentException($"the chart '{Title}' has no finite point to draw");

@@ -13,7 +13,8 @@ public sealed record GradCamRun(Target Target, string Layer, GradCamMap Map);
 
 /// <summary>
 /// Grad-CAM of a class with its outputs: the heatmap, its overlay on the input and guided Grad-CAM
-/// (&lt;input&gt;-&lt;layer&gt;-class&lt;K&gt;-heatmap.png, -overlay.png, -guided-gradcam.png); the card gets the map.
+/// (&lt;input&gt;-&lt;layer&gt;-class&lt;K&gt;-heatmap.png, -overlay.png, -guided-gradcam.png), each enlarged to at least 224
+/// pixels a side with crisp pixels; the card gets the map.
 /// </summary>
 public static class GradCamRuns
 {
@@ -58,9 +59,9 @@ public static class GradCamRuns
         var heat = GradCam.Upsampled(cam, p.Height, p.Width);
         var image = ImageTensors.ToImage(input.Backend.Download(input), p);
         string stem = FileNames.ForLayer($"{inputName}-{mapped}-class{target.Channel}");
-        outputs.Image($"{stem}-heatmap.png", Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
-        outputs.Image($"{stem}-overlay.png", colormap.Overlay(image, heat, opacity));
-        outputs.Image($"{stem}-guided-gradcam.png", Attribution.Render(GradCam.Guided(guided, heat), p, GradientDisplay.Raw, input.Backend, 1f));
+        outputs.Enlarged($"{stem}-heatmap.png", Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
+        outputs.Enlarged($"{stem}-overlay.png", colormap.Overlay(image, heat, opacity));
+        outputs.Enlarged($"{stem}-guided-gradcam.png", Attribution.Render(GradCam.Guided(guided, heat), p, GradientDisplay.Raw, input.Backend, 1f));
         card.Results["mapSize"] = new[] { cam.Height, cam.Width };
         card.Results["map"] = cam.Map;
         return new GradCamRun(target, mapped, cam);

@@ -47,7 +47,8 @@ public sealed record OcclusionRun(OcclusionMap Map, OcclusionOptions Options);
 
 /// <summary>
 /// Occlusion sensitivity with its outputs: the drop as a heatmap (&lt;input&gt;-&lt;target&gt;-drop.png) and over the
-/// input (-overlay.png); the card gets the settings, the baseline and every position's value.
+/// input (-overlay.png), both enlarged to at least 224 pixels a side with crisp pixels; the card gets the settings, the
+/// baseline and every position's value.
 /// </summary>
 public static class OcclusionRuns
 {
@@ -71,8 +72,8 @@ public static class OcclusionRuns
 
         var heat = OcclusionMaps.Heat(map, p.Height, p.Width);
         string stem = $"{FileNames.ForLayer(inputName)}-{RunOutputs.TargetStem(target)}";
-        outputs.Image($"{stem}-drop.png", Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
-        outputs.Image($"{stem}-overlay.png", colormap.Overlay(ImageTensors.ToImage(input.Backend.Download(input), p), heat));
+        outputs.Enlarged($"{stem}-drop.png", Montage.Tile(heat, 1, p.Height, p.Width, Normalization.PerLayer, colormap, gap: 0));
+        outputs.Enlarged($"{stem}-overlay.png", colormap.Overlay(ImageTensors.ToImage(input.Backend.Download(input), p), heat));
         card.Results["baseline"] = map.Baseline;
         card.Results["grid"] = new[] { map.Rows, map.Cols };
         card.Results["values"] = map.Values;

@@ -18,7 +18,7 @@ public sealed class DreamCommandTests
         var result = CliHarness.Run("dream", "--iterations", "3", "--out", output);
         Assert.True(result.Exit == 0, result.Error);
         Assert.Contains("dreaming on layer 'relu3' from the model's first sample image", result.Output);
-        Assert.Equal(28, ImageFile.Read(Path.Combine(output, "dream", "sample0-relu3-it3-dream.png")).Width);
+        Assert.Equal(224, ImageFile.Read(Path.Combine(output, "dream", "sample0-relu3-it3-dream.png")).Width); // 28x28 shown 8 times larger (issue 18)
         Assert.True(File.Exists(Path.Combine(output, "dream", "sample0-start.png")));
 
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "dream.json")));

@@ -26,7 +26,7 @@ public sealed class StyleCommandTests
         var result = CliHarness.Run("style", "--content", Boot, "--style", StripesFile(), "--iterations", "5", "--optimizer", "adam", "--seed", "7", "--out", output);
         Assert.True(result.Exit == 0, result.Error);
         foreach (string file in new[] { "ankle_boot-stripes-relu4-it5-seed7-stylized.png", "ankle_boot-content.png", "stripes-style.png" })
-            Assert.Equal(28, ImageFile.Read(Path.Combine(output, "style", file)).Width);
+            Assert.Equal(224, ImageFile.Read(Path.Combine(output, "style", file)).Width); // 28x28 shown 8 times larger (issue 18)
 
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "style.json")));
         var root = card.RootElement;

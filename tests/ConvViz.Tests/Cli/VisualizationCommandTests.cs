@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Backends.Cpu;
+using ConvViz.Engine.Figures;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
@@ -71,7 +72,8 @@ public sealed class VisualizationCommandTests
         Assert.True(result.Exit == 0, result.Error);
         var files = Directory.GetFiles(Path.Combine(output, method), "*.png").Select(f => Path.GetFileName(f)!).Order().ToArray();
         Assert.Equal(["ankle_boot-fc8-9-gray.png", "ankle_boot-fc8-9-input.png", "ankle_boot-fc8-9-norm.png", "ankle_boot-fc8-9-normblur.png", "ankle_boot-fc8-9-raw.png"], files);
-        Assert.Equal(ImageFile.Read(Boot).Pixels, ImageFile.Read(Path.Combine(output, method, "ankle_boot-fc8-9-input.png")).Pixels);
+        // The 28x28 input is shown 8 times larger with crisp pixels (issue 18: single images are at least 224 px a side).
+        Assert.Equal(Enlargement.Nearest(ImageFile.Read(Boot), 8).Pixels, ImageFile.Read(Path.Combine(output, method, "ankle_boot-fc8-9-input.png")).Pixels);
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, method + ".json")));
         Assert.Equal(rule.ToString(), card.RootElement.GetProperty("parameters").GetProperty("rule").GetString());
         Assert.Equal("fc8 unit 9", card.RootElement.GetProperty("target").GetString());
