@@ -40,7 +40,8 @@ public sealed class StyleCommandTests
         Assert.Equal(6, root.GetProperty("results").GetProperty("style").GetArrayLength());
         Assert.True(root.GetProperty("results").GetProperty("final").GetProperty("content").GetDouble() > 0);
         Assert.True(root.GetProperty("timingsMs").GetProperty("meanStep").GetDouble() > 0);
-        Assert.Equal(3, root.GetProperty("outputs").GetArrayLength());
+        Assert.Equal(4, root.GetProperty("outputs").GetArrayLength()); // the three images and the loss chart (issue 18)
+        Assert.True(File.Exists(Path.Combine(output, "style", "ankle_boot-stripes-relu4-it5-seed7-stylized-losses.png")));
     }
 
     [Fact]
