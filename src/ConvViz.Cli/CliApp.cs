@@ -26,12 +26,14 @@ public static class CliApp
         ReportCommand.Create(),
         OptimizeCommand.Create(),
         TopkCommand.Create(),
+        AtlasCommand.Create(),
         DreamCommand.Create(),
         StyleCommand.Create(),
         GradCamCommand.Create(),
         OcclusionCommand.Create(),
         TsneCommand.Create(),
         DevicesCommand.Create(),
+        ServeCommand.Create(),
     });
 
     /// <summary>The exit code of a run that failed for a reason other than its input (EX_SOFTWARE).</summary>

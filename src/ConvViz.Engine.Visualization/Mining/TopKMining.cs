@@ -105,7 +105,8 @@ public static class TopKMining
         return units;
     }
 
-    private static void Validate(Network network, LabeledImages data, TopKState state, int batchSize)
+    /// <summary>Throws, naming the parameter, when the pass cannot run: no images, K above their count, no or repeated layers, a layer without channels, images the model does not take.</summary>
+    internal static void Validate(Network network, LabeledImages data, TopKState state, int batchSize)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         if (state.Images < 1) throw new ArgumentException($"{data.Source} holds no images; top-k needs at least one");
