@@ -9,7 +9,8 @@ using ConvViz.Bench;
 // projections for conv5 + fc7 of the default model; `tsne [--n 5000] [--method M] [--threads N]`
 // times t-SNE of the default model's fc7 codes of Fashion-MNIST test images; `resnet [--nets
 // resnet18,resnet50] [--batches 1,8] [--threads N] [--repeats N] [--no-layers]` runs ResNet forward
-// interleaved with ONNX Runtime and shows where ConvViz's time goes per layer type; anything else goes to
+// interleaved with ONNX Runtime and shows where ConvViz's time goes per layer type; `serve [--model M] [--layer L]
+// [--seconds S]` streams frames through `convviz serve`'s WebSocket with the back pane on and off; anything else goes to
 // BenchmarkDotNet (e.g. `--filter *Conv*`).
 if (args.Length > 0 && args[0] == "e2e")
     return EndToEnd.Run(args[1..]);
@@ -23,6 +24,8 @@ if (args.Length > 0 && args[0] == "tsne")
     return TsneBench.Run(args[1..]);
 if (args.Length > 0 && args[0] == "resnet")
     return ResNetBench.Run(args[1..]);
+if (args.Length > 0 && args[0] == "serve")
+    return ServeBench.Run(args[1..]);
 if (args.Length > 0 && args[0] == "opencl-kernels")
     return OpenCLKernels.Run(args[1..]);
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

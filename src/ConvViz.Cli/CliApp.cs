@@ -33,6 +33,7 @@ public static class CliApp
         OcclusionCommand.Create(),
         TsneCommand.Create(),
         DevicesCommand.Create(),
+        ServeCommand.Create(),
     });
 
     /// <summary>The exit code of a run that failed for a reason other than its input (EX_SOFTWARE).</summary>

@@ -5,6 +5,7 @@ using ConvViz.Tests.Gradients;
 using ConvViz.Tests.Networks;
 using ConvViz.Tests.Parity;
 using ConvViz.Tests.Validation;
+using ConvViz.Tests.Visualization;
 using Xunit.Abstractions;
 
 namespace ConvViz.Tests;
@@ -27,3 +28,7 @@ public sealed class CpuNetworkParityTests : NetworkParityTests { protected overr
 
 /// <summary>One worker thread: the single-threaded code paths (no work split) against Reference too.</summary>
 public sealed class CpuSingleThreadParityTests : BackendParityTests { protected override Backend CreateBackend() => new CpuBackend(threads: 1); }
+
+public sealed class CpuLiveToolboxTests : LiveToolboxTests { protected override Backend CreateBackend() => new CpuBackend(); }
+
+public sealed class CpuBackwardTraceTests : BackwardTraceTests { protected override Backend CreateBackend() => new CpuBackend(); }

@@ -4,6 +4,7 @@ using ConvViz.Tests.Conformance;
 using ConvViz.Tests.Gradients;
 using ConvViz.Tests.Networks;
 using ConvViz.Tests.Validation;
+using ConvViz.Tests.Visualization;
 using Xunit.Abstractions;
 
 namespace ConvViz.Tests;
@@ -20,3 +21,7 @@ public sealed class ReferenceGraphOpGradientChecks : GraphOpGradientChecks { pro
 public sealed class ReferenceBadInputTests : BadInputTests { protected override Backend CreateBackend() => new ReferenceBackend(); }
 
 public sealed class ReferenceNetworkTests : NetworkTests { protected override Backend CreateBackend() => new ReferenceBackend(); }
+
+public sealed class ReferenceLiveToolboxTests : LiveToolboxTests { protected override Backend CreateBackend() => new ReferenceBackend(); }
+
+public sealed class ReferenceBackwardTraceTests : BackwardTraceTests { protected override Backend CreateBackend() => new ReferenceBackend(); }

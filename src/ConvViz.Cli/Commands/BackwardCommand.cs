@@ -2,9 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.IO;
-using ConvViz.Engine.Layers;
 using ConvViz.Engine.Models;
-using ConvViz.Engine.Tensors;
 using ConvViz.Engine.Visualization;
 using Spectre.Console;
 
@@ -62,25 +60,19 @@ public static class BackwardCommand
             throw new UserError($"--layer '{from}' is not a layer of the model; layers: {string.Join(", ", network.Layers.Select(l => l.Name))}");
 
         using var x = Inputs.Load(inputPath, bundle, backend);
-        using var pass = network.Forward(x, upTo: from);
-        using var seed = network.UnitSeed(pass, from, target.Channel, target.Y, target.X);
-        var rows = new List<(string Where, Shape Shape, double Norm, double Max)>();
-        void Record(string where, string file, Tensor gradient)
-        {
-            var values = backend.Download(gradient);
-            rows.Add((where, gradient.Shape, Math.Sqrt(values.Sum(v => (double)v * v)), values.Length == 0 ? 0 : values.Max(v => Math.Abs((double)v))));
-            if (dump is not null) Npy.Write(Path.Combine(dump, FileNames.ForLayer(file) + ".grad.npy"), values, gradient.Shape.ToArray());
-        }
-        using var dx = network.Backward(pass, from, seed, new BackwardOptions(rule),
-            (i, dy) => Record($"output of {network.Layers[i].Name}", network.Layers[i].Name, dy))!;
-        Record("network input", "input", dx);
+        var trace = BackwardTrace.Run(network, x, new Target(from, target.Channel, target.Y, target.X), rule);
+        if (dump is not null)
+            foreach (var gradient in trace.Gradients)
+                Npy.Write(Path.Combine(dump, FileNames.ForLayer(gradient.Layer) + ".grad.npy"), gradient.Values, gradient.Shape.ToArray());
 
         string what = target.Y is null ? $"channel {target.Channel}" : $"unit ({target.Channel}, {target.Y}, {target.X})";
         AnsiConsole.MarkupLine($"backward from {Markup.Escape(from)} {what} with the {rule.ToString().ToLowerInvariant()} rule, seed 1.0");
         var table = new Table().Border(TableBorder.Rounded).AddColumn("gradient arriving at").AddColumn("shape")
             .AddColumn(new TableColumn("L2 norm").RightAligned()).AddColumn(new TableColumn("max |g|").RightAligned());
-        foreach (var r in rows) table.AddRow(Markup.Escape(r.Where), r.Shape.ToString(), $"{r.Norm:E3}", $"{r.Max:E3}");
+        // Gradients come top down: each layer's output, then the network input.
+        foreach (var (g, i) in trace.Gradients.Select((g, i) => (g, i)))
+            table.AddRow(Markup.Escape(i == trace.Gradients.Count - 1 ? "network input" : $"output of {g.Layer}"), g.Shape.ToString(), $"{g.Norm:E3}", $"{g.MaxAbs:E3}");
         AnsiConsole.Write(table);
-        if (dump is not null) AnsiConsole.MarkupLine($"wrote {rows.Count} gradients to {Markup.Escape(dump)}/<layer>.grad.npy");
+        if (dump is not null) AnsiConsole.MarkupLine($"wrote {trace.Gradients.Count} gradients to {Markup.Escape(dump)}/<layer>.grad.npy");
     }
 }

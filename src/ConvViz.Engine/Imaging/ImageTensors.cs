@@ -1,3 +1,4 @@
+using System.Numerics;
 using ConvViz.Engine.Models;
 
 namespace ConvViz.Engine.Imaging;
@@ -72,14 +73,14 @@ public static class ImageTensors
             throw ImageLimits.TooLarge($"a {rgb.Width}x{rgb.Height} image resized so its shorter side is {shorter}",
                 (long)Math.Min(scaledWidth, long.MaxValue), (long)Math.Min(scaledHeight, long.MaxValue));
         int width = (int)scaledWidth, height = (int)scaledHeight;
-        var resized = Resize(Planes(rgb), rgb.Width, rgb.Height, width, height, method);
         int top = (height - p.Height) / 2, left = (width - p.Width) / 2;
-        var planes = new float[resized.Length][];
-        for (int c = 0; c < resized.Length; c++)
+        // Only the crop window is resampled, straight from the interleaved bytes: a webcam frame is not first
+        // converted to float planes nor resized where the crop cuts it away (same values as resize, then crop).
+        var planes = new float[rgb.Channels][];
+        for (int c = 0; c < rgb.Channels; c++)
         {
             planes[c] = new float[p.Height * p.Width];
-            for (int y = 0; y < p.Height; y++)
-                resized[c].AsSpan((top + y) * width + left, p.Width).CopyTo(planes[c].AsSpan(y * p.Width));
+            Resample(rgb.Pixels, rgb.Channels, c, rgb.Width, rgb.Height, width, height, top, left, p.Height, p.Width, method, planes[c]);
         }
         return planes;
     }
@@ -158,65 +159,91 @@ public static class ImageTensors
         return new Image8(image.Width, image.Height, channels, pixels);
     }
 
-    private static float[][] Planes(Image8 image)
-    {
-        var planes = new float[image.Channels][];
-        for (int c = 0; c < image.Channels; c++)
-        {
-            planes[c] = new float[image.Width * image.Height];
-            for (int i = 0; i < planes[c].Length; i++) planes[c][i] = image.Pixels[i * image.Channels + c];
-        }
-        return planes;
-    }
-
     /// <summary>Resamples each plane from (w, h) to (width, height).</summary>
     public static float[][] Resize(float[][] planes, int w, int h, int width, int height, ResizeMethod method) =>
         w == width && h == height ? planes
-        : planes.Select(plane => method == ResizeMethod.Area && width <= w && height <= h
-            ? Area(plane, w, h, width, height) : Bilinear(plane, w, h, width, height)).ToArray();
-
-    private static float[] Bilinear(float[] plane, int w, int h, int width, int height)
-    {
-        var result = new float[width * height];
-        double sx = (double)w / width, sy = (double)h / height;
-        for (int y = 0; y < height; y++)
+        : planes.Select(plane =>
         {
-            double fy = Math.Clamp((y + 0.5) * sy - 0.5, 0, h - 1);
+            var result = new float[width * height];
+            Resample<float>(plane, 1, 0, w, h, width, height, 0, 0, height, width, method, result);
+            return result;
+        }).ToArray();
+
+    /// <summary>
+    /// Rows [top, top + rows) and columns [left, left + columns) of one channel resampled from (w, h) to (width, height),
+    /// into <paramref name="result"/> (rows x columns): bilinear, or area when shrinking with <see cref="ResizeMethod.Area"/>.
+    /// Value (x, y) of the channel is source[(y * w + x) * stride + channel] (a plane: stride 1, channel 0).
+    /// </summary>
+    private static void Resample<T>(ReadOnlySpan<T> source, int stride, int channel, int w, int h, int width, int height,
+        int top, int left, int rows, int columns, ResizeMethod method, Span<float> result) where T : unmanaged, INumberBase<T>
+    {
+        if (w == width && h == height)
+        {
+            for (int y = 0; y < rows; y++)
+                for (int x = 0; x < columns; x++)
+                    result[y * columns + x] = float.CreateTruncating(source[((top + y) * w + left + x) * stride + channel]);
+        }
+        else if (method == ResizeMethod.Area && width <= w && height <= h)
+        {
+            Area(source, stride, channel, w, h, width, height, top, left, rows, columns, result);
+        }
+        else
+        {
+            Bilinear(source, stride, channel, w, h, width, height, top, left, rows, columns, result);
+        }
+    }
+
+    /// <summary>Pixel centers mapped back to the source, each output the blend of its four nearest source values.</summary>
+    private static void Bilinear<T>(ReadOnlySpan<T> source, int stride, int channel, int w, int h, int width, int height,
+        int top, int left, int rows, int columns, Span<float> result) where T : unmanaged, INumberBase<T>
+    {
+        double sx = (double)w / width, sy = (double)h / height;
+        // The columns' source positions and weights are the same on every row.
+        var x0s = new int[columns];
+        var x1s = new int[columns];
+        var wxs = new double[columns];
+        for (int x = 0; x < columns; x++)
+        {
+            double fx = Math.Clamp((left + x + 0.5) * sx - 0.5, 0, w - 1);
+            x0s[x] = (int)fx;
+            x1s[x] = Math.Min(x0s[x] + 1, w - 1);
+            wxs[x] = fx - x0s[x];
+        }
+        for (int y = 0; y < rows; y++)
+        {
+            double fy = Math.Clamp((top + y + 0.5) * sy - 0.5, 0, h - 1);
             int y0 = (int)fy, y1 = Math.Min(y0 + 1, h - 1);
             double wy = fy - y0;
-            for (int x = 0; x < width; x++)
+            int row0 = y0 * w, row1 = y1 * w;
+            for (int x = 0; x < columns; x++)
             {
-                double fx = Math.Clamp((x + 0.5) * sx - 0.5, 0, w - 1);
-                int x0 = (int)fx, x1 = Math.Min(x0 + 1, w - 1);
-                double wx = fx - x0;
-                double top = plane[y0 * w + x0] * (1 - wx) + plane[y0 * w + x1] * wx;
-                double bottom = plane[y1 * w + x0] * (1 - wx) + plane[y1 * w + x1] * wx;
-                result[y * width + x] = (float)(top * (1 - wy) + bottom * wy);
+                double wx = wxs[x];
+                double upper = double.CreateTruncating(source[(row0 + x0s[x]) * stride + channel]) * (1 - wx) + double.CreateTruncating(source[(row0 + x1s[x]) * stride + channel]) * wx;
+                double lower = double.CreateTruncating(source[(row1 + x0s[x]) * stride + channel]) * (1 - wx) + double.CreateTruncating(source[(row1 + x1s[x]) * stride + channel]) * wx;
+                result[y * columns + x] = (float)(upper * (1 - wy) + lower * wy);
             }
         }
-        return result;
     }
 
     /// <summary>Each output pixel is the area-weighted mean of the source pixels its footprint covers.</summary>
-    private static float[] Area(float[] plane, int w, int h, int width, int height)
+    private static void Area<T>(ReadOnlySpan<T> source, int stride, int channel, int w, int h, int width, int height,
+        int top, int left, int rows, int columns, Span<float> result) where T : unmanaged, INumberBase<T>
     {
-        var result = new float[width * height];
         double sx = (double)w / width, sy = (double)h / height;
-        for (int y = 0; y < height; y++)
+        for (int y = 0; y < rows; y++)
         {
-            double y0 = y * sy, y1 = (y + 1) * sy;
-            for (int x = 0; x < width; x++)
+            double y0 = (top + y) * sy, y1 = (top + y + 1) * sy;
+            for (int x = 0; x < columns; x++)
             {
-                double x0 = x * sx, x1 = (x + 1) * sx, sum = 0;
+                double x0 = (left + x) * sx, x1 = (left + x + 1) * sx, sum = 0;
                 for (int iy = (int)y0; iy < Math.Min(h, (int)Math.Ceiling(y1)); iy++)
                 {
                     double cy = Math.Min(y1, iy + 1) - Math.Max(y0, iy);
                     for (int ix = (int)x0; ix < Math.Min(w, (int)Math.Ceiling(x1)); ix++)
-                        sum += plane[iy * w + ix] * cy * (Math.Min(x1, ix + 1) - Math.Max(x0, ix));
+                        sum += double.CreateTruncating(source[(iy * w + ix) * stride + channel]) * cy * (Math.Min(x1, ix + 1) - Math.Max(x0, ix));
                 }
-                result[y * width + x] = (float)(sum / (sx * sy));
+                result[y * columns + x] = (float)(sum / (sx * sy));
             }
         }
-        return result;
     }
 }

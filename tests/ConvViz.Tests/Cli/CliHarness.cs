@@ -9,11 +9,14 @@ internal static class CliHarness
 {
     public const string Collection = "convviz command line";
 
-    public static (int Exit, string Output, string Error) Run(params string[] args)
+    public static (int Exit, string Output, string Error) Run(params string[] args) => Run(CancellationToken.None, args);
+
+    /// <summary>Runs with <paramref name="cancellation"/> standing in for Ctrl+C.</summary>
+    public static (int Exit, string Output, string Error) Run(CancellationToken cancellation, params string[] args)
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        int exit = CliApp.Run(args, output, error);
+        int exit = CliApp.Run(args, output, error, cancellation);
         return (exit, output.ToString(), error.ToString());
     }
 

@@ -207,6 +207,6 @@ public sealed class VisualizationCommandTests
     {
         string path = Path.Combine(FashionMnist.TempFolder(), "notes.png");
         File.WriteAllText(path, "not an image");
-        CliHarness.AssertOneLineError(CliHarness.Run("saliency", "--input", path), $"{path}: not a PNG, JPEG, PGM or PPM image");
+        CliHarness.AssertOneLineError(CliHarness.Run("saliency", "--input", path), $"{path}: not a PNG, JPEG, WebP, GIF, BMP, PGM or PPM image");
     }
 }

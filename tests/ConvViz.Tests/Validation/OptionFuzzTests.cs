@@ -58,6 +58,7 @@ public sealed class OptionFuzzTests(ITestOutputHelper log)
         ["report"] = () => ["--samples", "1", "--out", FashionMnist.TempFolder()],
         ["optimize"] = () => ["--class", "1", "--iterations", "2", "--out", FashionMnist.TempFolder()],
         ["topk"] = () => ["--data", Data.Value, "--limit", "20", "--k", "2", "--layer", "relu1", "--out", FashionMnist.TempFolder()],
+        ["serve"] = () => ["--port", "0"],
         ["atlas"] = () => ["--data", Data.Value, "--layers", "fc8", "--units", "0", "--k", "2", "--iterations", "2", "--out", FashionMnist.TempFolder()],
         ["dream"] = () => ["--iterations", "1", "--octaves", "1", "--out", FashionMnist.TempFolder()],
         ["style"] = () => ["--content", Boot, "--style", Boot, "--iterations", "1", "--out", FashionMnist.TempFolder()],
@@ -65,6 +66,17 @@ public sealed class OptionFuzzTests(ITestOutputHelper log)
         ["occlusion"] = () => ["--input", Boot, "--patch", "14", "--stride", "14", "--out", FashionMnist.TempFolder()],
         ["tsne"] = () => ["--data", Data.Value, "--n", "50", "--iterations", "10", "--perplexity", "5", "--grid", "5", "--out", FashionMnist.TempFolder()],
     };
+
+    /// <summary>Commands that run until Ctrl+C (a server): each run is cancelled after this long, as Ctrl+C would, and then
+    /// must stop cleanly (exit 0) like any finished command.</summary>
+    private static readonly Dictionary<string, TimeSpan> RunUntilCancelled = new() { ["serve"] = TimeSpan.FromSeconds(1) };
+
+    private static CancellationTokenSource Cancellation(string command)
+    {
+        var cancel = new CancellationTokenSource();
+        if (RunUntilCancelled.TryGetValue(command, out var after)) cancel.CancelAfter(after);
+        return cancel;
+    }
 
     private sealed record Case(string Command, Option Option, string Value, bool MustRefuse);
 
@@ -122,7 +134,8 @@ public sealed class OptionFuzzTests(ITestOutputHelper log)
 
     private (int Exit, string Error) RunBase(string path)
     {
-        var result = CliHarness.Run([.. path.Split(' '), .. BaseArguments[path]()]);
+        using var cancel = Cancellation(path);
+        var result = CliHarness.Run(cancel.Token, [.. path.Split(' '), .. BaseArguments[path]()]);
         if (result.Exit != 0) log.WriteLine($"{path}: {result.Error}");
         return (result.Exit, result.Error);
     }
@@ -182,7 +195,8 @@ public sealed class OptionFuzzTests(ITestOutputHelper log)
         }
         string[] args = [.. c.Command.Split(' '), .. rest, c.Option.Name, c.Value];
         var clock = Stopwatch.StartNew();
-        var run = Task.Run(() => CliHarness.Run(args));
+        using var cancel = Cancellation(c.Command);
+        var run = Task.Run(() => CliHarness.Run(cancel.Token, args));
         try
         {
             // A run that never returns fails here rather than hanging the suite.
