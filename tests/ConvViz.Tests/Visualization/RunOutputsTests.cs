@@ -85,7 +85,7 @@ public sealed class RunOutputsTests
         Assert.Equal((2, 2), (run.Map.Rows, run.Map.Cols));
         Assert.Equal(["occlusion/noise-fc-2-drop.png", "occlusion/noise-fc-2-overlay.png"], outputs.Card.Outputs);
         Assert.Equal("probability of class 2 (bird)", outputs.Card.Target);
-        Assert.Equal(8, ImageFile.Read(Path.Combine(outputs.Folder, "noise-fc-2-drop.png")).Width);
+        Assert.Equal(224, ImageFile.Read(Path.Combine(outputs.Folder, "noise-fc-2-drop.png")).Width); // the 8x8 map 28 times larger (issue 18)
     }
 
     [Fact]
@@ -138,7 +138,7 @@ public sealed class RunOutputsTests
         var outputs = Outputs("dream");
         var run = DreamRuns.Run(bundle, null, new DreamOptions { Octaves = 1, Iterations = 1 }, DreamRuns.NoiseStart(bundle.Preprocessing, 2), outputs);
         Assert.Equal(("relu3", 4), (run.Layer, run.Options.Jitter));
-        Assert.Equal(["dream/noise-seed2-start.png", "dream/noise-seed2-relu3-oct1-it1-dream.png"], outputs.Card.Outputs);
+        Assert.Equal(["dream/noise-seed2-start.png", "dream/noise-seed2-relu3-oct1-it1-dream.png", "dream/noise-seed2-relu3-oct1-it1-dream-objective.png"], outputs.Card.Outputs);
         Assert.Equal(run.Image, Path.Combine(outputs.Folder, "noise-seed2-relu3-oct1-it1-dream.png"));
     }
 
@@ -155,7 +155,7 @@ public sealed class RunOutputsTests
         var outputs = Outputs("style");
         var noise = DeepDream.MeanPlusNoise(bundle.Preprocessing, 0);
         var run = StyleRuns.Run(bundle, new NamedInput("a", noise, "noise"), new NamedInput("b", noise, "noise"), new StyleOptions { Iterations = 1 }, outputs);
-        Assert.Equal(["style/a-b-relu4-it1-stylized.png", "style/a-content.png", "style/b-style.png"], outputs.Card.Outputs);
+        Assert.Equal(["style/a-b-relu4-it1-stylized.png", "style/a-content.png", "style/b-style.png", "style/a-b-relu4-it1-stylized-losses.png"], outputs.Card.Outputs);
         Assert.Equal(2, run.Result.Losses.Count);
     }
 }
