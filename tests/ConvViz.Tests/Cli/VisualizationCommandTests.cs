@@ -50,6 +50,25 @@ public sealed class VisualizationCommandTests
     }
 
     [Fact]
+    public void NoLabels_DrawsTheSameTilesWithoutAnyText()
+    {
+        string labelled = FashionMnist.TempFolder(), bare = FashionMnist.TempFolder();
+        Assert.Equal(0, CliHarness.Run("activations", "--input", Boot, "--layer", "conv2", "--out", labelled).Exit);
+        var plain = CliHarness.Run("activations", "--input", Boot, "--layer", "conv2", "--no-labels", "--out", bare);
+        Assert.True(plain.Exit == 0, plain.Error);
+
+        using var backend = new CpuBackend();
+        using var bundle = ModelBundle.Load(Fixtures.Path("..", "..", "weights", "fashion-alexnet"), backend);
+        using var x = backend.Upload(ImageTensors.ToInput(ImageFile.Read(Boot), bundle.Preprocessing), bundle.Network.InputShape(1));
+        using var pass = bundle.Network.Forward(x);
+        var conv2 = pass.Output("conv2");
+        var expected = LayerFigures.Activations(backend.Download(conv2), conv2.Shape, "conv2 (Conv)", Normalization.PerLayer, Colormap.Gray, 96, labels: false);
+        Assert.Equal(Assert.Single(expected).Pixels, ImageFile.Read(Path.Combine(bare, "activations", "conv2.png")).Pixels);
+        var withText = ImageFile.Read(Path.Combine(labelled, "activations", "conv2.png"));
+        Assert.True(withText.Height > expected[0].Height + 8 * 10, "the labelled grid adds a title, a number under each of 8 rows of tiles and a colour bar");
+    }
+
+    [Fact]
     public void Filters_WritesEveryConvLayer()
     {
         string output = FashionMnist.TempFolder();
