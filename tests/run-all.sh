@@ -7,13 +7,15 @@
 #                                       exports six torchvision networks on first use (into ~/.cache/convviz-tests,
 #                                       about 750 MB) for Parity/TorchvisionParityTests.cs
 #   dataset-fashion-mnist               Fashion-MNIST (/usr/share/datasets/fashion-mnist): training, eval and the default bundle
-#   libturbojpeg0                       libjpeg-turbo, which convviz loads at run time to read JPEG images
+#   python3-pil                         Pillow, which made the image fixtures (tests/fixtures/images/make_formats.py)
 #   chromium                            the browser the report test opens report.html in (driven by Playwright)
+#   fonts-dejavu-core                   DejaVu Sans, the font figures draw their labels, titles and chart axes in
+#                                       (Figures/FigureTests.cs reads those pixels; convviz finds it at run time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd python3-onnx python3-torch python3-torchvision dataset-fashion-mnist libturbojpeg0 chromium; do
+for package in libonnx-testdata ocl-icd-libopencl1 pocl-opencl-icd python3-onnx python3-torch python3-torchvision python3-pil dataset-fashion-mnist chromium fonts-dejavu-core; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then

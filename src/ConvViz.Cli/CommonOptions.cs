@@ -93,6 +93,12 @@ public static class CommonOptions
         DefaultValueFactory = _ => fallback,
     }.NamesOnly();
 
+    /// <summary>--no-labels: figures without text (engine <c>RunOutputs.Labels</c> false), for a machine without fonts or for bare pictures.</summary>
+    public static Option<bool> NoLabels(string what = "no tile numbers, titles or colour bars") => new Option<bool>("--no-labels")
+    {
+        Description = $"Draw figures without text ({what}); needs no font",
+    }.Names("Labels");
+
     /// <summary>--class: a class number or one of the model's class names (any case); the engine resolves it against the model.</summary>
     public static Option<string?> Class(string description) => new("--class") { Description = $"{description} (a number, or a class name in any case)" };
 

@@ -28,13 +28,14 @@ public static class DreamCommand
         var jitter = new Option<int?>("--jitter") { Description = "Largest random roll in pixels (default: 32 at 224 pixels, scaled to the model's size)" }.InRange(0, 1024);
         var seed = new Option<int>("--seed") { Description = "Seed of the jitter (and of the start noise)", DefaultValueFactory = _ => 0 }.Seed();
         var raw = new Option<string?>("--raw") { Description = "Also write the dreamed image as the model's input, float32 .npy of shape (1, C, H, W): the tensor of the last forward pass" };
+        var noLabels = CommonOptions.NoLabels("no objective chart");
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var command = new Command("dream", "Amplify what a layer sees in an image (DeepDream: octaves, jitter, normalized gradient ascent on the L2 of its activations)")
         {
-            model, layer, input, octaves, octaveScale, iterations, step, jitter, seed, raw, output, backend, device, threads,
+            model, layer, input, octaves, octaveScale, iterations, step, jitter, seed, raw, noLabels, output, backend, device, threads,
         };
         command.SetAction((result, cancellation) =>
         {
@@ -47,13 +48,13 @@ public static class DreamCommand
                 Jitter = result.GetValue(jitter),
                 Seed = result.GetValue(seed),
             };
-            return Task.FromResult(Execute(result.GetValue(model)!, result.GetValue(layer), result.GetValue(input), options, result.GetValue(raw), result.GetValue(output)!,
+            return Task.FromResult(Execute(result.GetValue(model)!, result.GetValue(layer), result.GetValue(input), options, result.GetValue(raw), result.GetValue(noLabels), result.GetValue(output)!,
                 result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads), cancellation));
         });
         return command;
     }
 
-    private static int Execute(string modelName, string? layerName, InputSource? inputPath, DreamOptions options, string? rawPath, string outFolder,
+    private static int Execute(string modelName, string? layerName, InputSource? inputPath, DreamOptions options, string? rawPath, bool noLabels, string outFolder,
         string backendName, int? device, int? threads, CancellationToken cancellation)
     {
         options.Validate();
@@ -62,7 +63,7 @@ public static class DreamCommand
         var start = StartImage(bundle, inputPath, options.Seed);
         var card = new ExperimentCard("dream", bundle.Source, start.Description);
         card.Parameters["backend"] = backend.Description;
-        var outputs = new RunOutputs(card, outFolder, Path.Combine(outFolder, "dream"));
+        var outputs = new RunOutputs(card, outFolder, Path.Combine(outFolder, "dream")) { Labels = !noLabels };
         var clock = Stopwatch.StartNew();
         var run = ProgressBars.Run("dreaming", options.Octaves * options.Iterations, line =>
             DreamRuns.Run(bundle, layerName, options, start, outputs, rawPath, new ProgressAction<DreamProgress>(s =>

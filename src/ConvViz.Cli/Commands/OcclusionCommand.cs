@@ -5,7 +5,7 @@ using Spectre.Console;
 namespace ConvViz.Cli.Commands;
 
 /// <summary>
-/// `convviz occlusion --input IMG [--class K | --layer L --unit C|C,Y,X] [--patch N] [--stride N] [--fill PIXEL] [--normalize]`:
+/// `convviz occlusion --input IMG [--class K | --layer L --unit C|C,Y,X] [--patch N] [--stride N] [--fill PIXEL] [--normalize] [--no-labels]`:
 /// slides a patch (black by default) over the input, records the class probability (or the unit's activation), and
 /// renders the drop as a heatmap and an overlay with a colour bar of its real values (--normalize: stretched per image)
 /// in OUT/occlusion/, with the card OUT/occlusion.json.
@@ -27,20 +27,21 @@ public static class OcclusionCommand
         var fill = new Option<float?>("--fill") { Description = "Patch pixel value 0..255 in every channel (default: 0, black, so a patch over a black background changes nothing)" }.InRange(0, 255).Names("FillPixel");
         var batch = new Option<int>("--batch") { Description = "Occluded copies per forward pass", DefaultValueFactory = _ => 32 }.InRange(1, CommonOptions.MaxInputBatch).Names("BatchSize");
         var normalize = new Option<bool>("--normalize") { Description = "Draw the drop stretched to its own maximum (as before) rather than in its real units (probability or activation)" };
+        var noLabels = CommonOptions.NoLabels("no title or colour bar on the heatmaps");
         var colormap = CommonOptions.Colormap(Colormap.Jet);
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var command = new Command("occlusion", "Occlusion sensitivity (Zeiler & Fergus 2014): where covering the image changes the answer")
-            { model, input, layer, unit, classIndex, patch, stride, fill, batch, normalize, colormap, output, backend, device };
+            { model, input, layer, unit, classIndex, patch, stride, fill, batch, normalize, noLabels, colormap, output, backend, device };
         command.SetAction((result, cancellation) => Task.FromResult(Execute(result.GetValue(model)!, result.GetValue(input)!, result.GetValue(layer), result.GetValue(unit),
-            result.GetValue(classIndex), result.GetValue(patch), result.GetValue(stride), result.GetValue(fill), result.GetValue(batch), result.GetValue(normalize),
+            result.GetValue(classIndex), result.GetValue(patch), result.GetValue(stride), result.GetValue(fill), result.GetValue(batch), result.GetValue(normalize), result.GetValue(noLabels),
             result.GetValue(colormap), result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device), cancellation)));
         return command;
     }
 
     private static int Execute(string modelName, InputSource inputPath, string? layerName, string? unitText, string? classIndex, int? patchSize, int? strideSize,
-        float? fillPixel, int batch, bool normalize, Colormap colormap, string outFolder, string backendName, int? device, CancellationToken cancellation)
+        float? fillPixel, int batch, bool normalize, bool noLabels, Colormap colormap, string outFolder, string backendName, int? device, CancellationToken cancellation)
     {
         CommonOptions.RefuseClassWithUnit(classIndex, layerName, unitText);
         using var backend = BackendCatalog.Create(backendName, device);
@@ -53,7 +54,7 @@ public static class OcclusionCommand
         string folder = Path.Combine(outFolder, "occlusion");
         var run = ProgressBars.Run("occluding", 1, line =>
             OcclusionRuns.Run(bundle, x, Path.GetFileNameWithoutExtension(inputPath)!, target, classProbability: unitText is null, options, colormap,
-                new RunOutputs(card, outFolder, folder), new ProgressAction<OcclusionProgress>(s =>
+                new RunOutputs(card, outFolder, folder) { Labels = !noLabels }, new ProgressAction<OcclusionProgress>(s =>
                 {
                     line.Total = s.Total;
                     line.Report(s.Done, $"occluding {s.Done}/{s.Total} positions");

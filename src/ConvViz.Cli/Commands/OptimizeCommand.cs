@@ -48,6 +48,7 @@ public static class OptimizeCommand
         var sweepSeed = new Option<int>("--sweep-seed") { Description = "Seed of the --sweep draws", DefaultValueFactory = _ => 0 }.Seed();
         var input = CommonOptions.Input(required: false, "Start from this image instead of the mean plus noise");
         var raw = new Option<string?>("--raw") { Description = "Also write the last image as the model's input, float32 .npy of shape (1, C, H, W): the tensor of the last forward pass" };
+        var noLabels = CommonOptions.NoLabels("no unit names on the montage, no objective chart");
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -55,7 +56,7 @@ public static class OptimizeCommand
         var command = new Command("optimize", "Synthesize an image that maximizes a unit or class (regularized, Yosinski et al. 2015)")
         {
             model, layer, unit, units, batch, classIndex, preset, iterations, lr, policy, maxLr, desiredProgress, decay, blurSigma, blurEvery, normPercentile,
-            contributionPercentile, lpWeight, lpPower, tvWeight, tvBeta, jitter, scaleJitter, rotate, minimize, seed, sweep, sweepSeed, input, raw, output,
+            contributionPercentile, lpWeight, lpPower, tvWeight, tvBeta, jitter, scaleJitter, rotate, minimize, seed, sweep, sweepSeed, input, raw, noLabels, output,
             backend, device, threads,
         };
         command.SetAction((result, cancellation) =>
@@ -84,14 +85,14 @@ public static class OptimizeCommand
             };
             var request = new Request(result.GetValue(model)!, result.GetValue(layer), result.GetValue(unit), result.GetValue(units), result.GetValue(batch),
                 result.GetValue(classIndex), result.GetValue(preset), Configure, result.GetValue(sweep), result.GetValue(sweepSeed), result.GetValue(input),
-                result.GetValue(raw), result.GetValue(output)!, command.Options.Where(result.Given).Select(o => o.Name).ToHashSet());
+                result.GetValue(raw), result.GetValue(noLabels), result.GetValue(output)!, command.Options.Where(result.Given).Select(o => o.Name).ToHashSet());
             return Task.FromResult(Execute(request, result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads), cancellation));
         });
         return command;
     }
 
     private sealed record Request(string Model, string? Layer, string? Unit, string? Units, int Batch, string? Class, int Preset,
-        Func<OptimizationOptions, OptimizationOptions> Configure, int? Sweep, int SweepSeed, InputSource? Input, string? Raw, string Out, IReadOnlySet<string> Given);
+        Func<OptimizationOptions, OptimizationOptions> Configure, int? Sweep, int SweepSeed, InputSource? Input, string? Raw, bool NoLabels, string Out, IReadOnlySet<string> Given);
 
     /// <summary>Most optimizer steps one run may take, over all units and sweep settings: about 6 hours at
     /// AlexNet's 20 ms per step, minutes on the default model.</summary>
@@ -129,7 +130,7 @@ public static class OptimizeCommand
             ? "no: the model's input is raw pixels, as the paper's CaffeNet"
             : $"the preset's constant rate x {OptimizationOptions.ScaledInputRateFactor} for the model's scaled input, unless --lr was given";
         card.Parameters["backend"] = backend.Description;
-        var outputs = new RunOutputs(card, request.Out, Path.Combine(request.Out, "optimize"));
+        var outputs = new RunOutputs(card, request.Out, Path.Combine(request.Out, "optimize")) { Labels = !request.NoLabels };
         var clock = Stopwatch.StartNew();
 
         if (request.Sweep is { } count)

@@ -36,6 +36,7 @@ public static class StyleCommand
         var init = new Option<StyleInit>("--init") { Description = "noise (the model's mean plus tiny noise) or content", DefaultValueFactory = _ => StyleInit.Noise }.NamesOnly();
         var seed = new Option<int>("--seed") { Description = "Seed of the start noise", DefaultValueFactory = _ => 0 }.Seed();
         var raw = new Option<string?>("--raw") { Description = "Also write the stylized image as the model's input, float32 .npy of shape (1, C, H, W): the tensor of the last forward pass" };
+        var noLabels = CommonOptions.NoLabels("no loss chart");
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
@@ -43,7 +44,7 @@ public static class StyleCommand
         var command = new Command("style", "Render the content image in the style of another (Gatys et al. 2016, as jcjohnson/neural-style)")
         {
             content, style, model, contentLayer, styleLayers, contentWeight, styleWeight, tvWeight, iterations, optimizer, lr, history, init, seed,
-            raw, output, backend, device, threads,
+            raw, noLabels, output, backend, device, threads,
         };
         command.SetAction((result, cancellation) =>
         {
@@ -68,13 +69,13 @@ public static class StyleCommand
                 throw new UserError($"--lr {options.LearningRate} applies to --optimizer adam only; L-BFGS picks its step by line search");
             if (options.Init == StyleInit.Content && result.Given(seed))
                 throw new UserError($"--seed {options.Seed} seeds the start noise, and --init content starts from the content image without noise");
-            return Task.FromResult(Execute(result.GetValue(content), result.GetValue(style), result.GetValue(model)!, options, result.GetValue(raw),
+            return Task.FromResult(Execute(result.GetValue(content), result.GetValue(style), result.GetValue(model)!, options, result.GetValue(raw), result.GetValue(noLabels),
                 result.GetValue(output)!, result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads), cancellation));
         });
         return command;
     }
 
-    private static int Execute(string? contentPath, string? stylePath, string modelName, StyleOptions options, string? rawPath, string outFolder, string backendName,
+    private static int Execute(string? contentPath, string? stylePath, string modelName, StyleOptions options, string? rawPath, bool noLabels, string outFolder, string backendName,
         int? device, int? threads, CancellationToken cancellation)
     {
         if (contentPath is null) throw new UserError("give --content IMG, the image whose layout to keep");
@@ -89,7 +90,7 @@ public static class StyleCommand
         var style = new NamedInput(Path.GetFileNameWithoutExtension(stylePath), ImageTensors.ToInput(styleImage, p), stylePath);
         var card = new ExperimentCard("style", bundle.Source, contentPath);
         card.Parameters["backend"] = backend.Description;
-        var outputs = new RunOutputs(card, outFolder, Path.Combine(outFolder, "style"));
+        var outputs = new RunOutputs(card, outFolder, Path.Combine(outFolder, "style")) { Labels = !noLabels };
         var clock = Stopwatch.StartNew();
         var run = ProgressBars.Run("styling", options.Iterations, line =>
             StyleRuns.Run(bundle, content, style, options, outputs, rawPath, new ProgressAction<StyleProgress>(s =>

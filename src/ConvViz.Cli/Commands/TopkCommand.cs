@@ -31,21 +31,22 @@ public static class TopkCommand
         var batch = new Option<int>("--batch") { Description = "Images per forward pass", DefaultValueFactory = _ => 100 }.InRange(1, CommonOptions.MaxBatch).Names("BatchSize");
         var resume = new Option<bool>("--resume") { Description = "Continue the interrupted run in --out" };
         var stopAfter = new Option<int?>("--stop-after") { Description = "Stop (resumably) once this many images are processed" }.InRange(1, int.MaxValue);
+        var noLabels = CommonOptions.NoLabels("no titles, peak values, image or unit numbers");
         var output = CommonOptions.Out();
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var command = new Command("topk", "Top-k images and receptive-field patches per unit, with their deconvnet projections")
         {
-            model, data, split, limit, layers, k, batch, resume, stopAfter, output, backend, device, threads,
+            model, data, split, limit, layers, k, batch, resume, stopAfter, noLabels, output, backend, device, threads,
         };
         command.SetAction((result, cancellation) => Task.FromResult(Execute(new Request(result.GetValue(model)!, result.GetValue(data), result.GetValue(split)!, result.GetValue(limit),
-            result.GetValue(layers), result.GetValue(k), result.GetValue(batch), result.GetValue(resume), result.GetValue(stopAfter), result.GetValue(output)!),
+            result.GetValue(layers), result.GetValue(k), result.GetValue(batch), result.GetValue(resume), result.GetValue(stopAfter), result.GetValue(noLabels), result.GetValue(output)!),
             result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads), cancellation)));
         return command;
     }
 
-    private sealed record Request(string Model, string? Data, string Split, int? Limit, string? Layers, int K, int Batch, bool Resume, int? StopAfter, string Out);
+    private sealed record Request(string Model, string? Data, string Split, int? Limit, string? Layers, int K, int Batch, bool Resume, int? StopAfter, bool NoLabels, string Out);
 
     /// <summary>Mines; cancelled (Ctrl+C), the pass stops at a batch boundary with its state saved for --resume.</summary>
     private static int Execute(Request request, string backendName, int? device, int? threads, CancellationToken cancellation)
@@ -68,7 +69,7 @@ public static class TopkCommand
         {
             var lines = new Dictionary<string, IProgress<TopKViewProgress>>();
             IProgress<TopKProgress>? mining = null;
-            run = TopKRuns.Run(bundle, images, options, new RunOutputs(card, request.Out, folder), new ProgressAction<TopKRunProgress>(report =>
+            run = TopKRuns.Run(bundle, images, options, new RunOutputs(card, request.Out, folder) { Labels = !request.NoLabels }, new ProgressAction<TopKRunProgress>(report =>
             {
                 switch (report)
                 {

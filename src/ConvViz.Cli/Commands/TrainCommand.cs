@@ -10,16 +10,17 @@ namespace ConvViz.Cli.Commands;
 /// <summary>
 /// `convviz train --out DIR [--data DIR] [--epochs N] ...`: trains a classifier on an MNIST-style
 /// data set by minibatch SGD, checkpoints every epoch into DIR/checkpoint (continue with
-/// --resume), and writes the final bundle to DIR: model.onnx, classes.txt, training.json and
-/// samples/ (the first images of each class of the test split).
+/// --resume), draws DIR/training-loss.png and DIR/training-accuracy.png after every epoch (unless --no-charts),
+/// and writes the final bundle to DIR: model.onnx, classes.txt, training.json and samples/ (the first images of
+/// each class of the test split).
 /// </summary>
 public static class TrainCommand
 {
     /// <summary>What --resume may be given: everything else is the checkpoint's and would be ignored.</summary>
-    private static readonly string[] ResumeOptions = ["--out", "--resume", "--force", "--epochs", "--pause-after", "--data", "--samples-per-class", "--backend", "--device", "--threads"];
+    private static readonly string[] ResumeOptions = ["--out", "--resume", "--force", "--epochs", "--pause-after", "--data", "--samples-per-class", "--no-charts", "--backend", "--device", "--threads"];
 
     private sealed record Settings(string CommandLine, string Out, bool Resume, string Data, bool DataGiven, int? Limit, string? Model, string Arch, string? ClassesFile,
-        TrainingOptions Options, IReadOnlyList<string> OptionsGiven, int? PauseAfter, int SamplesPerClass, string Backend, int? Device, int? Threads);
+        TrainingOptions Options, IReadOnlyList<string> OptionsGiven, int? PauseAfter, int SamplesPerClass, bool NoCharts, string Backend, int? Device, int? Threads);
 
     public static Command Create()
     {
@@ -45,13 +46,14 @@ public static class TrainCommand
         var noFlip = new Option<bool>("--no-flip") { Description = "Augmentation: no random left-right mirroring" };
         var pauseAfter = new Option<int?>("--pause-after") { Description = "Stop after this many epochs (of --epochs), leaving the checkpoint to --resume later" }.InRange(1, 1000);
         var samples = new Option<int>("--samples-per-class") { Description = "Test images of each class to copy into the bundle's samples/ (0: none)", DefaultValueFactory = _ => 100 }.InRange(0, 10_000);
+        var noCharts = new Option<bool>("--no-charts") { Description = "Draw no loss and accuracy charts (they need a font; the numbers stay in training.json)" }.Names(nameof(TrainingRunRequest.Charts));
         var backend = CommonOptions.Backend();
         var device = CommonOptions.Device();
         var threads = CommonOptions.Threads();
         var command = new Command("train", "Train a classifier on an MNIST-style data set (default: Fashion-MNIST) and write it as a bundle")
         {
             outFolder, resume, data, limit, model, arch, classes, epochs, batch, lr, policy, stepEpochs, gamma, warmup, momentum, decay, seed, shift, noFlip,
-            pauseAfter, samples, backend, device, threads,
+            pauseAfter, samples, noCharts, backend, device, threads,
         };
         command.SetAction((result, cancellation) => Task.FromResult(Execute(new Settings("convviz " + string.Join(' ', result.Tokens.Select(t => t.Value)), result.GetValue(outFolder)!, result.GetValue(resume), result.GetValue(data)!,
             result.GetResult(data) is { Implicit: false }, result.GetValue(limit), result.GetValue(model), result.GetValue(arch)!, result.GetValue(classes),
@@ -62,7 +64,7 @@ public static class TrainCommand
                 WeightDecay = result.GetValue(decay), Seed = result.GetValue(seed), MaxShift = result.GetValue(shift), Flip = !result.GetValue(noFlip),
             },
             command.Options.Where(result.Given).Select(o => o.Name).ToArray(),
-            result.GetValue(pauseAfter), result.GetValue(samples), result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads)), cancellation)));
+            result.GetValue(pauseAfter), result.GetValue(samples), result.GetValue(noCharts), result.GetValue(backend)!, result.GetValue(device), result.GetValue(threads)), cancellation)));
         return command;
     }
 
@@ -72,13 +74,13 @@ public static class TrainCommand
         // Only --resume may change these; a plain rerun of the same command continues its run too.
         var changed = s.OptionsGiven.Except(ResumeOptions).ToArray();
         if (s.Resume && changed.Length > 0)
-            throw new UserError($"--resume continues with the checkpoint's own settings; only --epochs, --pause-after, --data, --samples-per-class and the backend options may be given (got {string.Join(", ", changed)})");
+            throw new UserError($"--resume continues with the checkpoint's own settings; only --epochs, --pause-after, --data, --samples-per-class, --no-charts and the backend options may be given (got {string.Join(", ", changed)})");
         using var backend = BackendCatalog.Create(s.Backend, s.Device, s.Threads);
         var request = new TrainingRunRequest
         {
             OutputFolder = s.Out, Options = s.Options, Resume = s.Resume, Epochs = s.OptionsGiven.Contains("--epochs") ? s.Options.Epochs : null,
             PauseAfter = s.PauseAfter, DataFolder = s.Resume && !s.DataGiven ? null : s.Data, TrainLimit = s.Limit, StartsFromModel = s.Model is not null,
-            SamplesPerClass = s.SamplesPerClass, CommandLine = s.CommandLine,
+            SamplesPerClass = s.SamplesPerClass, CommandLine = s.CommandLine, Charts = !s.NoCharts,
         };
         var result = RunWithProgress(request, backend, () => Start(s, backend), cancellation);
         switch (result.Outcome)

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Data;
+using ConvViz.Engine.Figures;
+using ConvViz.Engine.Imaging;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
 
@@ -44,6 +46,10 @@ public sealed record TrainingRunRequest
 
     /// <summary>How the run was asked for (recorded in training.json).</summary>
     public string? CommandLine { get; init; }
+
+    /// <summary>Draw the loss and accuracy by epoch as PNG charts in <see cref="OutputFolder"/> after every epoch (they need a
+    /// font, checked before the first batch); false: none, the numbers stay in training.json and the checkpoint.</summary>
+    public bool Charts { get; init; } = true;
 }
 
 /// <summary>How <see cref="TrainingRun.Run"/> ended.</summary>
@@ -85,17 +91,19 @@ public sealed record TrainingEpochSaved(EpochRecord Record, int Epochs) : Traini
 /// folder's checkpoint (first put back by <see cref="Checkpoint.Recover"/> after a kill), trains epoch by
 /// epoch, evaluates the test split and checkpoints after each, and at the end writes the bundle, samples/
 /// and training.json (last: its presence says the run is finished). Everything that can be wrong is checked
-/// before the first batch. Cancelled, it stops within a batch and keeps the last epoch's checkpoint.
+/// before the first batch. After each epoch it draws <see cref="LossChart"/> and <see cref="AccuracyChart"/> (train and
+/// test by epoch, the whole run's history). Cancelled, it stops within a batch and keeps the last epoch's checkpoint.
 /// </summary>
 public static class TrainingRun
 {
-    public const string CheckpointFolder = "checkpoint", ReportFile = "training.json";
+    public const string CheckpointFolder = "checkpoint", ReportFile = "training.json", LossChart = "training-loss.png", AccuracyChart = "training-accuracy.png";
 
     /// <param name="start">Builds a fresh run's model and data; called only when the run does not continue a checkpoint.</param>
     public static TrainingRunResult Run(TrainingRunRequest request, Backend backend, Func<TrainingStart> start,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellation = default)
     {
         string checkpoint = Path.Combine(request.OutputFolder, CheckpointFolder);
+        if (request.Charts) FigureFont.Require();
         bool saved = Checkpoint.Recover(checkpoint);
         var (bundle, trainer, dataFolder, limit, train) = request.Resume || saved && IsSameRun(request, checkpoint)
             ? Resume(request, checkpoint, backend)
@@ -112,7 +120,8 @@ public static class TrainingRun
         EvaluationResult? final;
         try
         {
-            final = RunEpochs(bundle, trainer, train, test, checkpoint, dataFolder, limit, request.PauseAfter ?? int.MaxValue, progress, cancellation);
+            final = RunEpochs(bundle, trainer, train, test, checkpoint, dataFolder, limit, request.PauseAfter ?? int.MaxValue,
+                request.Charts ? request.OutputFolder : null, progress, cancellation);
         }
         catch (OperationCanceledException)
         {
@@ -201,10 +210,10 @@ public static class TrainingRun
         }
     }
 
-    /// <summary>Trains up to the run's epochs or <paramref name="pauseAfter"/>, checkpointing each epoch; returns
-    /// the last epoch's test-split evaluation (null without a test split or when no epoch ran).</summary>
+    /// <summary>Trains up to the run's epochs or <paramref name="pauseAfter"/>, checkpointing each epoch and drawing the charts into
+    /// <paramref name="chartFolder"/> (null: none); returns the last epoch's test-split evaluation (null without a test split or when no epoch ran).</summary>
     private static EvaluationResult? RunEpochs(ModelBundle bundle, Trainer trainer, LabeledImages train, LabeledImages? test, string checkpoint,
-        string dataFolder, int? limit, int pauseAfter, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
+        string dataFolder, int? limit, int pauseAfter, string? chartFolder, IProgress<TrainingProgress>? progress, CancellationToken cancellation)
     {
         int total = trainer.Options.Epochs;
         EvaluationResult? lastTest = null;
@@ -218,9 +227,24 @@ public static class TrainingRun
                 trainer.RecordTest(lastTest);
             }
             Checkpoint.Save(checkpoint, bundle, trainer, dataFolder, limit);
+            if (chartFolder is not null) WriteCharts(chartFolder, bundle.Source, trainer.History);
             progress?.Report(new TrainingEpochSaved(trainer.History[^1], total));
         }
         return lastTest;
+    }
+
+    /// <summary>The mean training loss and accuracy of each epoch (dropout and augmentation on) beside the test split's, when measured.</summary>
+    internal static void WriteCharts(string folder, string model, IReadOnlyList<EpochRecord> history)
+    {
+        var epochs = history.Select(r => (double)r.Epoch).ToArray();
+        bool tested = history.Any(r => r.TestLoss is not null);
+        ChartSeries[] Curves(Func<EpochRecord, double> trainValue, Func<EpochRecord, double?> testValue) => tested
+            ? [new ChartSeries("train", epochs, history.Select(trainValue).ToArray()), new ChartSeries("test", epochs, history.Select(r => testValue(r) ?? double.NaN).ToArray())]
+            : [new ChartSeries("train", epochs, history.Select(trainValue).ToArray())];
+        ImageFile.Write(Path.Combine(folder, LossChart),
+            new LineChart($"Training {model}: mean cross-entropy by epoch", "epoch", "loss", Curves(r => r.Loss, r => r.TestLoss)).Draw());
+        ImageFile.Write(Path.Combine(folder, AccuracyChart),
+            new LineChart($"Training {model}: accuracy by epoch", "epoch", "accuracy (%)", Curves(r => 100 * r.Accuracy, r => 100 * r.TestAccuracy)).Draw());
     }
 
     private static EvaluationResult Evaluate(ModelBundle bundle, LabeledImages test, int epoch, IProgress<TrainingProgress>? progress, CancellationToken cancellation) =>

@@ -9,7 +9,7 @@ namespace ConvViz.Engine.Figures;
 /// drawing text throws a <see cref="FileNotFoundException"/> whose one line names the package to install;
 /// figures drawn without labels (<c>RunOutputs.Labels</c> false) carry no text and need no font.
 /// </summary>
-internal static class FigureFont
+public static class FigureFont
 {
     public const string Preferred = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
     public const string SearchRoot = "/usr/share/fonts";
@@ -17,7 +17,7 @@ internal static class FigureFont
     // Looked up once per process; a missing font stays missing (the exception is cached with it).
     private static readonly Lazy<SKTypeface> Found = new(() => Load(Preferred, SearchRoot));
 
-    public static SKTypeface Typeface => Found.Value;
+    internal static SKTypeface Typeface => Found.Value;
 
     /// <summary>Throws the missing-font error now, before long work whose figures would need it.</summary>
     public static void Require() => _ = Found.Value;

@@ -20,7 +20,7 @@ namespace ConvViz.Engine.Figures;
 /// </summary>
 internal static class LayerFigures
 {
-    public const int SummaryColumns = 64, SummaryCell = 8, StrongestChannels = 8;
+    public const int SummaryColumns = 64, SummaryCell = 10, StrongestChannels = 8;
 
     /// <summary>Batch item 0 of a layer output (N, C, H, W) or (N, C) as pages of tiles, one per channel.</summary>
     /// <param name="title">Names the layer: "conv2 (Conv)".</param>
@@ -53,7 +53,7 @@ internal static class LayerFigures
             int rows = (channels + SummaryColumns - 1) / SummaryColumns;
             return [new TileGrid(tiles, SummaryCell, SummaryColumns)
             {
-                Title = labels ? $"{title}: {shown}{scaleNote}, in rows of {SummaryColumns} (the first unit's number at the left)" : null,
+                Title = labels ? $"{title}: {shown}{scaleNote}\nin rows of {SummaryColumns}, each row numbered by its first unit" : null,
                 RowLabels = labels ? Enumerable.Range(0, rows).Select(r => Invariant($"{r * SummaryColumns}")).ToArray() : null,
                 Bar = bar,
             }];
@@ -103,8 +103,8 @@ internal static class LayerFigures
         int shown = Math.Min(c, StrongestChannels);
         var channelsOf = Enumerable.Range(0, k).Select(f => c > StrongestChannels ? Strongest(weights, shape, f, shown) : Enumerable.Range(0, c).ToArray()).ToArray();
         string what = c > StrongestChannels
-            ? Invariant($"; each row one filter, its {shown} strongest input channels (L2 norm), strongest first")
-            : "; each row one filter, one tile per input channel";
+            ? Invariant($"\neach row one filter: its {shown} strongest input channels (L2 norm), strongest first")
+            : "\neach row one filter: one tile per input channel";
         var filterPages = GridPages.Split(k, GridPages.MaxTilesPerPage / shown);
         return filterPages.Select((page, p) =>
         {
@@ -112,7 +112,7 @@ internal static class LayerFigures
             return new TileGrid(filters.SelectMany(f => channelsOf[f].Select(ch => Colored(weights.AsSpan((f * c + ch) * kernel, kernel), r, s, Colormap.Gray, low, high))).ToArray(),
                 scale, shown)
             {
-                Title = labels ? $"{layer}: {shape3}{what}{PageNote(page, p, filterPages.Count, "filters")}" : null,
+                Title = labels ? $"{layer}: {shape3}{PageNote(page, p, filterPages.Count, "filters")}{what}" : null,
                 Labels = labels ? filters.SelectMany(f => channelsOf[f].Select(ch => Invariant($"c{ch}"))).ToArray() : null,
                 RowLabels = labels ? filters.Select(f => Invariant($"filter {f}")).ToArray() : null,
                 Bar = bar,
@@ -161,7 +161,7 @@ internal static class LayerFigures
     }
 
     private static string PageNote((int First, int Count) page, int index, int pages, string what) =>
-        pages == 1 ? "" : Invariant($"; {what} {page.First}-{page.First + page.Count - 1}, page {index + 1} of {pages}");
+        pages == 1 ? "" : Invariant($", {what} {page.First}-{page.First + page.Count - 1} (page {index + 1} of {pages})");
 
     private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }

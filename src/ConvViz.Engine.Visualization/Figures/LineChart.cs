@@ -4,7 +4,7 @@ using SkiaSharp;
 namespace ConvViz.Engine.Figures;
 
 /// <summary>One curve of a <see cref="LineChart"/>: its name (in the legend) and its points; a non-finite y breaks the line.</summary>
-internal sealed record ChartSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y)
+public sealed record ChartSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y)
 {
     /// <summary>A curve over 1, 2, 3, ...: steps, epochs.</summary>
     public static ChartSeries Counted(string name, IEnumerable<double> y)
@@ -16,23 +16,23 @@ internal sealed record ChartSeries(string Name, IReadOnlyList<double> X, IReadOn
 
 /// <summary>
 /// A line chart as a PNG figure (loss and objective curves): title, axes with round-valued ticks and their values,
-/// axis labels, a legend when there are several curves (up to <see cref="MaxLegend"/>), dots on the points when
+/// axis labels, a legend right of the plot when there are several curves (up to <see cref="MaxLegend"/>), dots on the points when
 /// there are few. <see cref="LogY"/> draws the y axis in powers of ten (for losses that fall by orders of
 /// magnitude; every finite value must then be positive).
 /// </summary>
-internal sealed record LineChart(string Title, string XLabel, string YLabel, IReadOnlyList<ChartSeries> Series)
+public sealed record LineChart(string Title, string XLabel, string YLabel, IReadOnlyList<ChartSeries> Series)
 {
-    public const int MaxLegend = 10, DotsUpTo = 40;
-    public const float TitleSize = 14, LabelSize = 12, TickSize = 11;
+    internal const int MaxLegend = 10, DotsUpTo = 40;
+    internal const float TitleSize = 14, LabelSize = 12, TickSize = 11;
 
     /// <summary>matplotlib's tab10, the colours of the curves in order.</summary>
-    public static readonly SKColor[] Palette =
+    internal static readonly SKColor[] Palette =
         [new(31, 119, 180), new(255, 127, 14), new(44, 160, 44), new(214, 39, 40), new(148, 103, 189), new(140, 86, 75), new(227, 119, 194), new(127, 127, 127), new(188, 189, 34), new(23, 190, 207)];
 
     public bool LogY { get; init; }
 
     /// <summary>The plotted ranges and the ticks of both axes.</summary>
-    public ChartAxes Axes()
+    internal ChartAxes Axes()
     {
         var points = Series.SelectMany(s => s.X.Zip(s.Y)).Where(p => double.IsFinite(p.First) && double.IsFinite(p.Second)).ToArray();
         if (points.Length == 0) throw new ArgumentException($"the chart '{Title}' has no finite point to draw");
@@ -53,7 +53,9 @@ internal sealed record LineChart(string Title, string XLabel, string YLabel, IRe
     public Image8 Draw(int width = 800, int height = 480)
     {
         var axes = Axes();
-        const int top = 36, right = 20, bottom = 48;
+        const int top = 36, bottom = 48;
+        bool legend = Series.Count > 1 && Series.Count <= MaxLegend;
+        int right = 20 + (legend ? LegendWidth() + 12 : 0);
         int tickLine = FigureCanvas.LineHeight(TickSize);
         var yLabels = axes.YTicks.Select(TickText).ToArray();
         int left = 22 + FigureCanvas.LineHeight(LabelSize) + (yLabels.Length == 0 ? 0 : (int)Math.Ceiling(yLabels.Max(l => FigureCanvas.TextWidth(l, TickSize))));
@@ -98,15 +100,15 @@ internal sealed record LineChart(string Title, string XLabel, string YLabel, IRe
                 run.Clear();
             }
         }
-        if (Series.Count > 1 && Series.Count <= MaxLegend) Legend(canvas, plot);
+        if (legend) Legend(canvas, plot);
         return canvas.ToImage();
     }
 
     private void Legend(FigureCanvas canvas, SKRect plot)
     {
         int line = FigureCanvas.LineHeight(TickSize) + 2;
-        float width = Series.Max(s => FigureCanvas.TextWidth(s.Name, TickSize)) + 34;
-        float left = plot.Right - width - 8, top = plot.Top + 8;
+        int width = LegendWidth();
+        float left = plot.Right + 12, top = plot.Top;
         canvas.FillRectangle(left, top, width, Series.Count * line + 6, FigureCanvas.Background);
         canvas.StrokeRectangle(left + 0.5f, top + 0.5f, width, Series.Count * line + 6, new SKColor(160, 160, 160));
         for (int s = 0; s < Series.Count; s++)
@@ -123,6 +125,8 @@ internal sealed record LineChart(string Title, string XLabel, string YLabel, IRe
         var powers = Enumerable.Range((int)Math.Ceiling(low), Math.Max(0, (int)Math.Floor(high) - (int)Math.Ceiling(low) + 1)).Select(e => (double)e).ToArray();
         return powers.Length >= 2 ? powers : FigureText.Ticks(Math.Pow(10, low), Math.Pow(10, high), 4).Where(t => t > 0).Select(Math.Log10).ToArray();
     }
+
+    private int LegendWidth() => (int)Math.Ceiling(Series.Max(s => FigureCanvas.TextWidth(s.Name, TickSize))) + 34;
 
     private double Y(double value) => LogY ? Math.Log10(value) : value;
 

@@ -6,15 +6,17 @@ namespace ConvViz.Engine.Figures;
 /// <summary>
 /// A figure of same-sized tiles in rows: a title band on top (when <see cref="Title"/> is given), each tile enlarged
 /// <see cref="Scale"/> times (nearest neighbour) with its label band under it (when <see cref="Labels"/> are given;
-/// a label may hold several lines), a label at the left of each row (<see cref="RowLabels"/>), and a colour bar
-/// under the grid (<see cref="Bar"/>). A column is as wide as its tile or its widest label; the tile sits in its
-/// middle, so text never covers a tile. A grid wider than <see cref="GridPages.MaxWidth"/> is drawn at a smaller
+/// a label may hold several lines, as may the title), a label at the left of each row (<see cref="RowLabels"/>), and a
+/// colour bar under the grid (<see cref="Bar"/>). Each tile has a one-pixel gray frame around it, so a white tile
+/// shows on the white figure. A column is as wide as its tile or its widest label; the tile sits in its middle, so
+/// text never covers a tile. A grid wider than <see cref="GridPages.MaxWidth"/> is drawn at a smaller
 /// scale (down to 1), then, unless its rows mean something (row labels), with fewer columns.
 /// </summary>
 internal sealed record TileGrid(IReadOnlyList<Image8> Tiles, int Scale, int Columns)
 {
     public const int Margin = 6, Gap = 4, RowLabelGap = 6;
     public const float LabelSize = 11, TitleSize = 14;
+    public static readonly SKColor Frame = new(170, 170, 170);
 
     public IReadOnlyList<string>? Labels { get; init; }
     public IReadOnlyList<string>? RowLabels { get; init; }
@@ -35,8 +37,9 @@ internal sealed record TileGrid(IReadOnlyList<Image8> Tiles, int Scale, int Colu
         int labelWidth = Labels is null ? 0 : (int)Math.Ceiling(Labels.SelectMany(l => l.Split('\n')).Max(l => FigureCanvas.TextWidth(l, LabelSize))) + 4;
         int rowLabelWidth = RowLabels is null || RowLabels.Count == 0 ? 0
             : (int)Math.Ceiling(RowLabels.Max(l => FigureCanvas.TextWidth(l, LabelSize))) + RowLabelGap;
-        int titleHeight = Title is null ? 0 : FigureCanvas.LineHeight(TitleSize) + Gap;
-        int titleWidth = Title is null ? 0 : (int)Math.Ceiling(FigureCanvas.TextWidth(Title, TitleSize));
+        var titleLines = Title?.Split('\n') ?? [];
+        int titleHeight = titleLines.Length == 0 ? 0 : titleLines.Length * FigureCanvas.LineHeight(TitleSize) + Gap;
+        int titleWidth = titleLines.Length == 0 ? 0 : (int)Math.Ceiling(titleLines.Max(l => FigureCanvas.TextWidth(l, TitleSize)));
 
         int columns = Math.Min(Columns, Tiles.Count), scale = Scale;
         int GridWidth(int s, int c) => rowLabelWidth + c * Math.Max(width * s, labelWidth) + (c - 1) * Gap;
@@ -58,11 +61,14 @@ internal sealed record TileGrid(IReadOnlyList<Image8> Tiles, int Scale, int Colu
     {
         var layout = Layout();
         using var canvas = new FigureCanvas(layout.Width, layout.Height);
-        if (Title is not null) canvas.Text(Title, Margin, Margin + FigureCanvas.LineHeight(TitleSize) - 4, TitleSize);
+        var titleLines = Title?.Split('\n') ?? [];
+        for (int line = 0; line < titleLines.Length; line++)
+            canvas.Text(titleLines[line], Margin, Margin + (line + 1) * FigureCanvas.LineHeight(TitleSize) - 4, TitleSize);
         int lineHeight = Labels is null ? 0 : FigureCanvas.LineHeight(LabelSize);
         for (int i = 0; i < Tiles.Count; i++)
         {
             var tile = layout.Tile(i);
+            canvas.StrokeRectangle(tile.Left - 0.5f, tile.Top - 0.5f, tile.Width + 1, tile.Height + 1, Frame);
             canvas.Image(Enlargement.Nearest(Tiles[i], layout.Scale), tile.Left, tile.Top);
             if (Labels is null) continue;
             var band = layout.LabelBand(i);
@@ -128,16 +134,28 @@ internal static class GridPages
     public static string FileName(string stem, int page) => page == 0 ? $"{stem}.png" : $"{stem}-page{page + 1}.png";
 }
 
-/// <summary>A title band above a finished figure.</summary>
-internal static class TitleBand
+/// <summary>Finished figures put together on the white figure background.</summary>
+internal static class Compose
 {
+    /// <summary>A title (one or more lines) above <paramref name="image"/>.</summary>
     public static Image8 Above(Image8 image, string title)
     {
-        int lineHeight = FigureCanvas.LineHeight(TileGrid.TitleSize), band = lineHeight + TileGrid.Gap + TileGrid.Margin;
-        int width = Math.Max(image.Width, (int)Math.Ceiling(FigureCanvas.TextWidth(title, TileGrid.TitleSize)) + 2 * TileGrid.Margin);
+        var lines = title.Split('\n');
+        int lineHeight = FigureCanvas.LineHeight(TileGrid.TitleSize), band = TileGrid.Margin + lines.Length * lineHeight;
+        int width = Math.Max(image.Width, (int)Math.Ceiling(lines.Max(l => FigureCanvas.TextWidth(l, TileGrid.TitleSize))) + 2 * TileGrid.Margin);
         using var canvas = new FigureCanvas(width, image.Height + band);
-        canvas.Text(title, TileGrid.Margin, TileGrid.Margin + lineHeight - 4, TileGrid.TitleSize);
+        for (int line = 0; line < lines.Length; line++)
+            canvas.Text(lines[line], TileGrid.Margin, TileGrid.Margin + (line + 1) * lineHeight - 4, TileGrid.TitleSize);
         canvas.Image(image, 0, band);
+        return canvas.ToImage();
+    }
+
+    /// <summary><paramref name="left"/> and <paramref name="right"/> next to each other, top-aligned, <paramref name="gap"/> pixels apart.</summary>
+    public static Image8 SideBySide(Image8 left, Image8 right, int gap)
+    {
+        using var canvas = new FigureCanvas(left.Width + gap + right.Width, Math.Max(left.Height, right.Height));
+        canvas.Image(left, 0, 0);
+        canvas.Image(right, left.Width + gap, 0);
         return canvas.ToImage();
     }
 }

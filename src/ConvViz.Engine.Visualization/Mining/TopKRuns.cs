@@ -68,6 +68,7 @@ public static class TopKRuns
             throw new ArgumentException($"{nameof(TopKOptions.Resume)}: {statePath} does not exist; there is no interrupted top-k run in {outputs.Root}", nameof(TopKOptions.Resume));
 
         var network = bundle.Network;
+        outputs.RequireFont();
         ImageBatches.CheckFits(network, bundle.Preprocessing, images, bundle.Classes.Count);
         string[] layers = options.Layers is { } given ? [.. given] : [LayerRoles.LastSpatialRectifier(network)];
         foreach (var name in layers) network.IndexOf(name);
@@ -97,7 +98,7 @@ public static class TopKRuns
         if (!state.Complete) return new TopKRun(state, mined, statePath, File.Exists(statePath), null, []);
 
         clock.Restart();
-        var (index, files) = TopKViews.Write(network, bundle.Preprocessing, images, mined, bundle.Source, options.BatchSize, folder,
+        var (index, files) = TopKViews.Write(bundle, images, mined, options.BatchSize, folder, outputs.Labels,
             progress is null ? null : new ProgressAction<TopKViewProgress>(p => progress.Report(new TopKViewBatch(p))), cancellation);
         card.TimingsMs["projections and images"] = clock.Elapsed.TotalMilliseconds;
         foreach (string file in files) card.Outputs.Add(Path.GetRelativePath(outputs.Root, file));

@@ -196,7 +196,7 @@ public sealed class LiveToolbox : IDisposable
     }
 
     /// <summary>d (sum of the selected channel over every position) / d input for batch item 0, seeded with 1.0 as
-    /// `convviz backward --unit C` and <see cref="Attribution"/> seed it, from the frame's forward pass.</summary>
+    /// <see cref="BackwardTrace"/> and <see cref="Attribution"/> seed a channel, from the frame's forward pass.</summary>
     private float[] InputGradient(ForwardPass pass, ToolboxSelection selection)
     {
         using var seed = network.UnitSeed(pass, selection.Layer, selection.Unit, n: 0);

@@ -13,7 +13,8 @@ public sealed record AttributionRun(float[] Gradient, float BlurSigma);
 /// <summary>
 /// One backward pass from a target to the input with a ReLU rule (saliency, deconvnet or guided backprop), written as
 /// the Deep Visualization Toolbox shows it: the input as the model sees it and the four displays
-/// (&lt;input&gt;-&lt;target&gt;-input.png, -raw.png, -gray.png, -norm.png, -normblur.png).
+/// (&lt;input&gt;-&lt;target&gt;-input.png, -raw.png, -gray.png, -norm.png, -normblur.png), each enlarged to at least 224
+/// pixels a side with crisp pixels (the gradient's own values: rawPath).
 /// </summary>
 public static class AttributionRuns
 {
@@ -40,9 +41,9 @@ public static class AttributionRuns
         card.TimingsMs["forward+backward"] = clock.Elapsed.TotalMilliseconds;
 
         string stem = $"{FileNames.ForLayer(inputName)}-{RunOutputs.TargetStem(target)}";
-        outputs.Image($"{stem}-input.png", ImageTensors.ToImage(input.Backend.Download(input), p));
+        outputs.Enlarged($"{stem}-input.png", ImageTensors.ToImage(input.Backend.Download(input), p));
         foreach (var display in Enum.GetValues<GradientDisplay>())
-            outputs.Image($"{stem}-{display.ToString().ToLowerInvariant()}.png",
+            outputs.Enlarged($"{stem}-{display.ToString().ToLowerInvariant()}.png",
                 Attribution.Render(gradient, p, display, input.Backend, sigma, display == GradientDisplay.Raw && p.Channels == 3 ? null : colormap));
         if (rawPath is not null) outputs.Tensor(rawPath, gradient, p.Channels, p.Height, p.Width);
         card.Results["maxAbsGradient"] = gradient.Max(Math.Abs);

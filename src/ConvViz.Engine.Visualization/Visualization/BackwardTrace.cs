@@ -29,7 +29,7 @@ public sealed record BackwardStep(string Layer, string OpType, string Explanatio
 /// <summary>
 /// Backprop, layer by layer, for teaching: the gradient of one target (seeded with 1.0) arriving at every layer on the
 /// way down to the input under a ReLU rule, and the walk one layer at a time. Gradients are listed top down (the target's
-/// layer first, the network input last), the same tensors `convviz backward --dump` writes.
+/// layer first, the network input last), the same tensors the backward command dumps.
 /// </summary>
 public sealed record BackwardTrace(Target Target, ReluRule Rule, IReadOnlyList<LayerGradient> Gradients, IReadOnlyList<BackwardStep> Steps)
 {

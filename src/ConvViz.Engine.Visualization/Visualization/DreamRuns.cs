@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ConvViz.Engine.Figures;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
@@ -11,8 +12,9 @@ public sealed record DreamRun(DreamResult Result, string Layer, DreamOptions Opt
 /// <summary>
 /// DeepDream with its outputs: the start image (&lt;start&gt;-start.png) and the dream
 /// (&lt;start&gt;-&lt;layer&gt;&lt;settings&gt;-dream.png, the settings that differ from the defaults), so runs
-/// with another layer or other settings into one folder keep both; the card gets the layer, the options,
-/// every octave's objectives and the timing.
+/// with another layer or other settings into one folder keep both, each enlarged to at least 224 pixels a side with
+/// crisp pixels; with labels, the objective at every step is drawn as a chart (...-dream-objective.png). The card gets
+/// the layer, the options, every octave's objectives and the timing.
 /// </summary>
 public static class DreamRuns
 {
@@ -51,19 +53,28 @@ public static class DreamRuns
         string dreamed = layer ?? DeepDream.DefaultLayer(bundle.Network);
         options = options with { Jitter = options.Jitter ?? DreamOptions.DefaultJitter(p) };
         DeepDream.Validate(bundle.Network, p, dreamed, options);
+        outputs.RequireFont();
         var card = outputs.Card;
         card.Target = $"L2 of layer '{dreamed}'";
         card.Parameters["layer"] = dreamed;
         card.Parameters["options"] = options;
 
         var clock = Stopwatch.StartNew();
-        var result = DeepDream.Run(bundle.Network, p, dreamed, options, start.Values, progress, cancellation);
+        var steps = new List<DreamProgress>();
+        var recorded = new ProgressAction<DreamProgress>(step =>
+        {
+            steps.Add(step);
+            progress?.Report(step);
+        });
+        var result = DeepDream.Run(bundle.Network, p, dreamed, options, start.Values, recorded, cancellation);
         card.TimingsMs["dream"] = clock.Elapsed.TotalMilliseconds;
         card.TimingsMs["perStep"] = clock.Elapsed.TotalMilliseconds / (options.Octaves * options.Iterations);
 
         string name = FileNames.ForLayer(start.Name);
-        outputs.Image($"{name}-start.png", ImageTensors.ToImage(start.Values, p));
-        string image = outputs.Image($"{name}{SettingsStem(dreamed, options, p)}-dream.png", ImageTensors.ToImage(result.Image, p));
+        string stem = $"{name}{SettingsStem(dreamed, options, p)}-dream";
+        outputs.Enlarged($"{name}-start.png", ImageTensors.ToImage(start.Values, p));
+        string image = outputs.Enlarged($"{stem}.png", ImageTensors.ToImage(result.Image, p));
+        outputs.Chart($"{stem}-objective.png", () => ObjectiveChart(steps, result.Octaves, dreamed));
         if (rawPath is not null) outputs.Tensor(rawPath, result.Image, p.Channels, p.Height, p.Width);
         card.Results["octaves"] = result.Octaves.Select(o => new
         {
@@ -71,4 +82,11 @@ public static class DreamRuns
         }).ToList();
         return new DreamRun(result, dreamed, options, image);
     }
+
+    /// <summary>The objective before each step, numbered through all octaves, one curve per octave (each at its own image size).</summary>
+    internal static LineChart ObjectiveChart(IReadOnlyList<DreamProgress> steps, IReadOnlyList<DreamOctave> octaves, string layer) =>
+        new($"DeepDream on {layer}: the objective 0.5·Σa² before each step", "step (all octaves)", "objective",
+            steps.Select((s, i) => (Step: s, Number: i + 1)).GroupBy(s => s.Step.Octave).Select(octave => new ChartSeries(
+                octave.Key < octaves.Count ? $"octave {octave.Key + 1}: {octaves[octave.Key].Height}x{octaves[octave.Key].Width}" : $"octave {octave.Key + 1}",
+                octave.Select(s => (double)s.Number).ToArray(), octave.Select(s => s.Step.Objective).ToArray())).ToArray());
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ConvViz.Engine.Figures;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
@@ -17,7 +18,9 @@ public readonly record struct OptimizationRunProgress(int Done, int Total, int I
 /// Activation maximization with its outputs, as the Deep Visualization Toolbox saves them: the images
 /// centered at 0 (best, last, first majority) and the best plus the mean ("pm"); for several units, each
 /// unit's best image and a montage. File names carry the target's every coordinate, the preset, the settings
-/// that differ from it and the seed, so runs with different targets or settings into one folder keep both.
+/// that differ from it and the seed, so runs with different targets or settings into one folder keep both. Every
+/// image is enlarged to at least 224 pixels a side (crisp pixels); with labels, the montage names each unit (its
+/// class on a class-score layer) with its best objective, and the objective by step is drawn as a chart.
 /// </summary>
 public static class OptimizationRuns
 {
@@ -27,14 +30,15 @@ public static class OptimizationRuns
 
     /// <summary>
     /// Optimizes <paramref name="target"/> from <paramref name="start"/> (null: the mean plus noise) and writes
-    /// &lt;target&gt;&lt;settings&gt;-best.png, -best-pm.png, -last.png and, when reached, -majority.png; with
-    /// <paramref name="rawPath"/>, the last iterate (the image of the last forward, before any robustness transform)
+    /// &lt;target&gt;&lt;settings&gt;-best.png, -best-pm.png, -last.png, when reached -majority.png, and with labels the chart
+    /// -objective.png; with <paramref name="rawPath"/>, the last iterate (the image of the last forward, before any robustness transform)
     /// as a float32 .npy (1, C, H, W). The card gets the objectives and the timing.
     /// </summary>
     public static OptimizationResult Single(ModelBundle bundle, Target target, int preset, OptimizationOptions options, float[]? start, RunOutputs outputs,
         string? rawPath = null, IProgress<OptimizationRunProgress>? progress = null, CancellationToken cancellation = default)
     {
         var p = bundle.Preprocessing;
+        outputs.RequireFont();
         var clock = Stopwatch.StartNew();
         var report = progress is null ? null : new ProgressAction<OptimizeProgress>(s =>
             progress.Report(new OptimizationRunProgress(s.Iteration + 1, s.Iterations, s.Iteration, s.Iterations, [target], s.Objective)));
@@ -42,10 +46,11 @@ public static class OptimizationRuns
         outputs.Card.TimingsMs["optimize"] = clock.Elapsed.TotalMilliseconds;
 
         string stem = RunOutputs.TargetStem(target) + SettingsStem(preset, options, p);
-        outputs.Image($"{stem}-best.png", ImageTensors.ToImageCentered(result.Best, p));
-        outputs.Image($"{stem}-best-pm.png", ImageTensors.ToImage(result.Best, p));
-        outputs.Image($"{stem}-last.png", ImageTensors.ToImageCentered(result.Last, p));
-        if (result.Majority is not null) outputs.Image($"{stem}-majority.png", ImageTensors.ToImageCentered(result.Majority, p));
+        outputs.Enlarged($"{stem}-best.png", ImageTensors.ToImageCentered(result.Best, p));
+        outputs.Enlarged($"{stem}-best-pm.png", ImageTensors.ToImage(result.Best, p));
+        outputs.Enlarged($"{stem}-last.png", ImageTensors.ToImageCentered(result.Last, p));
+        if (result.Majority is not null) outputs.Enlarged($"{stem}-majority.png", ImageTensors.ToImageCentered(result.Majority, p));
+        outputs.Chart($"{stem}-objective.png", () => ObjectiveChart(bundle, [result], options));
         if (rawPath is not null) outputs.Tensor(rawPath, result.Last, p.Channels, p.Height, p.Width);
         var results = outputs.Card.Results;
         results["bestObjective"] = result.BestObjective;
@@ -57,7 +62,8 @@ public static class OptimizationRuns
 
     /// <summary>
     /// Optimizes units of one layer, <paramref name="batchSize"/> at a time as one batch each, and writes each
-    /// unit's best image and a montage of them all (&lt;layer&gt;-units&lt;settings&gt;.png, returned with the results).
+    /// unit's best image and a montage of them all (&lt;layer&gt;-units&lt;settings&gt;.png, returned with the results);
+    /// with labels, the montage names each unit and its best objective, and -objective.png charts every unit's curve.
     /// </summary>
     public static (IReadOnlyList<OptimizationResult> Results, string Montage) Units(ModelBundle bundle, IReadOnlyList<Target> targets, int preset,
         OptimizationOptions options, int batchSize, float[]? start, RunOutputs outputs, IProgress<OptimizationRunProgress>? progress = null,
@@ -65,6 +71,7 @@ public static class OptimizationRuns
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException("BatchSize", batchSize, $"BatchSize {batchSize} must be at least 1");
         if (targets.Count == 0) throw new ArgumentException("give at least one unit to optimize", nameof(targets));
+        outputs.RequireFont();
         var p = bundle.Preprocessing;
         var clock = Stopwatch.StartNew();
         var results = new List<OptimizationResult>();
@@ -82,8 +89,12 @@ public static class OptimizationRuns
         string settings = SettingsStem(preset, options, p);
         var images = results.Select(r => ImageTensors.ToImageCentered(r.Best, p)).ToArray();
         foreach (var (result, image) in results.Zip(images))
-            outputs.Image($"{RunOutputs.TargetStem(result.Target)}{settings}-best.png", image);
-        string montage = outputs.Image($"{FileNames.ForLayer(targets[0].Layer)}-units{Ranges(targets.Select(t => t.Channel))}{settings}.png", MontageOf(images));
+            outputs.Enlarged($"{RunOutputs.TargetStem(result.Target)}{settings}-best.png", image);
+        string stem = $"{FileNames.ForLayer(targets[0].Layer)}-units{Ranges(targets.Select(t => t.Channel))}{settings}";
+        string title = $"{targets[0].Layer}: units {Ranges(targets.Select(t => t.Channel))} optimized, preset {preset}, {options.Iterations} steps; each with its best objective";
+        string montage = outputs.Image($"{stem}.png", MontageOf(images, outputs.Labels
+            ? results.Select(r => $"{UnitNames.Of(bundle, r.Target.Layer, r.Target.Channel)}\n{FigureText.Number(r.BestObjective)}").ToArray() : null, outputs.Labels ? title : null));
+        outputs.Chart($"{stem}-objective.png", () => ObjectiveChart(bundle, results, options));
         outputs.Card.Results["units"] = results.Select(r => new { unit = r.Target.Channel, bestObjective = r.BestObjective, bestIteration = r.BestIteration, majorityIteration = r.MajorityIteration }).ToArray();
         return (results, montage);
     }
@@ -101,11 +112,19 @@ public static class OptimizationRuns
         return string.Join(",", runs);
     }
 
-    /// <summary>The images side by side in a near-square grid, each scaled to about 84 pixels.</summary>
-    internal static Image8 MontageOf(Image8[] images)
+    /// <summary>The images side by side in a near-square grid, each scaled to about 84 pixels, with a label under each and a title when given.</summary>
+    internal static Image8 MontageOf(Image8[] images, IReadOnlyList<string>? labels = null, string? title = null)
     {
         var first = images[0];
-        return Montage.Arrange(images.SelectMany(i => i.Pixels).ToArray(), images.Length, first.Height, first.Width, first.Channels,
-            Montage.ScaleFor(first.Height, first.Width, 84), gap: 2);
+        return new TileGrid(images, Montage.ScaleFor(first.Height, first.Width, 84), GridPages.Columns(images.Length)) { Labels = labels, Title = title }.Draw();
+    }
+
+    /// <summary>The objective of each result by step (one curve per unit, named by class on a class-score layer).</summary>
+    internal static LineChart ObjectiveChart(ModelBundle bundle, IReadOnlyList<OptimizationResult> results, OptimizationOptions options)
+    {
+        var target = results[0].Target;
+        string what = results.Count == 1 ? UnitNames.Describe(bundle, target) : $"{target.Layer}, {results.Count} units";
+        return new LineChart($"Activation maximization of {what}: objective by step", "step", options.Minimize ? "objective (minimized)" : "objective",
+            results.Select(r => ChartSeries.Counted(UnitNames.Of(bundle, r.Target.Layer, r.Target.Channel), r.Objectives.Select(o => (double)o))).ToArray());
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using ConvViz.Engine.Figures;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
 
@@ -70,6 +71,7 @@ public static class RegularizerSweep
         RunOutputs outputs, IProgress<OptimizationRunProgress>? progress = null, CancellationToken cancellation = default)
     {
         var p = bundle.Preprocessing;
+        outputs.RequireFont();
         var draws = Draw(baseOptions, count, sweepSeed);
         int iterations = baseOptions.Iterations;
         var clock = Stopwatch.StartNew();
@@ -92,7 +94,9 @@ public static class RegularizerSweep
         var ranked = Ranking(results, baseOptions.Minimize).Select((i, rank) => new SweepEntry(rank + 1, draws[i], results[i])).ToArray();
         string stem = $"{RunOutputs.TargetStem(target)}{OptimizationRuns.SettingsStem(preset, baseOptions, p)}-sweep{count}-sweepseed{sweepSeed}";
         var images = ranked.Select(e => ImageTensors.ToImageCentered(e.Result.Best, p)).ToArray();
-        string grid = outputs.Image($"{stem}-grid.png", OptimizationRuns.MontageOf(images));
+        string grid = outputs.Image($"{stem}-grid.png", OptimizationRuns.MontageOf(images,
+            outputs.Labels ? ranked.Select(e => $"#{e.Rank}\n{FigureText.Number(e.Result.BestObjective)}").ToArray() : null,
+            outputs.Labels ? $"{UnitNames.Describe(bundle, target)}: {count} random regularizer settings, best objective first (settings in the .html and .csv)" : null));
 
         var page = new ReportPage($"ConvViz regularizer sweep: {target} of {bundle.Source}");
         page.Paragraph($"{count} random settings (sweep seed {sweepSeed}), {iterations} steps each from the same start (seed {baseOptions.Seed}), " +

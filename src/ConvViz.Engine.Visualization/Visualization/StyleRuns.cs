@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using ConvViz.Engine.Figures;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Models;
@@ -13,7 +14,9 @@ public sealed record StyleRun(StyleResult Result, string Image);
 /// Neural style with its outputs: the content and style images as the model sees them
 /// (&lt;content&gt;-content.png, &lt;style&gt;-style.png) and the stylized image
 /// (&lt;content&gt;-&lt;style&gt;-&lt;content layer&gt;&lt;settings&gt;-stylized.png, the settings that differ from the
-/// defaults), so runs with other images, layers or weights into one folder keep each other's images.
+/// defaults), so runs with other images, layers or weights into one folder keep each other's images; each enlarged to
+/// at least 224 pixels a side with crisp pixels. With labels, the loss terms by iteration are drawn as a chart
+/// (...-stylized-losses.png).
 /// </summary>
 public static class StyleRuns
 {
@@ -31,6 +34,7 @@ public static class StyleRuns
     {
         var p = bundle.Preprocessing;
         options = options.Resolve(bundle.Network);
+        outputs.RequireFont();
         var card = outputs.Card;
         card.Parameters["style"] = style.Description;
         card.Parameters["options"] = options;
@@ -49,9 +53,11 @@ public static class StyleRuns
         card.TimingsMs["meanStep"] = stepMs.Count > 0 ? stepMs.Average() : 0;
 
         string contentName = FileNames.ForLayer(content.Name), styleName = FileNames.ForLayer(style.Name);
-        string image = outputs.Image($"{contentName}-{styleName}{SettingsStem(options, bundle.Network)}-stylized.png", ImageTensors.ToImage(result.Image, p));
-        outputs.Image($"{contentName}-content.png", ImageTensors.ToImage(content.Values, p));
-        outputs.Image($"{styleName}-style.png", ImageTensors.ToImage(style.Values, p));
+        string stem = $"{contentName}-{styleName}{SettingsStem(options, bundle.Network)}-stylized";
+        string image = outputs.Enlarged($"{stem}.png", ImageTensors.ToImage(result.Image, p));
+        outputs.Enlarged($"{contentName}-content.png", ImageTensors.ToImage(content.Values, p));
+        outputs.Enlarged($"{styleName}-style.png", ImageTensors.ToImage(style.Values, p));
+        outputs.Chart($"{stem}-losses.png", () => LossChart(result.Losses, $"Neural style of {content.Name} after {style.Name}: the weighted losses by iteration"));
         if (rawPath is not null) outputs.Tensor(rawPath, result.Image, p.Channels, p.Height, p.Width);
         card.Results["final"] = result.Final;
         card.Results["evaluations"] = result.Evaluations;
@@ -60,5 +66,20 @@ public static class StyleRuns
         card.Results["style"] = result.Losses.Select(l => l.Style);
         card.Results["tv"] = result.Losses.Select(l => l.TotalVariation);
         return new StyleRun(result, image);
+    }
+
+    /// <summary>The content, style and total-variation terms and their total by iteration (0: the start), without a term that is 0 throughout;
+    /// on a logarithmic axis when every value is positive.</summary>
+    internal static LineChart LossChart(IReadOnlyList<StyleLosses> losses, string title)
+    {
+        var x = Enumerable.Range(0, losses.Count).Select(i => (double)i).ToArray();
+        var series = new[]
+        {
+            new ChartSeries("total", x, losses.Select(l => l.Total).ToArray()),
+            new ChartSeries("content", x, losses.Select(l => l.Content).ToArray()),
+            new ChartSeries("style", x, losses.Select(l => l.Style).ToArray()),
+            new ChartSeries("total variation", x, losses.Select(l => l.TotalVariation).ToArray()),
+        }.Where(s => s.Y.Any(v => v != 0)).ToArray();
+        return new LineChart(title, "iteration", "loss", series) { LogY = series.All(s => s.Y.All(v => !double.IsFinite(v) || v > 0)) };
     }
 }

@@ -11,7 +11,7 @@ namespace ConvViz.Engine.Data;
 public sealed class LabeledImages
 {
     /// <summary>The file endings <see cref="FromImageFolder"/> reads.</summary>
-    public static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg", ".pgm", ".ppm", ".pnm"];
+    public static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".pgm", ".ppm", ".pnm"];
 
     /// <summary>The split names of MNIST-style folders: {split}-images-idx3-ubyte[.gz], {split}-labels-idx1-ubyte[.gz].</summary>
     public const string TrainSplit = "train", TestSplit = "t10k";

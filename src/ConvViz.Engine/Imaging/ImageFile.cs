@@ -8,7 +8,9 @@ namespace ConvViz.Engine.Imaging;
 /// colour as RGB, files with alpha or a transparent colour as RGBA (straight alpha), EXIF orientation applied
 /// (see <see cref="SkiaCodec"/>). A decoded image is at most <see cref="ImageLimits.MaxPixels"/> pixels,
 /// checked from the header before any pixel is decoded; every refusal is an <see cref="InvalidDataException"/>
-/// or <see cref="IOException"/> whose one-line message names the file (a truncated or corrupt file says so).
+/// (a truncated or corrupt file says which), a <see cref="NotSupportedException"/> (a feature of a format that
+/// SkiaSharp cannot decode) or an <see cref="IOException"/> (no such file, not a regular file), whose one-line
+/// message starts with the file's name.
 /// </summary>
 public static class ImageFile
 {

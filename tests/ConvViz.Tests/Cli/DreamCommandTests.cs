@@ -18,7 +18,7 @@ public sealed class DreamCommandTests
         var result = CliHarness.Run("dream", "--iterations", "3", "--out", output);
         Assert.True(result.Exit == 0, result.Error);
         Assert.Contains("dreaming on layer 'relu3' from the model's first sample image", result.Output);
-        Assert.Equal(28, ImageFile.Read(Path.Combine(output, "dream", "sample0-relu3-it3-dream.png")).Width);
+        Assert.Equal(224, ImageFile.Read(Path.Combine(output, "dream", "sample0-relu3-it3-dream.png")).Width); // 28x28 shown 8 times larger (issue 18)
         Assert.True(File.Exists(Path.Combine(output, "dream", "sample0-start.png")));
 
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "dream.json")));
@@ -36,7 +36,9 @@ public sealed class DreamCommandTests
         Assert.Equal([10, 14, 20, 28], octaves.Select(o => o.GetProperty("width").GetInt32()));
         Assert.All(octaves, o => Assert.True(o.GetProperty("objectiveAfter").GetDouble() > o.GetProperty("objectiveBefore").GetDouble()));
         Assert.True(root.GetProperty("timingsMs").GetProperty("dream").GetDouble() > 0);
-        Assert.Equal(["dream/sample0-start.png", "dream/sample0-relu3-it3-dream.png"], root.GetProperty("outputs").EnumerateArray().Select(o => o.GetString()));
+        // With the objective chart since issue 18.
+        Assert.Equal(["dream/sample0-start.png", "dream/sample0-relu3-it3-dream.png", "dream/sample0-relu3-it3-dream-objective.png"],
+            root.GetProperty("outputs").EnumerateArray().Select(o => o.GetString()));
     }
 
     [Fact]

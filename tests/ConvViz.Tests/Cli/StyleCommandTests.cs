@@ -26,7 +26,7 @@ public sealed class StyleCommandTests
         var result = CliHarness.Run("style", "--content", Boot, "--style", StripesFile(), "--iterations", "5", "--optimizer", "adam", "--seed", "7", "--out", output);
         Assert.True(result.Exit == 0, result.Error);
         foreach (string file in new[] { "ankle_boot-stripes-relu4-it5-seed7-stylized.png", "ankle_boot-content.png", "stripes-style.png" })
-            Assert.Equal(28, ImageFile.Read(Path.Combine(output, "style", file)).Width);
+            Assert.Equal(224, ImageFile.Read(Path.Combine(output, "style", file)).Width); // 28x28 shown 8 times larger (issue 18)
 
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "style.json")));
         var root = card.RootElement;
@@ -40,7 +40,8 @@ public sealed class StyleCommandTests
         Assert.Equal(6, root.GetProperty("results").GetProperty("style").GetArrayLength());
         Assert.True(root.GetProperty("results").GetProperty("final").GetProperty("content").GetDouble() > 0);
         Assert.True(root.GetProperty("timingsMs").GetProperty("meanStep").GetDouble() > 0);
-        Assert.Equal(3, root.GetProperty("outputs").GetArrayLength());
+        Assert.Equal(4, root.GetProperty("outputs").GetArrayLength()); // the three images and the loss chart (issue 18)
+        Assert.True(File.Exists(Path.Combine(output, "style", "ankle_boot-stripes-relu4-it5-seed7-stylized-losses.png")));
     }
 
     [Fact]

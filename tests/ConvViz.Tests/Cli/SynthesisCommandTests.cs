@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using ConvViz.Cli;
 using ConvViz.Engine.Backends.Cpu;
+using ConvViz.Engine.Figures;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
@@ -88,7 +89,8 @@ public sealed class SynthesisCommandTests
         {
             var written = Npy.Read(raw);
             Assert.Equal([1, 1, 28, 28], written.Shape);
-            Assert.Equal(ImageFile.Read(png).Pixels, ImageTensors.ToImage(written.Data, bundle.Preprocessing).Pixels);
+            // The PNG shows the same image 8 times larger with crisp pixels (issue 18: single images are at least 224 px a side).
+            Assert.Equal(ImageFile.Read(png).Pixels, Enlargement.Nearest(ImageTensors.ToImage(written.Data, bundle.Preprocessing), 8).Pixels);
         }
     }
 

@@ -32,6 +32,10 @@ public sealed class TopkCommandTests
         Assert.Equal(values.OrderByDescending(v => v), values);
         var fc7 = index.RootElement.GetProperty("layers")[1];
         Assert.Contains("whole image", fc7.GetProperty("patches").GetString());
+        // 256 units a page (issue 18): fc7's 512 units take two overview pages, relu5's 128 one.
+        Assert.Equal(["fc7-overview.png", "fc7-overview-page2.png"], fc7.GetProperty("overviewPages").EnumerateArray().Select(p => p.GetString()));
+        Assert.All(fc7.GetProperty("overviewPages").EnumerateArray(), p => Assert.True(File.Exists(Path.Combine(output, "topk", p.GetString()!))));
+        Assert.Equal(["relu5-overview.png"], relu5.GetProperty("overviewPages").EnumerateArray().Select(p => p.GetString()));
         Assert.True(File.Exists(Path.Combine(output, "topk.json")));
     }
 

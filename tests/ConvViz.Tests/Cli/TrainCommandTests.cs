@@ -20,7 +20,7 @@ public sealed class TrainCommandTests
         Assert.True(result.Exit == 0, result.Error + result.Output);
         Assert.Contains("epoch 2/2: train loss", result.Output);
         Assert.Contains("test loss", result.Output);
-        foreach (string file in new[] { "model.onnx", "classes.txt", "training.json", "checkpoint/model.onnx", "checkpoint/state.json", "checkpoint/momentum.npy" })
+        foreach (string file in new[] { "model.onnx", "classes.txt", "training.json", "training-loss.png", "training-accuracy.png", "checkpoint/model.onnx", "checkpoint/state.json", "checkpoint/momentum.npy" })
             Assert.True(File.Exists(Path.Combine(output, file)), $"{file} is missing");
         Assert.Equal(FashionAlexNet.Classes, File.ReadAllLines(Path.Combine(output, "classes.txt")));
         var samples = LabeledImages.LoadSplit(Path.Combine(output, "samples"), "t10k");

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Backends.Cpu;
+using ConvViz.Engine.Figures;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.IO;
 using ConvViz.Engine.Models;
@@ -49,6 +50,25 @@ public sealed class VisualizationCommandTests
     }
 
     [Fact]
+    public void NoLabels_DrawsTheSameTilesWithoutAnyText()
+    {
+        string labelled = FashionMnist.TempFolder(), bare = FashionMnist.TempFolder();
+        Assert.Equal(0, CliHarness.Run("activations", "--input", Boot, "--layer", "conv2", "--out", labelled).Exit);
+        var plain = CliHarness.Run("activations", "--input", Boot, "--layer", "conv2", "--no-labels", "--out", bare);
+        Assert.True(plain.Exit == 0, plain.Error);
+
+        using var backend = new CpuBackend();
+        using var bundle = ModelBundle.Load(Fixtures.Path("..", "..", "weights", "fashion-alexnet"), backend);
+        using var x = backend.Upload(ImageTensors.ToInput(ImageFile.Read(Boot), bundle.Preprocessing), bundle.Network.InputShape(1));
+        using var pass = bundle.Network.Forward(x);
+        var conv2 = pass.Output("conv2");
+        var expected = LayerFigures.Activations(backend.Download(conv2), conv2.Shape, "conv2 (Conv)", Normalization.PerLayer, Colormap.Gray, 96, labels: false);
+        Assert.Equal(Assert.Single(expected).Pixels, ImageFile.Read(Path.Combine(bare, "activations", "conv2.png")).Pixels);
+        var withText = ImageFile.Read(Path.Combine(labelled, "activations", "conv2.png"));
+        Assert.True(withText.Height > expected[0].Height + 8 * 10, "the labelled grid adds a title, a number under each of 8 rows of tiles and a colour bar");
+    }
+
+    [Fact]
     public void Filters_WritesEveryConvLayer()
     {
         string output = FashionMnist.TempFolder();
@@ -71,7 +91,8 @@ public sealed class VisualizationCommandTests
         Assert.True(result.Exit == 0, result.Error);
         var files = Directory.GetFiles(Path.Combine(output, method), "*.png").Select(f => Path.GetFileName(f)!).Order().ToArray();
         Assert.Equal(["ankle_boot-fc8-9-gray.png", "ankle_boot-fc8-9-input.png", "ankle_boot-fc8-9-norm.png", "ankle_boot-fc8-9-normblur.png", "ankle_boot-fc8-9-raw.png"], files);
-        Assert.Equal(ImageFile.Read(Boot).Pixels, ImageFile.Read(Path.Combine(output, method, "ankle_boot-fc8-9-input.png")).Pixels);
+        // The 28x28 input is shown 8 times larger with crisp pixels (issue 18: single images are at least 224 px a side).
+        Assert.Equal(Enlargement.Nearest(ImageFile.Read(Boot), 8).Pixels, ImageFile.Read(Path.Combine(output, method, "ankle_boot-fc8-9-input.png")).Pixels);
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, method + ".json")));
         Assert.Equal(rule.ToString(), card.RootElement.GetProperty("parameters").GetProperty("rule").GetString());
         Assert.Equal("fc8 unit 9", card.RootElement.GetProperty("target").GetString());
@@ -219,6 +240,6 @@ public sealed class VisualizationCommandTests
     {
         string path = Path.Combine(FashionMnist.TempFolder(), "notes.png");
         File.WriteAllText(path, "not an image");
-        CliHarness.AssertOneLineError(CliHarness.Run("saliency", "--input", path), $"{path}: not a PNG, JPEG, PGM or PPM image");
+        CliHarness.AssertOneLineError(CliHarness.Run("saliency", "--input", path), $"{path}: not a PNG, JPEG, WebP, GIF, BMP, PGM or PPM image");
     }
 }

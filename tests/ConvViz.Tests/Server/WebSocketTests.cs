@@ -141,7 +141,7 @@ public sealed class WebSocketTests(ServerFixture server) : IClassFixture<ServerF
     }
 
     [Theory]
-    [InlineData("frame: not a PNG, JPEG, PGM or PPM image", null)]
+    [InlineData("frame: not a PNG, JPEG, WebP, GIF, BMP, PGM or PPM image", null)]
     [InlineData("is not valid JSON", "{not json")]
     [InlineData("a text message is a JSON object with a \"type\"", "[1, 2]")]
     [InlineData("unknown message type 'zoom'", "{\"type\":\"zoom\"}")]

@@ -92,7 +92,7 @@ public sealed class OptionRuleTests
         string run = Out();
         Assert.Equal(0, CliHarness.Run("train", "--out", run, "--data", data, "--epochs", "2", "--pause-after", "1", "--samples-per-class", "0").Exit);
         CliHarness.AssertOneLineError(CliHarness.Run("train", "--out", run, "--resume", "--classes", Path.Combine(data, "classes.txt")),
-            "--resume continues with the checkpoint's own settings; only --epochs, --pause-after, --data, --samples-per-class and the backend options may be given (got --classes)");
+            "--resume continues with the checkpoint's own settings; only --epochs, --pause-after, --data, --samples-per-class, --no-charts and the backend options may be given (got --classes)");
     }
 
     [Fact]

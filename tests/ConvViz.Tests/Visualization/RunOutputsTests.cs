@@ -154,7 +154,7 @@ public sealed class RunOutputsTests
         var outputs = Outputs("dream");
         var run = DreamRuns.Run(bundle, null, new DreamOptions { Octaves = 1, Iterations = 1 }, DreamRuns.NoiseStart(bundle.Preprocessing, 2), outputs);
         Assert.Equal(("relu3", 4), (run.Layer, run.Options.Jitter));
-        Assert.Equal(["dream/noise-seed2-start.png", "dream/noise-seed2-relu3-oct1-it1-dream.png"], outputs.Card.Outputs);
+        Assert.Equal(["dream/noise-seed2-start.png", "dream/noise-seed2-relu3-oct1-it1-dream.png", "dream/noise-seed2-relu3-oct1-it1-dream-objective.png"], outputs.Card.Outputs);
         Assert.Equal(run.Image, Path.Combine(outputs.Folder, "noise-seed2-relu3-oct1-it1-dream.png"));
     }
 
@@ -171,7 +171,7 @@ public sealed class RunOutputsTests
         var outputs = Outputs("style");
         var noise = DeepDream.MeanPlusNoise(bundle.Preprocessing, 0);
         var run = StyleRuns.Run(bundle, new NamedInput("a", noise, "noise"), new NamedInput("b", noise, "noise"), new StyleOptions { Iterations = 1 }, outputs);
-        Assert.Equal(["style/a-b-relu4-it1-stylized.png", "style/a-content.png", "style/b-style.png"], outputs.Card.Outputs);
+        Assert.Equal(["style/a-b-relu4-it1-stylized.png", "style/a-content.png", "style/b-style.png", "style/a-b-relu4-it1-stylized-losses.png"], outputs.Card.Outputs);
         Assert.Equal(2, run.Result.Losses.Count);
     }
 }
