@@ -15,13 +15,14 @@ namespace ConvViz.Bench;
 /// `serve [--model fashion-alexnet] [--layer L] [--seconds 10] [--backend B]`: starts `convviz serve`'s server in this
 /// process on a free loopback port and streams frames over its WebSocket as fast as it answers (one frame in flight, as
 /// the page does), first with the back pane on (Gradient), then off. Reports frames per second, the latency distribution
-/// (send to result received) and the server's own stage times from each result's header. Frames are PNG files of the
-/// model's samples (or, for a model without samples, two seeded noise pictures), 320x240 like a small webcam frame, two
-/// different ones alternating so every frame is new.
+/// (send to result received) and the server's own stage times from each result's header. Frames are what the page sends
+/// from a 640x480 camera: JPEG at quality 90, scaled so the shorter side is twice the model's input side (at most 480),
+/// made from the model's samples (or, for a model without samples, two seeded noise pictures), two different ones
+/// alternating so every frame is new.
 /// </summary>
 public static class ServeBench
 {
-    private const int FrameWidth = 320, FrameHeight = 240;
+    private const int CameraWidth = 640, CameraHeight = 480, JpegQuality = 90;
 
     public static int Run(string[] args) => RunAsync(args).GetAwaiter().GetResult();
 
@@ -33,10 +34,11 @@ public static class ServeBench
         string backendName = EndToEnd.Option(args, "--backend") ?? "cpu";
 
         byte[][] frames;
+        int frameWidth, frameHeight;
         using (var backend = BackendCatalog.Create(backendName))
         using (var bundle = ModelCatalog.Open(model, backend))
-            frames = Frames(bundle);
-        Console.WriteLine($"serve: {model}, layer {layer ?? "(default)"}, backend {backendName}, {seconds} s per mode, frames {FrameWidth}x{FrameHeight} PNG");
+            (frames, frameWidth, frameHeight) = Frames(bundle);
+        Console.WriteLine($"serve: {model}, layer {layer ?? "(default)"}, backend {backendName}, {seconds} s per mode, frames {frameWidth}x{frameHeight} JPEG q{JpegQuality}");
         Console.WriteLine($"{"back pane",-10} {"frames/s",9} {"latency ms: median",19} {"p10",7} {"p90",7} {"p99",7}   server ms (median): decode forward backward render send");
         foreach (string back in new[] { "Gradient", "Off" })
         {
@@ -124,25 +126,29 @@ public static class ServeBench
         }
     }
 
-    /// <summary>Two different frames, PNG-encoded at <see cref="FrameWidth"/> x <see cref="FrameHeight"/> RGB: the bundle's
-    /// first two samples enlarged (nearest), or seeded noise for a model without samples.</summary>
-    private static byte[][] Frames(ModelBundle bundle)
+    /// <summary>Two different frames as the page sends them (see the class summary), and their size.</summary>
+    private static (byte[][] Frames, int Width, int Height) Frames(ModelBundle bundle)
     {
+        var p = bundle.Preprocessing;
+        double scale = Math.Min(1.0, 2.0 * Math.Max(p.Width, p.Height) / Math.Min(CameraWidth, CameraHeight));
+        int width = Math.Max(1, (int)Math.Round(CameraWidth * scale)), height = Math.Max(1, (int)Math.Round(CameraHeight * scale));
         var random = new Random(0);
-        return Enumerable.Range(0, 2).Select(i =>
+        var frames = Enumerable.Range(0, 2).Select(i =>
         {
-            var pixels = new byte[FrameWidth * FrameHeight * 3];
+            var pixels = new byte[width * height * 3];
             if (bundle.SampleCount > i)
             {
+                // The sample stretched over the frame (nearest), as if filling the camera's view.
                 var sample = ImageTensors.ToChannels(bundle.Sample(i).Image, 3);
-                for (int y = 0; y < FrameHeight; y++)
-                    for (int x = 0; x < FrameWidth; x++)
+                for (int y = 0; y < height; y++)
+                    for (int x = 0; x < width; x++)
                         for (int c = 0; c < 3; c++)
-                            pixels[(y * FrameWidth + x) * 3 + c] = sample.Pixels[((y * sample.Height / FrameHeight) * sample.Width + x * sample.Width / FrameWidth) * 3 + c];
+                            pixels[(y * width + x) * 3 + c] = sample.Pixels[((y * sample.Height / height) * sample.Width + x * sample.Width / width) * 3 + c];
             }
             else random.NextBytes(pixels);
-            return ImageFile.EncodePng(new Image8(FrameWidth, FrameHeight, 3, pixels));
+            return ImageFile.EncodeJpeg(new Image8(width, height, 3, pixels), JpegQuality);
         }).ToArray();
+        return (frames, width, height);
     }
 
     private static double Percentile(List<double> values, double p)

@@ -10,8 +10,8 @@ using Microsoft.AspNetCore.Http.Features;
 namespace ConvViz.Server;
 
 /// <summary>
-/// The HTTP API for scripts and tests. The image endpoints take the image's bytes as the request body (PNG, JPEG, PGM or
-/// PPM, decoded as the command line decodes files) and run on the compute worker in turn with the live viewers. A bad
+/// The HTTP API for scripts and tests. The image endpoints take the image's bytes as the request body (PNG, JPEG, WebP, GIF,
+/// BMP, PGM or PPM, decoded as the command line decodes files) and run on the compute worker in turn with the live viewers. A bad
 /// request is a 400 (413 for a body over the upload limit, 404 for something not there) with a one-line text message.
 /// </summary>
 internal sealed class ToolboxApi(ComputeWorker worker, BackgroundOptimizer optimizer, Atlas? atlas, long maxUploadBytes)
@@ -196,7 +196,7 @@ internal sealed class ToolboxApi(ComputeWorker worker, BackgroundOptimizer optim
         {
             throw new RequestRefusedException(StatusCodes.Status413PayloadTooLarge, $"the body is {over}");
         }
-        if (body.Length == 0) throw new RequestRefusedException(StatusCodes.Status400BadRequest, "the body is empty: send the image's bytes (PNG, JPEG, PGM or PPM)");
+        if (body.Length == 0) throw new RequestRefusedException(StatusCodes.Status400BadRequest, "the body is empty: send the image's bytes (PNG, JPEG, WebP, GIF, BMP, PGM or PPM)");
         return ImageFile.Decode(body.ToArray(), "the body");
     }
 

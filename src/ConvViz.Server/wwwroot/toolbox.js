@@ -199,11 +199,11 @@
     setSource({ kind: 'video', name: file.name }, `video ${file.name}`);
   }
 
-  // The server decodes JPEG, PNG, PGM and PPM itself (the CLI's decoders and limits); other images the browser can
-  // read (WebP, GIF, ...) are decoded here and sent as JPEG.
+  // The server decodes JPEG, PNG, WebP, GIF, BMP, PGM and PPM itself (the CLI's decoders and limits); other images the
+  // browser can read (AVIF, ...) are decoded here and sent as JPEG.
   async function openImageFile(file) {
     try {
-      const serverDecodes = /^image\/(jpeg|png)$/.test(file.type) || /\.(pgm|ppm|jpe?g|png)$/i.test(file.name);
+      const serverDecodes = /^image\/(jpeg|png|webp|gif|bmp)$/.test(file.type) || /\.(pgm|ppm|jpe?g|png|webp|gif|bmp)$/i.test(file.name);
       const bytes = serverDecodes ? await file.arrayBuffer() : await reencode(file);
       stopVideo();
       setSource({ kind: 'image', name: file.name, bytes }, `image ${file.name}`);
