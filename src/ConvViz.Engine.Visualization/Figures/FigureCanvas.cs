@@ -82,6 +82,7 @@ internal sealed unsafe class FigureCanvas : IDisposable
     /// <summary>A straight line of <paramref name="width"/> pixels.</summary>
     public void Line(float x0, float y0, float x1, float y1, SKColor color, float width = 1)
     {
+        // A one-pixel line along an axis (at a pixel centre) stays crisp; slanted or thicker lines are smoothed.
         using var paint = new SKPaint { Color = color, StrokeWidth = width, IsAntialias = width != 1 || (x0 != x1 && y0 != y1), Style = SKPaintStyle.Stroke };
         canvas.DrawLine(x0, y0, x1, y1, paint);
     }

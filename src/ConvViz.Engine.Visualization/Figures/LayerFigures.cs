@@ -55,6 +55,7 @@ internal static class LayerFigures
             {
                 Title = labels ? $"{title}: {shown}{scaleNote}\nin rows of {SummaryColumns}, each row numbered by its first unit" : null,
                 RowLabels = labels ? Enumerable.Range(0, rows).Select(r => Invariant($"{r * SummaryColumns}")).ToArray() : null,
+                KeepColumns = true,
                 Bar = bar,
             }];
         }
@@ -84,7 +85,7 @@ internal static class LayerFigures
         var (low, high) = Montage.Range(weights);
         int scale = Montage.ScaleFor(r, s, tilePixels);
         var bar = labels ? new ColorScale(Colormap.Gray, low, high, "weight (one scale for the whole layer)") : null;
-        string shape3 = Invariant($"{k} filters of {c}x{r}x{s}");
+        string described = Invariant($"{k} filters of {c}x{r}x{s}");
 
         if (c is 1 or 3)
         {
@@ -94,7 +95,7 @@ internal static class LayerFigures
             var pages = GridPages.Split(k);
             return pages.Select((page, p) => new TileGrid(tiles.AsSpan(page.First, page.Count).ToArray(), scale, GridPages.Columns(k))
             {
-                Title = labels ? $"{layer}: {shape3}{PageNote(page, p, pages.Count, "filters")}" : null,
+                Title = labels ? $"{layer}: {described}{PageNote(page, p, pages.Count, "filters")}" : null,
                 Labels = labels ? Enumerable.Range(page.First, page.Count).Select(f => Invariant($"{f}")).ToArray() : null,
                 Bar = bar,
             }).ToArray();
@@ -112,9 +113,10 @@ internal static class LayerFigures
             return new TileGrid(filters.SelectMany(f => channelsOf[f].Select(ch => Colored(weights.AsSpan((f * c + ch) * kernel, kernel), r, s, Colormap.Gray, low, high))).ToArray(),
                 scale, shown)
             {
-                Title = labels ? $"{layer}: {shape3}{PageNote(page, p, filterPages.Count, "filters")}{what}" : null,
+                Title = labels ? $"{layer}: {described}{PageNote(page, p, filterPages.Count, "filters")}{what}" : null,
                 Labels = labels ? filters.SelectMany(f => channelsOf[f].Select(ch => Invariant($"c{ch}"))).ToArray() : null,
                 RowLabels = labels ? filters.Select(f => Invariant($"filter {f}")).ToArray() : null,
+                KeepColumns = true,
                 Bar = bar,
             };
         }).ToArray();

@@ -23,6 +23,9 @@ internal sealed record TileGrid(IReadOnlyList<Image8> Tiles, int Scale, int Colu
     public string? Title { get; init; }
     public ColorScale? Bar { get; init; }
 
+    /// <summary>Each row is one thing (a filter, a run of units): the width cap may shrink the tiles but never moves one to another row.</summary>
+    public bool KeepColumns { get; init; }
+
     /// <summary>Where everything goes, with the scale and column count the width cap leaves.</summary>
     public GridLayout Layout()
     {
@@ -44,7 +47,7 @@ internal sealed record TileGrid(IReadOnlyList<Image8> Tiles, int Scale, int Colu
         int columns = Math.Min(Columns, Tiles.Count), scale = Scale;
         int GridWidth(int s, int c) => rowLabelWidth + c * Math.Max(width * s, labelWidth) + (c - 1) * Gap;
         while (scale > 1 && GridWidth(scale, columns) > GridPages.MaxWidth - 2 * Margin) scale--;
-        while (RowLabels is null && columns > 1 && GridWidth(scale, columns) > GridPages.MaxWidth - 2 * Margin) columns--;
+        while (!KeepColumns && columns > 1 && GridWidth(scale, columns) > GridPages.MaxWidth - 2 * Margin) columns--;
 
         int tileWidth = width * scale, tileHeight = height * scale, columnWidth = Math.Max(tileWidth, labelWidth);
         int rows = (Tiles.Count + columns - 1) / columns, rowHeight = tileHeight + labelHeight;

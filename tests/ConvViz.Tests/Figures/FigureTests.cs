@@ -73,6 +73,20 @@ public sealed class FigureTests
         Assert.True(Ink(image, new SKRectI(strip.Left, labelTop, strip.Left + 40, labelBottom)) > 20, "the minimum is written under the bar's left end");
         Assert.True(Ink(image, new SKRectI(strip.Right - 40, labelTop, strip.Right, labelBottom)) > 20, "the maximum is written under the bar's right end");
 
+        // The bar alone (for a heatmap): the layout it reports is where its strip and its values are.
+        var scale = new ColorScale(Colormap.Jet, -0.0125, 0.7, "drop in probability");
+        using (var canvas = new FigureCanvas(340, ColorBar.Height + 20))
+        {
+            var drawn = ColorBar.Draw(canvas, scale, 20, 10, 300);
+            var alone = canvas.ToImage();
+            Assert.Equal(Rgb(Colormap.Jet.Color(0)), Pixel(alone, drawn.Strip.Left, drawn.Strip.MidY));
+            Assert.Equal(Rgb(Colormap.Jet.Color(1)), Pixel(alone, drawn.Strip.Right - 1, drawn.Strip.MidY));
+            Assert.True(Ink(alone, new SKRectI(drawn.Labels.Left, drawn.Labels.Top, drawn.Labels.Left + 40, drawn.Labels.Bottom)) > 20, "-0.0125 is written at the left end");
+            Assert.True(Ink(alone, new SKRectI(drawn.Labels.Right - 30, drawn.Labels.Top, drawn.Labels.Right, drawn.Labels.Bottom)) > 20, "0.7 is written at the right end");
+        }
+        Assert.Equal(("-0.0125", "0.7"), (scale.MinLabel, scale.MaxLabel));
+        Assert.True(ColorBar.Render(scale, 300).Width >= 300);
+
         // Tiles scaled each on their own have no common scale to show.
         Assert.Null(LayerFigures.ActivationGrids(values, new Shape(1, 20, 6, 6), "conv1", Normalization.PerTile, Colormap.Gray, 32, labels: true)[0].Bar);
     }
