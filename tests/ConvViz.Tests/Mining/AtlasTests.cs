@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using ConvViz.Engine;
 using ConvViz.Engine.Backends.Cpu;
 using ConvViz.Engine.Data;
+using ConvViz.Engine.Figures;
 using ConvViz.Engine.Imaging;
 using ConvViz.Engine.Mining;
 using ConvViz.Engine.Models;
@@ -33,7 +34,8 @@ public sealed class AtlasFixture : IDisposable
         Bundle = ModelBundle.Load(Fixtures.Path("..", "..", "weights", "fashion-alexnet"), Backend);
         Run = RunInto(Root, Options);
         TopK = TopKRuns.Run(Bundle, Data, new TopKOptions { Layers = Options.Layers, K = Options.K, BatchSize = Options.BatchSize },
-            new RunOutputs(new ExperimentCard("topk", Bundle.Source, Data.Source), TopKRoot, Path.Combine(TopKRoot, "topk")));
+            // Unlabelled, so its unit views are the bare patches | deconvolutions the atlas's files are compared with.
+            new RunOutputs(new ExperimentCard("topk", Bundle.Source, Data.Source), TopKRoot, Path.Combine(TopKRoot, "topk")) { Labels = false });
     }
 
     public AtlasRun RunInto(string root, AtlasOptions options, IProgress<AtlasProgress>? progress = null, CancellationToken cancellation = default) =>
@@ -95,7 +97,8 @@ public sealed partial class AtlasTests(AtlasFixture fixture) : IClassFixture<Atl
             var single = ActivationMaximization.Run(fixture.Bundle.Network, p, target, options);
             Assert.True(single.BestObjective > single.Objectives[0], $"{target}: the optimization moved nothing ({single.Objectives[0]} to {single.BestObjective})");
             var written = ImageFile.Read(atlas.Find(layer, target.Channel)!.Optimized!);
-            Assert.Equal(ImageTensors.ToImageCentered(single.Best, p).Pixels, written.Pixels);
+            // Single-image outputs are written enlarged to a readable size (crisp pixels); the values are the optimization's.
+            Assert.Equal(Enlargement.ToMinimumSide(ImageTensors.ToImageCentered(single.Best, p)).Pixels, written.Pixels);
         }
     }
 
@@ -116,7 +119,9 @@ public sealed partial class AtlasTests(AtlasFixture fixture) : IClassFixture<Atl
                     Assert.StartsWith($"image {top[i].Image}, label {top[i].Label} (", found.Patches[i].Source);
                 var patches = found.Patches.Select(p => ImageFile.Read(p.Image)).ToArray();
                 var deconvolutions = found.Patches.Select(p => ImageFile.Read(p.Deconv!)).ToArray();
-                var view = PatchViews.UnitView(patches, deconvolutions, TopKViews.ViewScale(patches[0]));
+                var entries = top.Select(e => new TopEntry(e.Image, e.Value, e.Y, e.X)).ToArray();
+                var view = TopKViews.UnitFigure(fixture.Bundle, layer, new UnitPatches(unit, entries, patches, deconvolutions), fixture.Data.Count,
+                    TopKViews.ViewScale(patches[0]), labels: false);
                 var written = ImageFile.Read(Path.Combine(fixture.TopKRoot, "topk", layer, $"unit-{unit}.png"));
                 Assert.Equal((written.Width, written.Height, written.Channels), (view.Width, view.Height, view.Channels));
                 Assert.True(written.Pixels.AsSpan().SequenceEqual(view.Pixels), $"{layer} unit {unit}: the atlas's patches differ from topk's view");
