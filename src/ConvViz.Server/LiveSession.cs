@@ -36,6 +36,9 @@ internal sealed class LiveSession : IComputeSource
     private ToolboxSelection selection;
     private FrameInput? pending;
     private bool queued, hasLastFrame, traceEnabled, closed;
+    // A frame's result is being computed or waits to be sent: the next frame is taken only after it has gone, so a viewer
+    // that reads slowly holds at most one result in memory (newer frames replace each other in the pending slot meanwhile).
+    private bool resultOutstanding;
     private long received, dropped;
 
     private long pendingSeq;
@@ -114,7 +117,11 @@ internal sealed class LiveSession : IComputeSource
             {
                 var clock = Stopwatch.StartNew();
                 await socket.SendAsync(bytes, type, endOfMessage: true, aborted);
-                if (type == WebSocketMessageType.Binary) Volatile.Write(ref previousSendMs, clock.Elapsed.TotalMilliseconds);
+                if (type == WebSocketMessageType.Binary)
+                {
+                    Volatile.Write(ref previousSendMs, clock.Elapsed.TotalMilliseconds);
+                    ResultGone();
+                }
             }
             if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
                 await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "closing", aborted);
@@ -150,9 +157,10 @@ internal sealed class LiveSession : IComputeSource
     public Action<LiveToolbox, CancellationToken>? Take()
     {
         queued = false;
-        if (pending is null || closed) return null;
+        if (pending is null || closed || resultOutstanding) return null;
         var (input, chosen, trace, seq, droppedSoFar) = (pending, selection, traceEnabled, pendingSeq, dropped);
         pending = null;
+        resultOutstanding = true;
         return (toolbox, cancellation) => Compute(toolbox, input, chosen, trace, seq, droppedSoFar, cancellation);
     }
 
@@ -175,12 +183,24 @@ internal sealed class LiveSession : IComputeSource
             // With the trace on, the back pane and the trace come from one backward pass.
             var frame = toolbox.Run(image, chosen, withTrace: trace, cancellation);
             var costs = new FrameCosts(decodeMs, Volatile.Read(ref previousSendMs));
-            outbox.Writer.TryWrite((FrameMessage.Encode(seq, droppedSoFar, chosen, frame, costs), WebSocketMessageType.Binary));
+            if (outbox.Writer.TryWrite((FrameMessage.Encode(seq, droppedSoFar, chosen, frame, costs), WebSocketMessageType.Binary))) return;
+            ResultGone();
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested) { }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested) { ResultGone(); }
         catch (Exception e)
         {
+            ResultGone();
             SendError(RequestErrors.IsBadInput(e) ? ServerJson.OneLine(e) : RequestErrors.Internal(e));
+        }
+    }
+
+    /// <summary>The outstanding result was sent (or none will come): a frame that arrived meanwhile is computed next.</summary>
+    private void ResultGone()
+    {
+        lock (worker.Gate)
+        {
+            resultOutstanding = false;
+            if (pending is not null) EnqueueLocked();
         }
     }
 

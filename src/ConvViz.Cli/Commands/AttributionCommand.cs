@@ -57,11 +57,4 @@ public static class AttributionCommand
         AnsiConsole.MarkupLine(Markup.Escape($"{method} of {target} for {inputPath}: {card.TimingsMs["forward+backward"]:F1} ms; wrote {card.Outputs.Count} files to {folder}/ and the card {card.Save(outFolder)}"));
         return 0;
     }
-
-    /// <summary>Writes <paramref name="image"/> at <paramref name="path"/> and lists it in the card relative to <paramref name="outFolder"/> (for topk and tsne).</summary>
-    internal static void Write(ExperimentCard card, string outFolder, string path, Image8 image)
-    {
-        ImageFile.Write(path, image);
-        card.Outputs.Add(Path.GetRelativePath(outFolder, path));
-    }
 }

@@ -50,7 +50,7 @@ public static class GradcheckCommand
         var random = new Random(seed);
         using var x = inputPath is not null ? Inputs.Load(inputPath, bundle, backend) : RandomTensor(backend, network.InputShape(1), random);
         var report = ProgressBars.Run("finite differences", network.IndexOf(to) + 1, line =>
-            GradientCheck.Run(network, x, to, options, random, new Progress(line), cancellation));
+            GradientCheck.Run(network, x, to, options, random, new ProgressAction<GradientCheckProgress>(p => line.Report(p.LayersChecked)), cancellation));
 
         AnsiConsole.MarkupLine(Markup.Escape($"J = sum(r * output of {to}), r uniform in [-1, 1] (seed {seed}); central differences with h = {options.Step}"));
         var table = new Table().Border(TableBorder.Rounded).AddColumn("layer").AddColumn("tensor").AddColumn(new TableColumn("points").RightAligned())
@@ -75,12 +75,6 @@ public static class GradcheckCommand
             ? Markup.Escape($"PASS: every checked coordinate of {report.Rows.Count} tensors is within tolerance {report.Tolerance:G3}{(report.Kinks > 0 ? $", apart from {report.Kinks} kink(s)" : "")}")
             : Markup.Escape($"FAIL: {failed} of {report.Rows.Count} tensors have a coordinate beyond tolerance {report.Tolerance:G3}"));
         return report.Passed ? 0 : Failed;
-    }
-
-    /// <summary>The check's layer count as the progress bar's value.</summary>
-    private sealed class Progress(ProgressLine line) : IProgress<GradientCheckProgress>
-    {
-        public void Report(GradientCheckProgress value) => line.Report(value.LayersChecked);
     }
 
     private static Tensor RandomTensor(Backend backend, Shape shape, Random random) =>

@@ -19,13 +19,12 @@ public sealed record EvaluationResult(int[,] Confusion, double MeanLoss)
     public double ClassAccuracy(int trueClass) => ClassCount(trueClass) == 0 ? double.NaN : (double)Confusion[trueClass, trueClass] / ClassCount(trueClass);
 }
 
-/// <summary>Runs a classifier over a labelled set in inference mode (dropout off).</summary>
 /// <summary>Images evaluated so far, out of <paramref name="Total"/>.</summary>
 public readonly record struct EvaluationProgress(int Images, int Total);
 
+/// <summary>Runs a classifier over a labelled set in inference mode (dropout off).</summary>
 public static class Evaluator
 {
-
     /// <param name="progress">Reports after each batch.</param>
     public static EvaluationResult Evaluate(Network network, Preprocessing preprocessing, LabeledImages data, int classCount,
         int batchSize = 200, IProgress<EvaluationProgress>? progress = null, CancellationToken cancellation = default)

@@ -217,7 +217,7 @@ public static class TrainingRun
     {
         int total = trainer.Options.Epochs;
         EvaluationResult? lastTest = null;
-        var batches = progress is null ? null : new ForwardedProgress<BatchReport>(r => progress.Report(new TrainingBatch(r)));
+        var batches = progress is null ? null : new ProgressAction<BatchReport>(r => progress.Report(new TrainingBatch(r)));
         while (trainer.CompletedEpochs < Math.Min(total, pauseAfter))
         {
             trainer.RunEpoch(train, batches, cancellation);
@@ -249,7 +249,7 @@ public static class TrainingRun
 
     private static EvaluationResult Evaluate(ModelBundle bundle, LabeledImages test, int epoch, IProgress<TrainingProgress>? progress, CancellationToken cancellation) =>
         Evaluator.Evaluate(bundle.Network, bundle.Preprocessing, test, bundle.Classes.Count,
-            progress: progress is null ? null : new ForwardedProgress<EvaluationProgress>(p => progress.Report(new TrainingTest(epoch, p))), cancellation: cancellation);
+            progress: progress is null ? null : new ProgressAction<EvaluationProgress>(p => progress.Report(new TrainingTest(epoch, p))), cancellation: cancellation);
 
     private static void WriteReport(TrainingRunRequest request, ModelBundle bundle, Trainer trainer, LabeledImages train, LabeledImages? test,
         EvaluationResult? final, string dataFolder, int? limit, Backend backend)
@@ -271,11 +271,5 @@ public static class TrainingRun
             history = trainer.History,
         };
         AtomicFile.WriteAllText(Path.Combine(request.OutputFolder, ReportFile), JsonSerializer.Serialize(report, Checkpoint.Json));
-    }
-
-    /// <summary>Hands each report on at once, on the reporting thread.</summary>
-    private sealed class ForwardedProgress<T>(Action<T> handle) : IProgress<T>
-    {
-        public void Report(T value) => handle(value);
     }
 }

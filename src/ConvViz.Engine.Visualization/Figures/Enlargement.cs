@@ -1,4 +1,5 @@
 using ConvViz.Engine.Imaging;
+using ConvViz.Engine.Visualization;
 
 namespace ConvViz.Engine.Figures;
 
@@ -13,8 +14,7 @@ internal static class Enlargement
     public const int MinimumSide = 224;
 
     /// <summary>The smallest integer factor that makes the shorter side of a height x width image at least <paramref name="minimumSide"/>.</summary>
-    public static int ScaleFor(int height, int width, int minimumSide = MinimumSide) =>
-        Math.Max(1, (minimumSide + Math.Max(1, Math.Min(height, width)) - 1) / Math.Max(1, Math.Min(height, width)));
+    public static int ScaleFor(int height, int width, int minimumSide = MinimumSide) => Montage.ScaleFor(height, width, minimumSide);
 
     /// <summary><paramref name="image"/> enlarged by <see cref="ScaleFor"/> (unchanged when already large enough).</summary>
     public static Image8 ToMinimumSide(Image8 image, int minimumSide = MinimumSide) => Nearest(image, ScaleFor(image.Height, image.Width, minimumSide));

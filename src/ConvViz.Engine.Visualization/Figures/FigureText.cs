@@ -22,9 +22,15 @@ internal static class FigureText
     {
         if (!(high > low) || !double.IsFinite(low) || !double.IsFinite(high)) return double.IsFinite(low) ? [low] : [];
         double step = NiceStep((high - low) / Math.Max(1, count));
+        double first = Math.Ceiling(low / step - 1e-9);
+        // Counted in whole steps from the first: where low / step exceeds 2^53, first + 1 == first and a loop on k would never end.
+        int steps = (int)Math.Min(4L * Math.Max(1, count) + 2, Math.Floor((high - first * step) / step + 1e-9) + 1);
         var ticks = new List<double>();
-        for (double k = Math.Ceiling(low / step - 1e-9); k * step <= high + step * 1e-9; k++)
-            ticks.Add(Math.Abs(k * step) < step * 1e-9 ? 0 : k * step);
+        for (int i = 0; i < steps; i++)
+        {
+            double tick = (first + i) * step;
+            ticks.Add(Math.Abs(tick) < step * 1e-9 ? 0 : tick);
+        }
         return ticks;
     }
 

@@ -137,7 +137,7 @@ public static class TopKViews
         var items = channels.SelectMany(c => layerUnits.Of(c).Select(e => (Channel: c, Entry: e))).ToArray();
         progress?.Report(new TopKViewProgress(layerUnits.Layer, 0, items.Length));
         var projections = TopKProjections.Compute(network, preprocessing, images, layerUnits.Layer, items, batchSize,
-            progress is null ? null : new Relay<ProjectionProgress>(p => progress.Report(new TopKViewProgress(layerUnits.Layer, p.Done, p.Total))), cancellation);
+            progress is null ? null : new ProgressAction<ProjectionProgress>(p => progress.Report(new TopKViewProgress(layerUnits.Layer, p.Done, p.Total))), cancellation);
         var units = new List<UnitPatches>(channels.Count);
         int item = 0;
         foreach (int channel in channels)
@@ -154,11 +154,5 @@ public static class TopKViews
             units.Add(new UnitPatches(channel, entries, patches, deconvolutions));
         }
         return units;
-    }
-
-    /// <summary>Passes the projections' reports on as the views', on the same thread.</summary>
-    private sealed class Relay<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }

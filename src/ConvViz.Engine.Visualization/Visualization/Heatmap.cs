@@ -12,8 +12,11 @@ namespace ConvViz.Engine.Visualization;
 internal sealed record Heatmap(float[] Values, int Height, int Width, ColorScale Scale)
 {
     /// <summary>The values as they are, on a scale from their minimum to their maximum; <paramref name="units"/> names them under the bar.</summary>
-    public static Heatmap Absolute(float[] values, int height, int width, Colormap colormap, string units) =>
-        new(values, height, width, new ColorScale(colormap, values.Min(), values.Max(), units));
+    public static Heatmap Absolute(float[] values, int height, int width, Colormap colormap, string units)
+    {
+        var (low, high) = Montage.Range(values);
+        return new(values, height, width, new ColorScale(colormap, low, high, units));
+    }
 
     /// <summary>Values already stretched to [0, 1] per image, on the scale 0 to 1.</summary>
     public static Heatmap Normalized(float[] values, int height, int width, Colormap colormap, string what) =>

@@ -87,6 +87,10 @@ public static class OcclusionRuns
         Colormap colormap, RunOutputs outputs, IProgress<OcclusionProgress>? progress = null, CancellationToken cancellation = default)
     {
         var p = bundle.Preprocessing;
+        if (classProbability && (target.Channel < 0 || target.Channel >= bundle.Classes.Count))
+            throw new ArgumentException(bundle.HasClasses
+                ? $"Class {target.Channel} is outside the model's classes 0..{bundle.Classes.Count - 1}"
+                : $"Class {target.Channel}: {bundle.Source} has no classes (its last layer outputs features); occlude a unit instead", "Class");
         options = options.Resolve(p);
         outputs.RequireFont();
         var card = outputs.Card;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using ConvViz.Engine.Backends;
 using ConvViz.Engine.Figures;
 using ConvViz.Engine.Imaging;
@@ -181,7 +182,7 @@ public static class Report
 
         var top = bundle.HasClasses ? ClassPredictions.Top(network, backend.Download(pass.Last), 5) : null;
         var topTable = top is null ? null : new ReportTable(["#", "class", "name", "probability"],
-            top.Select((t, r) => (IReadOnlyList<string>)[(r + 1).ToString(), t.Index.ToString(), bundle.Classes[t.Index], t.Probability.ToString("F4")]).ToArray());
+            top.Select((t, r) => (IReadOnlyList<string>)[(r + 1).ToString(CultureInfo.InvariantCulture), t.Index.ToString(CultureInfo.InvariantCulture), bundle.Classes[t.Index], t.Probability.ToString("F4", CultureInfo.InvariantCulture)]).ToArray());
         var shown = network.Layers.Select((layer, i) => (Layer: layer, Index: i)).Where(l => options.AllLayers ? !RepeatsItsInput(l.Layer) : MattersByDefault(l.Layer)).ToArray();
         var sections = new List<ReportSection>
         {
@@ -204,7 +205,7 @@ public static class Report
         if (top is not null)
         {
             var classTarget = new Target(ClassPredictions.LogitLayer(bundle.Network), top[0].Index);
-            sections.Add(new($"Why \"{bundle.Classes[top[0].Index]}\" (class {top[0].Index}, probability {top[0].Probability:F3})", 3, HeatmapNote,
+            sections.Add(new(FormattableString.Invariant($"Why \"{bundle.Classes[top[0].Index]}\" (class {top[0].Index}, probability {top[0].Probability:F3})"), 3, HeatmapNote,
                 Views(bundle, backend, x, seen, classTarget, isClass: true, GradCamLayer(network, classTarget), $"{id}-class")) { Id = $"{id}-class" });
         }
         var unit = StrongestUnit(network, backend, pass);
@@ -238,7 +239,7 @@ public static class Report
             Figure(Attribution.Render(gradient, p, GradientDisplay.Norm, backend, sigma), "saliency",
                 "Saliency (Simonyan et al.): |d target / d input|, L2 over channels; bright pixels change the target most."),
             Figure(Attribution.Render(gradient, p, GradientDisplay.NormBlur, backend, sigma), "saliency blurred",
-                $"Saliency blurred (Gaussian sigma {sigma:F1} px), the Toolbox's normblur."),
+                FormattableString.Invariant($"Saliency blurred (Gaussian sigma {sigma:F1} px), the Toolbox's normblur.")),
             Figure(Attribution.Render(deconv, p, GradientDisplay.Raw, backend, sigma), "deconvnet",
                 "Deconvnet (Zeiler & Fergus): back through unpooling switches and rectified transposed filters; mid gray is 0."),
             Figure(Attribution.Render(guided, p, GradientDisplay.Raw, backend, sigma), "guided backprop",

@@ -25,10 +25,11 @@ public static class ClassPredictions
         if (logits.IsEmpty) throw new ArgumentException("softmax of no logits", nameof(logits));
         float max = float.NegativeInfinity;
         foreach (float v in logits) max = Math.Max(max, v);
+        var exponentials = new double[logits.Length];
         double sum = 0;
-        foreach (float v in logits) sum += Math.Exp(v - max);
+        for (int i = 0; i < logits.Length; i++) sum += exponentials[i] = Math.Exp(logits[i] - max);
         var probabilities = new float[logits.Length];
-        for (int i = 0; i < logits.Length; i++) probabilities[i] = (float)(Math.Exp(logits[i] - max) / sum);
+        for (int i = 0; i < logits.Length; i++) probabilities[i] = (float)(exponentials[i] / sum);
         return probabilities;
     }
 
@@ -37,8 +38,8 @@ public static class ClassPredictions
     public static IReadOnlyList<ClassPrediction> Top(ReadOnlySpan<float> scores, bool areProbabilities, int k)
     {
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), k, $"{nameof(k)} {k} must be at least 1");
-        var probabilities = areProbabilities ? scores.ToArray() : Softmax(scores);
         var raw = scores.ToArray();
+        var probabilities = areProbabilities ? raw : Softmax(scores);
         return probabilities.Select((p, i) => new ClassPrediction(i, p, raw[i])).OrderByDescending(e => e.Probability).Take(k).ToArray();
     }
 

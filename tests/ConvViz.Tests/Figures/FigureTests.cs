@@ -189,6 +189,10 @@ public sealed class FigureTests
         Assert.Equal([0, 0.2, 0.4, 0.6, 0.8, 1], FigureText.Ticks(0, 1, 5).Select(t => Math.Round(t, 10)));
         Assert.Equal([0, 5, 10], FigureText.Ticks(-3.8, 12.4, 5));
         Assert.Equal([-2, 0, 2, 4, 6, 8, 10, 12], FigureText.Ticks(-3.8, 12.4, 9));
+        // Beyond 2^53 a step no longer changes low / step: the ticks still end, at most 4 * count + 2 of them, all in range.
+        var far = FigureText.Ticks(1e16, 1e16 + 2, 5);
+        Assert.InRange(far.Count, 1, 22);
+        Assert.All(far, t => Assert.InRange(t, 1e16, 1e16 + 2));
     }
 
     [Fact]
